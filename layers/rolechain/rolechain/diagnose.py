@@ -1,0 +1,117 @@
+"""Explain a failed hop: which of the chain's two conditions most likely broke, in plain words.
+
+A hop caller -> role works only when (1) the caller's own permissions allow ``sts:AssumeRole`` on
+the role and (2) the role's trust policy allows the caller (with the ExternalId it requires). AWS
+answers both failures with the same ``AccessDenied``; its newer messages add "because no
+identity-based policy allows" (1) or "because no resource-based policy allows" (2), and where
+they do not, the shape of the hop decides which is likelier.
+"""
+
+from __future__ import annotations
+
+from rolechain.chain import Hop, role_arn_parts
+from rolechain.errors import HopFailure, LikelyCause
+
+_IDENTITY_SIDE = (
+    "identity-based policy",
+    "permissions boundary",
+    "service control policy",
+    "session policy",
+    "resource control policy",
+)
+_TRUST_SIDE = ("resource-based policy", "trust policy")
+_CREDENTIAL_CODES = {
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "NoCredentialsError",
+    "InvalidAccessKeyId",
+}
+_THROTTLE_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+
+
+def _account_of(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 4 and parts[4].isdigit() else None
+
+
+def classify_assume_role_error(*, hop: int, hop_spec: Hop, caller_arn: str, code: str, message: str) -> HopFailure:
+    """A :class:`HopFailure` for AssumeRole of ``hop_spec`` by ``caller_arn`` that failed with
+    ``code``/``message``; ``hop`` is 1-based (hop 1: base credentials -> first role)."""
+    role = hop_spec.role_arn
+    lowered = message.lower()
+    cond1 = (
+        f"condition (1): {caller_arn} is not allowed sts:AssumeRole on {role} by its own permissions "
+        f"(add a statement Allow sts:AssumeRole on {role} to the caller's policies, and check SCPs / "
+        "permission boundaries)"
+    )
+    ext = f" with ExternalId {hop_spec.external_id!r}" if hop_spec.external_id else ""
+    cond2 = (
+        f"condition (2): the trust policy of {role} does not allow {caller_arn}{ext} "
+        f'(its AssumeRolePolicyDocument needs Principal {{"AWS": "{_principal(caller_arn)}"}}'
+        + (" and Condition StringEquals sts:ExternalId" if hop_spec.external_id else "")
+        + (", plus sts:TagSession" if hop_spec.tags else "")
+        + (", plus sts:SetSourceIdentity" if hop_spec.source_identity else "")
+        + "), or the role does not exist"
+    )
+    cause: LikelyCause
+    if code in _CREDENTIAL_CODES:
+        cause = "caller_credentials"
+        hint = f"the credentials of {caller_arn} are invalid or expired; " + (
+            "refresh the base credentials (profile, SSO login or environment)"
+            if hop == 1
+            else "the previous hop's credentials were rejected"
+        )
+    elif code in _THROTTLE_CODES:
+        cause = "transient"
+        hint = "STS throttled the call; retry with backoff or lower the run's concurrency"
+    elif code == "RegionDisabledException":
+        cause = "request"
+        hint = "STS is not activated in this region for the account; use another region or activate it in IAM"
+    elif code in {"ValidationError", "MalformedPolicyDocument", "PackedPolicyTooLarge"}:
+        cause = "request"
+        if "duration" in lowered:
+            hint = (
+                f"DurationSeconds {hop_spec.duration_seconds} is over what this hop allows: at most 3600 for "
+                f"a chained hop and at most {role}'s MaxSessionDuration"
+            )
+        elif code == "PackedPolicyTooLarge":
+            hint = "the session policy and session tags together are too large once packed; send fewer"
+        else:
+            hint = f"STS rejected the request parameters of hop {hop}: {message}"
+    elif code.startswith("AccessDenied"):
+        if any(marker in lowered for marker in _IDENTITY_SIDE):
+            cause, hint = "caller_permission", "likely " + cond1
+        elif any(marker in lowered for marker in _TRUST_SIDE):
+            cause, hint = "trust_policy", "likely " + cond2
+        else:
+            # No reason given: a cross-account hop or one with an ExternalId fails on trust far more
+            # often (the member account's role is the part deployed separately).
+            cross_account = _account_of(caller_arn) not in (None, role_arn_parts(role)[1])
+            if hop_spec.external_id or cross_account:
+                cause, hint = "either", "likely " + cond2 + "; otherwise " + cond1
+            else:
+                cause, hint = "either", "likely " + cond1 + "; otherwise " + cond2
+    else:
+        cause = "either"
+        hint = f"unexpected error from STS; check {cond1}; and {cond2}"
+    return HopFailure(
+        hop=hop,
+        role_arn=role,
+        caller_arn=caller_arn,
+        code=code,
+        message=message,
+        likely_cause=cause,
+        hint=hint,
+    )
+
+
+def _principal(caller_arn: str) -> str:
+    """The principal a trust policy names for a caller: an assumed-role session is trusted by its role ARN."""
+    parts = caller_arn.split(":")
+    if len(parts) >= 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        role_name = parts[5].split("/")[1]
+        return f"arn:{parts[1]}:iam::{parts[4]}:role/{role_name}"
+    return caller_arn

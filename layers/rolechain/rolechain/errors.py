@@ -1,0 +1,64 @@
+"""Domain errors. They are turned into exit codes / HTTP codes only at the edges (CLI, handlers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+class RolechainError(Exception):
+    """Base class of every error rolechain raises on purpose."""
+
+
+class ConfigError(RolechainError, ValueError):
+    """A value given to rolechain breaks a rule; raised before any AWS call is made.
+
+    ``field`` names what was wrong (e.g. ``hops[1].external_id``), ``rule`` the rule it broke.
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+LikelyCause = Literal["caller_permission", "trust_policy", "either", "caller_credentials", "request", "transient"]
+
+
+@dataclass(frozen=True)
+class HopFailure:
+    """Everything known about one failed AssumeRole: which hop, who called, what AWS said, why."""
+
+    hop: int  # 1-based: hop 1 is base -> first role
+    role_arn: str
+    caller_arn: str
+    code: str
+    message: str
+    likely_cause: LikelyCause
+    hint: str
+
+    def to_dict(self) -> dict[str, str | int]:
+        return {
+            "hop": self.hop,
+            "role_arn": self.role_arn,
+            "caller_arn": self.caller_arn,
+            "code": self.code,
+            "message": self.message,
+            "likely_cause": self.likely_cause,
+            "hint": self.hint,
+        }
+
+
+class AssumeRoleError(RolechainError):
+    """AssumeRole failed at one hop of a chain. rolechain never falls back to the caller's credentials."""
+
+    def __init__(self, failure: HopFailure) -> None:
+        super().__init__(
+            f"hop {failure.hop} failed: {failure.caller_arn} -> {failure.role_arn}: "
+            f"{failure.code}: {failure.message}. {failure.hint}"
+        )
+        self.failure = failure
+
+
+class BaseCredentialsError(RolechainError):
+    """No usable base credentials (the operator's profile/env, or the Lambda's own role)."""
