@@ -29,6 +29,14 @@ _CREDENTIAL_CODES = {
     "NoCredentialsError",
     "InvalidAccessKeyId",
 }
+_NETWORK_CODES = {
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ConnectionClosedError",
+    "ProxyConnectionError",
+    "SSLError",
+}
 _THROTTLE_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 
 
@@ -64,6 +72,9 @@ def classify_assume_role_error(*, hop: int, hop_spec: Hop, caller_arn: str, code
             if hop == 1
             else "the previous hop's credentials were rejected"
         )
+    elif code in _NETWORK_CODES:
+        cause = "transient"
+        hint = f"could not reach the STS endpoint ({message}); check the network, the region and any endpoint override"
     elif code in _THROTTLE_CODES:
         cause = "transient"
         hint = "STS throttled the call; retry with backoff or lower the run's concurrency"

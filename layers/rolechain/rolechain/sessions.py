@@ -96,8 +96,13 @@ _FACTORY = SessionFactory()
 class _Node:
     """Credentials at one point of a chain (the base, or after a hop), with its own clients."""
 
-    def __init__(self, broker: ChainSessions, parent: _Node | None, hop: Hop | None, index: int) -> None:
+    def __init__(
+        self, broker: ChainSessions, parent: _Node | None, hop: Hop | None, index: int, session_name: str = ""
+    ) -> None:
         self.broker = broker
+        # Fixed when the credentials are first made: reused credentials keep the name of the run
+        # that created them (the cache key leaves it out so a warm run reuses them).
+        self.session_name = session_name
         self.parent = parent
         self.hop = hop
         self.index = index  # 0 = base, 1 = after the first hop, ...
@@ -143,7 +148,7 @@ class _Node:
 
     def _assume(self) -> dict[str, str]:
         assert self.parent is not None and self.hop is not None
-        params = self.hop.assume_role_params(self.broker.session_name_for(self.hop))
+        params = self.hop.assume_role_params(self.session_name)
         sts = self.parent.client("sts", self.broker.sts_region)
         try:
             response = sts.assume_role(**params)
@@ -256,7 +261,6 @@ class ChainSessions:
         region: region of the sessions and of the (regional) STS endpoint.
         endpoint_url: send every call there (an emulator); otherwise botocore's normal endpoint
             resolution applies, ``AWS_ENDPOINT_URL`` included.
-        session_name: default RoleSessionName for hops that set none.
         refresh_window: renew credentials this many seconds before they expire.
         clock: returns the current time (tests control it).
         cache: the credential cache; the process-wide one unless a test isolates itself.
@@ -268,7 +272,6 @@ class ChainSessions:
         *,
         region: str | None = None,
         endpoint_url: str | None = None,
-        session_name: str = "rolechain",
         refresh_window: int = DEFAULT_REFRESH_WINDOW,
         clock: Clock = utc_now,
         cache: CredentialCache | None = None,
@@ -277,7 +280,6 @@ class ChainSessions:
         self.region = region or self.base_session.region_name or DEFAULT_REGION
         self.sts_region = self.region
         self.endpoint_url = endpoint_url
-        self.session_name = session_name
         self.refresh_window = refresh_window
         self.clock = clock
         self.profile = self.base_session.profile_name if self.base_session.profile_name != "default" else None
@@ -289,9 +291,6 @@ class ChainSessions:
         # Frozen once: a refreshable base (SSO, profile role) keeps its entries as its keys rotate.
         return ("base", creds.access_key, self.endpoint_url, self.sts_region, self.refresh_window, self.clock)
 
-    def session_name_for(self, hop: Hop) -> str:
-        return hop.session_name or self.session_name
-
     def _node(self, chain: Chain | None) -> _Node:
         node = self._base_node
         if chain is None:
@@ -300,7 +299,7 @@ class ChainSessions:
         for index, hop in enumerate(chain.hops, start=1):
             parent = node
             key = (base_key, chain.hops[:index])
-            node = self.cache.node(key, functools.partial(_Node, self, parent, hop, index))
+            node = self.cache.node(key, functools.partial(_Node, self, parent, hop, index, chain.session_name))
         return node
 
     def credentials(self, chain: Chain | None) -> Credentials:

@@ -1,0 +1,78 @@
+"""Which of the two conditions of a hop most likely failed, from what STS answered."""
+
+import pytest
+
+from rolechain.chain import Hop
+from rolechain.diagnose import classify_assume_role_error
+
+U1 = "arn:aws:iam::111111111111:user/rolechain-operator"
+R1_SESSION = "arn:aws:sts::111111111111:assumed-role/rolechain-hub/rolechain.run.abc"
+R1 = "arn:aws:iam::111111111111:role/rolechain-hub"
+R2 = "arn:aws:iam::200000000001:role/rolechain-target"
+
+
+def classify(code: str, message: str, caller: str = R1_SESSION, **hop: object):  # type: ignore[no-untyped-def]
+    return classify_assume_role_error(
+        hop=2, hop_spec=Hop(role_arn=R2, **hop), caller_arn=caller, code=code, message=message
+    )
+
+
+def test_identity_side_denial_names_condition_1() -> None:
+    f = classify(
+        "AccessDenied",
+        f"User: {R1_SESSION} is not authorized to perform: sts:AssumeRole on resource: "
+        f"{R2} because no identity-based policy allows the sts:AssumeRole action",
+    )
+    assert f.likely_cause == "caller_permission"
+    assert "condition (1)" in f.hint and "condition (2)" not in f.hint
+    assert f.hop == 2 and f.role_arn == R2 and f.caller_arn == R1_SESSION
+
+
+def test_trust_side_denial_names_condition_2_with_principal_and_external_id() -> None:
+    f = classify(
+        "AccessDenied",
+        f"User: {R1_SESSION} is not authorized to perform: sts:AssumeRole on resource: "
+        f"{R2} because no resource-based policy allows the sts:AssumeRole action",
+        external_id="ext-1",
+    )
+    assert f.likely_cause == "trust_policy"
+    assert "condition (2)" in f.hint and "condition (1)" not in f.hint
+    assert R1 in f.hint  # the principal a trust policy must name is the role, not the session
+    assert "sts:ExternalId" in f.hint
+
+
+def test_plain_cross_account_denial_puts_trust_first() -> None:
+    f = classify("AccessDenied", "not authorized", external_id="ext-1")
+    assert f.likely_cause == "either"
+    assert f.hint.index("condition (2)") < f.hint.index("condition (1)")
+
+
+def test_plain_same_account_denial_puts_caller_permission_first() -> None:
+    f = classify_assume_role_error(
+        hop=1, hop_spec=Hop(role_arn=R1), caller_arn=U1, code="AccessDenied", message="not authorized"
+    )
+    assert f.hint.index("condition (1)") < f.hint.index("condition (2)")
+
+
+@pytest.mark.parametrize(
+    "code,message,cause,needle",
+    [
+        ("ExpiredToken", "The security token included in the request is expired", "caller_credentials", "expired"),
+        ("InvalidClientTokenId", "bad", "caller_credentials", "invalid"),
+        ("Throttling", "Rate exceeded", "transient", "throttled"),
+        ("EndpointConnectionError", "Could not connect", "transient", "reach the STS endpoint"),
+        (
+            "ValidationError",
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+            "request",
+            "DurationSeconds",
+        ),
+        ("RegionDisabledException", "STS is not activated", "request", "not activated"),
+        ("PackedPolicyTooLarge", "too large", "request", "too large"),
+    ],
+)
+def test_other_failures(code: str, message: str, cause: str, needle: str) -> None:
+    f = classify(code, message)
+    assert f.likely_cause == cause
+    assert needle in f.hint
+    assert f.to_dict()["code"] == code

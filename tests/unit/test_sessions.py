@@ -1,0 +1,223 @@
+"""Chained sessions: caching, concurrency, prefix sharing, refresh with a controlled clock, fail-closed.
+
+moto runs in-process here (no network); the credential cache counts the AssumeRole calls rolechain makes.
+"""
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from rolechain import AssumeRoleError, Chain, ChainSessions, CredentialCache
+
+HUB = "arn:aws:iam::111111111111:role/rolechain-hub"
+JUMP = "arn:aws:iam::111111111111:role/jump"
+
+
+def target(n: int) -> str:
+    return f"arn:aws:iam::2000000000{n:02d}:role/rolechain-target"
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: int) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def cache() -> CredentialCache:
+    return CredentialCache()
+
+
+@pytest.fixture
+def sessions(aws: None, clock: Clock, cache: CredentialCache) -> ChainSessions:
+    base = boto3.Session(aws_access_key_id="AKIAUNITTEST", aws_secret_access_key="x", region_name="eu-west-1")
+    return ChainSessions(base, clock=clock, cache=cache, refresh_window=300)
+
+
+def test_chain_walks_every_hop_and_lands_in_target_account(sessions: ChainSessions) -> None:
+    chain = Chain.build([HUB, target(1)], external_id="ext-1")
+    identities = sessions.identities(chain)
+    assert [i.account for i in identities[1:]] == ["111111111111", "200000000001"]
+    assert identities[2].arn.startswith("arn:aws:sts::200000000001:assumed-role/rolechain-target/")
+
+
+def test_valid_chain_asked_again_costs_no_sts_call(sessions: ChainSessions, cache: CredentialCache) -> None:
+    chain = Chain.build([HUB, target(1)])
+    sessions.client(chain, "s3").list_buckets()
+    assert cache.assume_role_calls == 2
+    for _ in range(5):
+        sessions.client(chain, "s3").list_buckets()
+        sessions.session(chain).client("sts")
+        # an equal chain built anew is the same cache entry
+        sessions.credentials(Chain.build([HUB, target(1)])).get_frozen_credentials()
+    assert cache.assume_role_calls == 2
+
+
+def test_32_threads_at_once_cost_one_assume_role_per_hop(sessions: ChainSessions, cache: CredentialCache) -> None:
+    chain = Chain.build([HUB, target(1)])
+    barrier = threading.Barrier(32)
+    errors: list[BaseException] = []
+
+    def use() -> None:
+        try:
+            barrier.wait()
+            sessions.client(chain, "s3").list_buckets()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=use) for _ in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert cache.assume_role_calls == 2
+
+
+def test_chains_sharing_a_prefix_assume_shared_hops_once(sessions: ChainSessions, cache: CredentialCache) -> None:
+    a, b = Chain.build([HUB, JUMP, target(1)]), Chain.build([HUB, JUMP, target(2)])
+    assert sessions.identity(a).account == "200000000001"
+    assert sessions.identity(b).account == "200000000002"
+    assert cache.assume_role_calls == 4  # hub, jump, A, B
+
+
+def test_refresh_walks_the_chain_again_before_expiry(
+    sessions: ChainSessions, cache: CredentialCache, clock: Clock
+) -> None:
+    chain = Chain.build([HUB, target(1)])  # both hops last 3600 s
+    first = sessions.credentials(chain).get_frozen_credentials()
+    assert cache.assume_role_calls == 2
+    clock.advance(3600 - 301)  # just outside the 5-minute window: still reused
+    assert sessions.credentials(chain).get_frozen_credentials() == first
+    assert cache.assume_role_calls == 2
+    clock.advance(2)  # inside the window: renew the target, which renews the hub first
+    renewed = sessions.credentials(chain).get_frozen_credentials()
+    assert renewed.access_key != first.access_key
+    assert cache.assume_role_calls == 4
+    # moto dates the new credentials from the real time; bring the clock back to it
+    clock.now = datetime.now(UTC)
+    # the boto3 session signs with the renewed credentials too, without another call
+    assert sessions.session(chain).get_credentials().get_frozen_credentials().access_key == renewed.access_key
+    assert cache.assume_role_calls == 4
+
+
+def test_session_credentials_refresh_themselves(sessions: ChainSessions, clock: Clock) -> None:
+    chain = Chain.build([HUB, target(1)], duration_seconds=900)
+    session = sessions.session(chain)
+    creds = session.get_credentials()
+    assert creds is not None and creds.method == "rolechain-assume-role"
+    before = creds.get_frozen_credentials().access_key
+    clock.advance(900)
+    assert creds.get_frozen_credentials().access_key != before
+
+
+def test_clients_cached_per_chain_service_region(sessions: ChainSessions) -> None:
+    chain = Chain.build([HUB, target(1)])
+    assert sessions.client(chain, "s3") is sessions.client(chain, "s3")
+    assert sessions.client(chain, "s3", "eu-west-2") is not sessions.client(chain, "s3")
+    assert sessions.client(chain, "s3", "eu-west-2").meta.region_name == "eu-west-2"
+
+
+def test_all_chains_share_one_loader(sessions: ChainSessions) -> None:
+    s1 = sessions.session(Chain.build([HUB, target(1)]))
+    s2 = sessions.session(Chain.build([HUB, target(2)]))
+    assert s1 is not s2
+    assert s1._session.get_component("data_loader") is s2._session.get_component("data_loader")
+
+
+def test_sts_endpoint_is_regional(clock: Clock, cache: CredentialCache) -> None:
+    base = boto3.Session(aws_access_key_id="AKIAUNITTEST", aws_secret_access_key="x", region_name="ap-southeast-2")
+    sessions = ChainSessions(base, clock=clock, cache=cache)
+    assert sessions.client(None, "sts").meta.endpoint_url == "https://sts.ap-southeast-2.amazonaws.com"
+
+
+def test_failed_hop_raises_and_never_falls_back(sessions: ChainSessions, cache: CredentialCache) -> None:
+    chain = Chain.build([HUB, target(1)], external_id="ext-1")
+    base_sts = sessions.client(None, "sts")
+    with Stubber(base_sts) as stub:
+        stub.add_client_error(
+            "assume_role",
+            service_error_code="AccessDenied",
+            http_status_code=403,
+            service_message=f"User: arn:aws:iam::111111111111:user/u1 is not authorized to "
+            f"perform: sts:AssumeRole on resource: {HUB}",
+        )
+        stub.add_response(
+            "get_caller_identity",
+            {"Arn": "arn:aws:iam::111111111111:user/u1", "Account": "111111111111", "UserId": "AIDA1"},
+        )
+        with pytest.raises(AssumeRoleError) as err:
+            sessions.client(chain, "s3")
+    failure = err.value.failure
+    assert (failure.hop, failure.role_arn, failure.code) == (1, HUB, "AccessDenied")
+    assert failure.caller_arn == "arn:aws:iam::111111111111:user/u1"
+    assert "condition (1)" in failure.hint
+    assert cache.assume_role_calls == 0
+    # asking again tries STS again (no cached failure, no fallback to the base credentials)
+    with Stubber(base_sts) as stub:
+        stub.add_client_error("assume_role", service_error_code="AccessDenied", http_status_code=403)
+        stub.add_response(
+            "get_caller_identity",
+            {"Arn": "arn:aws:iam::111111111111:user/u1", "Account": "111111111111", "UserId": "AIDA1"},
+        )
+        with pytest.raises(AssumeRoleError):
+            sessions.session(chain)
+
+
+def test_assume_role_request_carries_hop_options(sessions: ChainSessions) -> None:
+    chain = Chain.build(
+        [HUB],
+        external_id="ext-9",
+        session_name="rolechain.test.r1",
+        source_identity="alice",
+        tags={"run": "r1"},
+        duration_seconds=1800,
+    )
+    base_sts = sessions.client(None, "sts")
+    expected = {
+        "RoleArn": HUB,
+        "RoleSessionName": "rolechain.test.r1",
+        "DurationSeconds": 1800,
+        "ExternalId": "ext-9",
+        "SourceIdentity": "alice",
+        "Tags": [{"Key": "run", "Value": "r1"}],
+    }
+    expiry = datetime.now(UTC) + timedelta(hours=1)
+    with Stubber(base_sts) as stub:
+        stub.add_response(
+            "assume_role",
+            {
+                "Credentials": {
+                    "AccessKeyId": "ASIAXXXXXXXXXXXXXXXX",
+                    "SecretAccessKey": "s",
+                    "SessionToken": "t",
+                    "Expiration": expiry,
+                },
+                "AssumedRoleUser": {"AssumedRoleId": "AROA:x", "Arn": "arn:aws:sts::111111111111:assumed-role/h/x"},
+            },
+            expected,
+        )
+        assert sessions.credentials(chain).access_key == "ASIAXXXXXXXXXXXXXXXX"
