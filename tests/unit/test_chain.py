@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from rolechain.chain import Chain, Hop, default_session_name, parse_chain, role_arn_parts, sanitize_session_name
 from rolechain.errors import ConfigError
 

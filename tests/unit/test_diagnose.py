@@ -1,7 +1,6 @@
 """Which of the two conditions of a hop most likely failed, from what STS answered."""
 
 import pytest
-
 from rolechain.chain import Hop
 from rolechain.diagnose import classify_assume_role_error
 

@@ -11,7 +11,6 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-
 from rolechain import AssumeRoleError, Chain, ChainSessions, CredentialCache
 
 HUB = "arn:aws:iam::111111111111:role/rolechain-hub"
