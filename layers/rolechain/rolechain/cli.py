@@ -4,16 +4,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ProfileNotFound
+from pydantic import ValidationError
 
-from rolechain.chain import Chain, default_session_name, new_run_id
-from rolechain.errors import AssumeRoleError, BaseCredentialsError, ConfigError
+from rolechain.actions import REGISTRY, target_role_policy
+from rolechain.chain import Chain, config_error, default_session_name, new_run_id
+from rolechain.errors import AssumeRoleError, BaseCredentialsError, ConfigError, RolechainError
+from rolechain.jobs import MAX_CONCURRENCY, RoleSettings, load_job_file, plan_job, plan_run
+from rolechain.runner import DEFAULT_ROLE_NAME, RunReport, Target, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -72,8 +77,230 @@ def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+# -- actions / policy / validate -----------------------------------------------------------------
+def _actions_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("actions", help="list the registered actions")
+    p.add_argument("--json", action="store_true", help="print name, description, params schema and IAM actions")
+    p.set_defaults(command=cmd_actions)
+
+
+def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    described = [REGISTRY[name].describe() for name in sorted(REGISTRY)]
+    if args.json:
+        out.write(json.dumps({"actions": described}, indent=2) + "\n")
+    else:
+        rows = [
+            (a["name"], "yes" if a["changes"] else "no", ", ".join(a["iam_actions"]), a["description"])
+            for a in described
+        ]
+        out.write(render_table(("action", "changes", "iam actions", "description"), rows) + "\n")
+    return EXIT_OK
+
+
+def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("policy", help="print IAM policies derived from the action registry")
+    p.add_argument("which", choices=["target"], help="target: the permissions R2 needs for the actions")
+    p.add_argument("--actions", type=_csv, help="only these actions (comma-separated; default: all)")
+    p.set_defaults(command=cmd_policy)
+
+
+def cmd_policy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    out.write(json.dumps(target_role_policy(args.actions), indent=2) + "\n")
+    return EXIT_OK
+
+
+def _validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("validate", help="validate a job file")
+    p.add_argument("file", help="YAML job file")
+    p.set_defaults(command=cmd_validate)
+
+
+def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    job_file = load_job_file(args.file)
+    out.write(
+        f"{args.file}: ok: {len(job_file.jobs)} job(s) ({', '.join(job_file.jobs) or 'none'}), "
+        f"{len(job_file.remediations)} remediation rule(s)\n"
+    )
+    return EXIT_OK
+
+
+# -- run ------------------------------------------------------------------------------------------
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _param(value: str) -> tuple[str, Any]:
+    key, sep, raw = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{value!r} is not KEY=VALUE")
+    try:
+        return key, json.loads(raw)  # numbers, booleans, lists and objects as JSON
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a job from a job file, or one action over accounts",
+        description="rolechain run JOB --config FILE  |  rolechain run --action NAME --accounts A,B",
+    )
+    p.add_argument("job", nargs="?", help="job name in --config")
+    p.add_argument("--config", help="YAML job file")
+    p.add_argument("--action", help="action to run (instead of a job)")
+    p.add_argument("--accounts", type=_csv, help="comma-separated 12-digit account ids")
+    p.add_argument("--role-name", help="target role name (default: rolechain-target)")
+    p.add_argument("--via", action="append", default=[], metavar="ROLE_ARN", help="hop before the target role")
+    p.add_argument("--external-id", help="ExternalId for the target role")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=_param,
+        metavar="KEY=VALUE",
+        help="action parameter (VALUE parsed as JSON when it is)",
+    )
+    p.add_argument("--params-json", help="action parameters as a JSON object")
+    p.add_argument("--region", action="append", dest="regions", metavar="R", help="target region (repeatable)")
+    p.add_argument("--dry-run", action="store_true", default=None, help="report what would change, change nothing")
+    p.add_argument("--concurrency", type=int, help="targets in flight at once")
+    p.add_argument("--profile", help="AWS profile of the base credentials")
+    p.add_argument("--json", action="store_true", help="print the run as JSON")
+    p.set_defaults(command=cmd_run)
+
+
+def _adhoc_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if args.params_json:
+        try:
+            loaded = json.loads(args.params_json)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("--params-json", f"is not valid JSON: {exc.msg}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError("--params-json", "must be a JSON object")
+        params.update(loaded)
+    params.update(dict(args.param))
+    return params
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.concurrency is not None and not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        raise ConfigError("--concurrency", f"must be between 1 and {MAX_CONCURRENCY}")
+    region = args.regions[0] if args.regions else None
+    sessions = ChainSessions(base_session(argparse.Namespace(profile=args.profile, region=region)))
+    if args.job:
+        if args.action or not args.config:
+            raise ConfigError("run", "give either JOB with --config FILE, or --action NAME with --accounts")
+        if args.param or args.params_json or args.role_name or args.external_id:
+            raise ConfigError("run", "--param/--params-json/--role-name/--external-id go with --action, not a job")
+        plan = plan_job(
+            sessions,
+            load_job_file(args.config),
+            args.job,
+            accounts=args.accounts,
+            dry_run=args.dry_run,
+            extra_via=args.via,
+        )
+        if args.regions or args.concurrency:
+            plan = dataclasses.replace(
+                plan,
+                targets=[
+                    Target(a, r)
+                    for a in dict.fromkeys(t.account for t in plan.targets)
+                    for r in (args.regions or dict.fromkeys(t.region for t in plan.targets))
+                ],
+                concurrency=args.concurrency or plan.concurrency,
+            )
+    else:
+        if not args.action:
+            raise ConfigError("run", "give a JOB (with --config) or --action NAME")
+        if not args.accounts:
+            raise ConfigError("--accounts", "required with --action")
+        try:
+            settings = RoleSettings(role_name=args.role_name or DEFAULT_ROLE_NAME, external_id=args.external_id)
+        except ValidationError as exc:
+            error = config_error(exc)
+            raise ConfigError("--" + error.field.replace("_", "-"), error.rule) from exc
+        plan = plan_run(
+            sessions,
+            settings,
+            action=args.action,
+            params=_adhoc_params(args),
+            accounts=args.accounts,
+            regions=args.regions,
+            dry_run=args.dry_run,
+            concurrency=args.concurrency,
+            extra_via=args.via,
+        )
+    progress = _Progress(err) if err.isatty() and not args.json else None
+    report = run_plan(sessions, plan, on_result=progress.update if progress else None)
+    if progress:
+        progress.close()
+    if args.json:
+        out.write(json.dumps(report.to_dict(), default=str) + "\n")
+    else:
+        out.write(render_report(report) + "\n")
+    return report.exit_code
+
+
+def render_report(report: RunReport) -> str:
+    """The run as a table: one row per target, then the summary line."""
+    rows = []
+    for r in report.results:
+        rows.append((r.account, r.region, str(r.status), _brief(r)))
+    summary = ", ".join(f"{n} {status}" for status, n in report.summary.items())
+    header = f"run {report.run_id}: {report.action}{' (dry run)' if report.dry_run else ''}"
+    return (
+        f"{header}\n{render_table(('account', 'region', 'status', 'detail'), rows)}\n"
+        f"{summary} in {report.duration_s:.2f}s"
+    )
+
+
+def _brief(result: TargetResult) -> str:
+    """One line about a target's result, for the table."""
+    if result.error:
+        if result.error.get("type") == "assume_role":
+            return f"hop {result.error['hop']} {result.error['code']}: {result.error['hint']}"[:160]
+        return f"{result.error.get('code') or result.error.get('type')}: {result.error.get('message')}"[:160]
+    out = result.output or {}
+    if "buckets" in out:
+        return (
+            f"{out['count']} bucket(s): "
+            + ", ".join(b["name"] + (f" {b['tags']}" if b.get("tags") else "") for b in out["buckets"])[:140]
+        )
+    for key in ("tagged", "would_tag", "changed", "would_change"):
+        if key in out:
+            return f"{key} {len(out[key])}, already {len(out.get('already_tagged', out.get('already_compliant', [])))}"
+    if "arn" in out:
+        return str(out["arn"])
+    return json.dumps(out, default=str)[:160]
+
+
+class _Progress:
+    """A one-line progress bar on a terminal's stderr."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def update(self, result: TargetResult, done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / max(total, 1))
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {result.account}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\r" + " " * 70 + "\r")
+        self.stream.flush()
+
+
 # -- entry point ----------------------------------------------------------------------------------
-PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [_whoami_parser]
+PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+    _whoami_parser,
+    _actions_parser,
+    _run_parser,
+    _validate_parser,
+    _policy_parser,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,7 +334,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             f"  hint: {f.hint}\n"
         )
         return EXIT_FAILED
-    except (BaseCredentialsError, BotoCoreError) as exc:
+    except (BaseCredentialsError, BotoCoreError, RolechainError) as exc:
         err.write(f"rolechain: error: {exc}\n")
         return EXIT_FAILED
 

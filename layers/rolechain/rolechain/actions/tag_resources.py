@@ -1,0 +1,111 @@
+"""tag_resources: apply tags through the Resource Groups Tagging API, 20 ARNs a call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import Field, model_validator
+
+from rolechain.actions.base import ActionContext, ActionFailed, Params, register
+from rolechain.actions.s3util import bucket_arn, buckets_in_region
+
+TAG_BATCH = 20  # TagResources accepts at most 20 ARNs per call
+
+
+class TagResourcesParams(Params):
+    tags: dict[str, str] = Field(min_length=1, max_length=50)
+    arns: list[str] | None = Field(default=None, min_length=1)
+    resource_types: list[str] | None = Field(default=None, min_length=1)
+    missing_only: bool = False
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> TagResourcesParams:
+        if (self.arns is None) == (self.resource_types is None):
+            raise ValueError("give exactly one of arns or resource_types")
+        for key, value in self.tags.items():
+            if not 1 <= len(key) <= 128 or len(value) > 256 or key.lower().startswith("aws:"):
+                raise ValueError(f"tag {key!r}: keys are 1-128 characters not starting with aws:, values <= 256")
+        for arn in self.arns or []:
+            if not arn.startswith("arn:"):
+                raise ValueError(f"arns: {arn!r} is not an ARN")
+        return self
+
+
+@register(
+    "tag_resources",
+    params=TagResourcesParams,
+    # TagResources also needs each service's own tagging permission.
+    iam_actions=[
+        "tag:GetResources",
+        "tag:TagResources",
+        "s3:ListAllMyBuckets",
+        "s3:GetBucketTagging",
+        "s3:PutBucketTagging",
+        "ec2:CreateTags",
+    ],
+    changes=True,
+)
+def tag_resources(ctx: ActionContext, params: TagResourcesParams) -> dict[str, Any]:
+    """Apply ``tags`` to the given ``arns`` or to the resources of ``resource_types`` (e.g. ``s3``,
+    ``ec2:instance``); with ``missing_only``, only to resources that lack one of the tags. Resources
+    are found with paginated GetResources (plus ListBuckets for ``s3``, since GetResources never
+    returns a bucket that was never tagged). At most 20 ARNs per TagResources call; per-ARN failures
+    are reported."""
+    tagging = ctx.client("resourcegroupstaggingapi")
+    current = _current_tags(ctx, tagging, params)
+    selected = [
+        arn for arn, tags in current.items() if not params.missing_only or any(key not in tags for key in params.tags)
+    ]
+    skipped = [arn for arn in current if arn not in selected]
+    if ctx.dry_run:
+        return {"would_tag": selected, "already_tagged": skipped, "tags": params.tags}
+    tagged: list[str] = []
+    failed: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(selected), TAG_BATCH):
+        batch = selected[start : start + TAG_BATCH]
+        try:
+            response = tagging.tag_resources(ResourceARNList=batch, Tags=params.tags)
+        except ClientError as exc:  # the whole call failed: every ARN of the batch failed with it
+            error = exc.response.get("Error", {})
+            failed.update({arn: {"code": error.get("Code"), "message": error.get("Message")} for arn in batch})
+            continue
+        batch_failed = response.get("FailedResourcesMap", {})
+        failed.update(
+            {
+                arn: {
+                    "code": info.get("ErrorCode"),
+                    "message": info.get("ErrorMessage"),
+                    "status": info.get("StatusCode"),
+                }
+                for arn, info in batch_failed.items()
+            }
+        )
+        tagged.extend(arn for arn in batch if arn not in batch_failed)
+    if failed:
+        # A partial failure is a failure of the target, with what succeeded still reported.
+        raise ActionFailed(
+            f"{len(failed)} of {len(selected)} resource(s) failed to tag",
+            {"tagged": tagged, "failed": failed, "already_tagged": skipped, "tags": params.tags},
+        )
+    return {"tagged": tagged, "already_tagged": skipped, "tags": params.tags}
+
+
+def _current_tags(ctx: ActionContext, tagging: Any, params: TagResourcesParams) -> dict[str, dict[str, str]]:
+    """ARN -> current tags of the resources the params select."""
+    found: dict[str, dict[str, str]] = {}
+    queries: list[dict[str, Any]] = []
+    if params.arns is not None:
+        found = {arn: {} for arn in params.arns}
+        # GetResources takes at most 100 ARNs a call
+        queries = [{"ResourceARNList": params.arns[i : i + 100]} for i in range(0, len(params.arns), 100)]
+    else:
+        queries = [{"ResourceTypeFilters": params.resource_types}]
+        if "s3" in (params.resource_types or []):
+            for bucket in buckets_in_region(ctx.client("s3"), ctx.region):
+                found[bucket_arn(ctx.partition, bucket["Name"])] = {}
+    for query in queries:
+        for page in tagging.get_paginator("get_resources").paginate(**query):
+            for mapping in page.get("ResourceTagMappingList", []):
+                found[mapping["ResourceARN"]] = {t["Key"]: t["Value"] for t in mapping.get("Tags", [])}
+    return found

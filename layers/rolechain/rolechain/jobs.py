@@ -1,0 +1,355 @@
+"""Job files: named jobs (action, params, targets, regions, how to reach them) and remediation rules.
+
+A job file is YAML::
+
+    version: 1
+    defaults:            # applied to every job and remediation that does not set the field
+      role_name: rolechain-target
+      external_id: {ssm_parameter: /rolechain/external-id}   # or a literal string
+      regions: [us-east-1]
+    jobs:
+      inventory:
+        action: list_buckets
+        params: {with_tags: true}
+        targets: {accounts: ["200000000001"]}
+        schedule: rate(1 day)
+    remediations:
+      - name: block-public-bucket
+        match: {source: aws.s3, event_names: [CreateBucket, PutBucketAcl]}
+        action: block_s3_public_access
+        params_from_event: {bucket: "{detail.requestParameters.bucketName}"}
+
+Every error names the job (or rule), the field and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+from rolechain.actions import get_action
+from rolechain.chain import ROLE_ARN_RE, config_error
+from rolechain.errors import ConfigError, RolechainError
+from rolechain.runner import DEFAULT_ROLE_NAME, RoleSpec, RunPlan, Target
+from rolechain.sessions import ChainSessions
+
+AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")]
+SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$")
+MAX_CONCURRENCY = 256
+
+
+class SsmParameter(BaseModel):
+    """An ExternalId kept in an SSM SecureString parameter of the hub account."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    ssm_parameter: str = Field(min_length=1, max_length=2048, pattern=r"^/?[\w.\-/]+$")
+
+
+class Targets(BaseModel):
+    """Which accounts a job runs in. Explicit accounts today; organisation-wide and OU targets
+    will be further selectors here, resolved by :meth:`resolve`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    accounts: list[AccountId] = Field(min_length=1)
+    exclude_accounts: list[AccountId] = Field(default_factory=list)
+
+    def resolve(self) -> list[str]:
+        excluded = set(self.exclude_accounts)
+        return list(dict.fromkeys(a for a in self.accounts if a not in excluded))
+
+
+class RoleSettings(BaseModel):
+    """How to reach targets; shared by jobs, remediation rules and the file's defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    role_name: str = Field(default=DEFAULT_ROLE_NAME, pattern=r"^[\w+=,.@-]{1,64}$")
+    role_path: str = Field(default="/", pattern=r"^/([\w+=,.@-]+/)*$")
+    role_arn_template: str | None = None
+    via: list[str] = Field(default_factory=list)
+    external_id: str | SsmParameter | None = None
+    regions: list[Region] = Field(default_factory=lambda: ["us-east-1"], min_length=1)
+    concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
+    dry_run: bool = False
+
+    @field_validator("role_arn_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            sample = value.format(account="123456789012", partition="aws")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError("may only use the placeholders {account} and {partition}") from exc
+        if "{account}" not in value or not ROLE_ARN_RE.match(sample):
+            raise ValueError("must be a role ARN with an {account} placeholder, e.g. arn:aws:iam::{account}:role/x")
+        return value
+
+    @field_validator("via")
+    @classmethod
+    def _via(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not ROLE_ARN_RE.match(arn):
+                raise ValueError(f"{arn!r} is not an IAM role ARN")
+        return value
+
+    @field_validator("external_id")
+    @classmethod
+    def _external_id(cls, value: str | SsmParameter | None) -> str | SsmParameter | None:
+        if isinstance(value, str) and not re.match(r"^[\w+=,.@:/-]{2,1224}$", value, re.ASCII):
+            raise ValueError("must be 2-1224 characters of letters, digits and +=,.@:/-")
+        return value
+
+
+class Job(RoleSettings):
+    action: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    targets: Targets
+    schedule: str | None = None
+    description: str = ""
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None and not SCHEDULE_RE.match(value):
+            raise ValueError("must be an EventBridge expression like 'rate(1 day)' or 'cron(0 6 * * ? *)'")
+        return value
+
+    @model_validator(mode="after")
+    def _action_and_params(self) -> Job:
+        get_action(self.action).parse_params(self.params)  # ConfigError is a ValueError: pydantic reports it
+        return self
+
+
+class EventMatch(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    source: str = Field(min_length=1)
+    event_names: list[str] = Field(min_length=1)
+
+
+PLACEHOLDER_RE = re.compile(r"\{([\w.-]+)\}")
+
+
+def _lookup(event: Mapping[str, Any], path: str) -> Any:
+    value: Any = event
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise ConfigError("event", f"has no {path} (needed by the remediation rule)")
+        value = value[part]
+    return value
+
+
+class Remediation(RoleSettings):
+    """Which event triggers which action, with which params taken from the event.
+
+    ``params_from_event`` maps a param (a dotted path for nested ones, e.g. ``tags.created-by``) to a
+    template whose ``{dotted.path}`` placeholders are filled from the event; a list param gets a
+    one-element list.
+    """
+
+    name: str = Field(pattern=r"^[\w.-]{1,64}$")
+    match: EventMatch
+    action: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    params_from_event: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _action(self) -> Remediation:
+        action = get_action(self.action)
+        # Validate the fixed params with placeholders for event-sourced ones.
+        names = set(action.params_model.model_fields)
+        for key in self.params_from_event:
+            if key.split(".")[0] not in names:
+                raise ValueError(f"params_from_event: {key!r} is not a parameter of {self.action}")
+        return self
+
+    def params_for(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The action's params for ``event``: fixed ``params`` plus the event-sourced ones.
+        Raises ConfigError when the event lacks a path the rule needs."""
+        params: dict[str, Any] = copy.deepcopy(self.params)
+        fields = get_action(self.action).params_model.model_fields
+        for key, template in self.params_from_event.items():
+            value = PLACEHOLDER_RE.sub(lambda m: str(_lookup(event, m.group(1))), template)
+            *parents, leaf = key.split(".")
+            holder = params
+            for part in parents:
+                holder = holder.setdefault(part, {})
+            annotation = str(fields[key.split(".")[0]].annotation)
+            holder[leaf] = [value] if not parents and "list" in annotation else value
+        return params
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        detail = event.get("detail") or {}
+        return event.get("source") == self.match.source and detail.get("eventName") in self.match.event_names
+
+
+class JobFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    version: Literal[1] = 1
+    jobs: dict[Annotated[str, StringConstraints(pattern=r"^[\w.-]{1,64}$")], Job] = Field(default_factory=dict)
+    remediations: list[Remediation] = Field(default_factory=list)
+
+    def job(self, name: str) -> Job:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.jobs)) or "none"
+            raise ConfigError("job", f"no job named {name!r} (jobs: {known})") from None
+
+    def remediations_for(self, event: Mapping[str, Any]) -> list[Remediation]:
+        """Every rule the event matches, in file order."""
+        return [rule for rule in self.remediations if rule.matches(event)]
+
+
+def parse_job_file(data: Any, *, source: str = "job file") -> JobFile:
+    """Validate job-file data; ``defaults`` are merged under each job and remediation first.
+
+    Raises:
+        ConfigError: naming the job or rule, the field and the rule broken.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, "must be a mapping with 'jobs' (and optional 'defaults', 'remediations')")
+    data = dict(data)
+    defaults = data.pop("defaults", None) or {}
+    if not isinstance(defaults, Mapping):
+        raise ConfigError("defaults", "must be a mapping")
+    try:
+        RoleSettings.model_validate(defaults)
+    except ValidationError as exc:
+        raise config_error(exc, where="defaults") from exc
+    jobs = data.get("jobs") or {}
+    if not isinstance(jobs, Mapping):
+        raise ConfigError("jobs", "must be a mapping of job name to job")
+    data["jobs"] = {name: {**defaults, **job} if isinstance(job, Mapping) else job for name, job in jobs.items()}
+    rules = data.get("remediations") or []
+    if not isinstance(rules, list):
+        raise ConfigError("remediations", "must be a list of rules")
+    data["remediations"] = [{**defaults, **rule} if isinstance(rule, Mapping) else rule for rule in rules]
+    try:
+        return JobFile.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc) from exc
+
+
+def load_job_file(path: str | Path) -> JobFile:
+    """Read and validate a YAML job file. Raises ConfigError (unreadable, bad YAML, bad content)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(str(path), f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    return parse_job_file(data, source=str(path))
+
+
+@functools.lru_cache(maxsize=64)
+def _ssm_value(sessions: ChainSessions, name: str) -> str:
+    try:
+        value: str = sessions.client(None, "ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    except Exception as exc:
+        raise RolechainError(f"cannot read the ExternalId from SSM parameter {name!r}: {exc}") from exc
+    return value
+
+
+def resolve_external_id(sessions: ChainSessions, value: str | SsmParameter | None) -> str | None:
+    """The ExternalId itself: a literal, or the value of an SSM SecureString parameter (read once
+    per process with the base credentials)."""
+    if isinstance(value, SsmParameter):
+        return _ssm_value(sessions, value.ssm_parameter)
+    return value
+
+
+def plan_run(
+    sessions: ChainSessions,
+    settings: RoleSettings,
+    *,
+    action: str,
+    params: Mapping[str, Any] | None,
+    accounts: Sequence[str],
+    regions: Sequence[str] | None = None,
+    dry_run: bool | None = None,
+    concurrency: int | None = None,
+    extra_via: Sequence[str] = (),
+    job: str | None = None,
+    source_identity: str | None = None,
+    session_tags: Mapping[str, str] | None = None,
+) -> RunPlan:
+    """A validated :class:`RunPlan` for ``action`` over ``accounts`` x ``regions``.
+
+    ``extra_via`` hops come first (an operator's laptop reaching R1 before the job's own hops).
+    Raises ConfigError for an unknown action, bad params or a malformed account id.
+    """
+    spec = get_action(action)
+    parsed = spec.parse_params(dict(params or {}))
+    for account in accounts:
+        if not re.fullmatch(r"\d{12}", account):
+            raise ConfigError("accounts", f"{account!r} is not a 12-digit AWS account id")
+    if not accounts:
+        raise ConfigError("accounts", "no target accounts")
+    chosen_regions = list(regions or settings.regions)
+    for region in chosen_regions:
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", region):
+            raise ConfigError("regions", f"{region!r} is not an AWS region name like us-east-1")
+    role = RoleSpec(
+        role_name=settings.role_name,
+        role_path=settings.role_path,
+        role_arn_template=settings.role_arn_template,
+        via=(*extra_via, *settings.via),
+        external_id=resolve_external_id(sessions, settings.external_id),
+    )
+    return RunPlan(
+        action=spec,
+        params=parsed,
+        targets=[Target(account, region) for account in dict.fromkeys(accounts) for region in chosen_regions],
+        role=role,
+        dry_run=settings.dry_run if dry_run is None else dry_run,
+        concurrency=concurrency or settings.concurrency,
+        job=job,
+        source_identity=source_identity,
+        session_tags=dict(session_tags) if session_tags else None,
+    )
+
+
+def plan_job(
+    sessions: ChainSessions,
+    job_file: JobFile,
+    name: str,
+    *,
+    accounts: Sequence[str] | None = None,
+    dry_run: bool | None = None,
+    extra_via: Sequence[str] = (),
+    source_identity: str | None = None,
+    session_tags: Mapping[str, str] | None = None,
+) -> RunPlan:
+    """The plan of job ``name``. ``accounts`` narrows it; an account that is not one of the job's
+    targets is refused (ConfigError), since a job file is also the list of what may be touched."""
+    job = job_file.job(name)
+    configured = job.targets.resolve()
+    if accounts:
+        outside = [a for a in accounts if a not in configured]
+        if outside:
+            raise ConfigError("accounts", f"{', '.join(outside)} not among the targets of job {name!r}")
+    return plan_run(
+        sessions,
+        job,
+        action=job.action,
+        params=job.params,
+        accounts=list(accounts or configured),
+        dry_run=dry_run,
+        extra_via=extra_via,
+        job=name,
+        source_identity=source_identity,
+        session_tags=session_tags,
+    )

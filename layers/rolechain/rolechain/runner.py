@@ -1,0 +1,277 @@
+"""The runner: one action over many targets (account x region), concurrently, with a result for each.
+
+Every target ends ``ok``, ``failed`` (with the hop or AWS error), ``skipped`` (with why) or
+``dry_run``; one failing account never stops the others. Given a time budget (a Lambda's
+remaining time) the runner stops starting targets before it ends and reports the rest skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rolechain.actions import Action, ActionContext, ActionFailed, DryRunViolation
+from rolechain.chain import Chain, Hop, config_error, default_session_name, new_run_id, role_arn_parts
+from rolechain.errors import AssumeRoleError, ConfigError, RolechainError
+from rolechain.sessions import ChainSessions
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ROLE_NAME = "rolechain-target"
+
+
+class Status(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DRY_RUN = "dry_run"
+
+
+@dataclass(frozen=True)
+class Target:
+    account: str
+    region: str
+
+
+@dataclass
+class TargetResult:
+    account: str
+    region: str
+    action: str
+    status: Status
+    output: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    duration_ms: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "region": self.region,
+            "action": self.action,
+            "status": str(self.status),
+            "output": self.output,
+            "error": self.error,
+            "duration_ms": self.duration_ms,
+        }
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    action: str
+    dry_run: bool
+    started_at: str
+    duration_s: float
+    results: list[TargetResult] = field(default_factory=list)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {str(s): 0 for s in Status}
+        for result in self.results:
+            counts[str(result.status)] += 1
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every target is ok or dry_run, 1 otherwise (failed or skipped)."""
+        return 0 if all(r.status in (Status.OK, Status.DRY_RUN) for r in self.results) else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "action": self.action,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at,
+            "duration_s": round(self.duration_s, 3),
+            "summary": self.summary,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+class RoleSpec(BaseModel):
+    """How to reach the target role in an account: optional intermediate hops, then the role.
+
+    ``role_arn_template`` may use ``{account}`` and ``{partition}``; otherwise the ARN is built from
+    ``role_path`` and ``role_name``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role_name: str = Field(default=DEFAULT_ROLE_NAME, pattern=r"^[\w+=,.@-]{1,64}$")
+    role_path: str = Field(default="/", pattern=r"^/([\w+=,.@-]+/)*$")
+    role_arn_template: str | None = None
+    via: tuple[str, ...] = ()
+    external_id: str | None = None
+    duration_seconds: int = Field(default=3600, ge=900, le=3600)
+    partition: str = "aws"
+
+    def role_arn(self, account: str) -> str:
+        if self.role_arn_template:
+            arn = self.role_arn_template.format(account=account, partition=self.partition)
+        else:
+            arn = f"arn:{self.partition}:iam::{account}:role{self.role_path}{self.role_name}"
+        role_arn_parts(arn)  # raises ConfigError on a malformed result
+        return arn
+
+    def chain(
+        self,
+        account: str,
+        *,
+        session_name: str,
+        session_policy: dict[str, Any] | None = None,
+        source_identity: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Chain:
+        """The chain to ``account``: ``via`` hops, then the target role with the ExternalId and the
+        session policy (the last hop only)."""
+        common: dict[str, Any] = {"duration_seconds": self.duration_seconds}
+        if source_identity:
+            common["source_identity"] = source_identity
+        if tags:
+            common["tags"] = tags
+        hops = [Hop(role_arn=arn, **common) for arn in self.via]
+        hops.append(
+            Hop(
+                role_arn=self.role_arn(account),
+                external_id=self.external_id,
+                session_policy=session_policy,  # the validator minifies a dict
+                **common,
+            )
+        )
+        return Chain(hops=tuple(hops), session_name=session_name)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run needs, validated: the action and params, targets, how to reach them."""
+
+    action: Action[Any]
+    params: BaseModel
+    targets: Sequence[Target]
+    role: RoleSpec
+    dry_run: bool = False
+    concurrency: int = 10
+    job: str | None = None
+    source_identity: str | None = None
+    session_tags: dict[str, str] | None = None
+
+
+ResultCallback = Callable[[TargetResult, int, int], None]
+
+
+def run_plan(
+    sessions: ChainSessions,
+    plan: RunPlan,
+    *,
+    run_id: str | None = None,
+    remaining_seconds: Callable[[], float] | None = None,
+    reserve_seconds: float = 10.0,
+    on_result: ResultCallback | None = None,
+) -> RunReport:
+    """Run ``plan`` and return a report with one result per target, in target order.
+
+    Args:
+        sessions: chained sessions from the base credentials (R1 in Lambda, U1 on a laptop).
+        remaining_seconds: time left in the budget (e.g. a Lambda's remaining time); targets not
+            started while more than ``reserve_seconds`` remain are reported ``skipped``.
+        on_result: called after each target with (result, done, total), for progress display.
+    """
+    run_id = run_id or new_run_id()
+    started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat()
+    session_name = default_session_name(plan.job or plan.action.name, run_id)
+    policy = plan.action.session_policy()
+    total = len(plan.targets)
+    done = 0
+    lock = threading.Lock()
+
+    def one(target: Target) -> TargetResult:
+        nonlocal done
+        if remaining_seconds is not None and remaining_seconds() <= reserve_seconds:
+            result = TargetResult(
+                target.account,
+                target.region,
+                plan.action.name,
+                Status.SKIPPED,
+                error={"type": "skipped", "message": "out of time: not started before the time budget ended"},
+            )
+        else:
+            result = _run_target(sessions, plan, target, run_id, session_name, policy)
+        with lock:
+            done += 1
+            if on_result is not None:
+                on_result(result, done, total)
+        return result
+
+    workers = max(1, min(plan.concurrency, total))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"rolechain-{run_id}") as pool:
+        results = list(pool.map(one, plan.targets))
+    report = RunReport(
+        run_id=run_id,
+        action=plan.action.name,
+        dry_run=plan.dry_run,
+        started_at=started_at,
+        duration_s=time.monotonic() - started,
+        results=results,
+    )
+    logger.info("run %s finished: %s in %.2fs", run_id, report.summary, report.duration_s)
+    return report
+
+
+def _run_target(
+    sessions: ChainSessions, plan: RunPlan, target: Target, run_id: str, session_name: str, policy: dict[str, Any]
+) -> TargetResult:
+    started = time.monotonic()
+    result = TargetResult(target.account, target.region, plan.action.name, Status.FAILED)
+    try:
+        chain = plan.role.chain(
+            target.account,
+            session_name=session_name,
+            session_policy=policy,
+            source_identity=plan.source_identity,
+            tags=plan.session_tags,
+        )
+        context = ActionContext(
+            account=target.account,
+            region=target.region,
+            dry_run=plan.dry_run,
+            run_id=run_id,
+            partition=plan.role.partition,
+            client_factory=lambda service: sessions.client(chain, service, target.region),
+        )
+        result.output = plan.action.run(context, plan.params)
+        result.status = Status.DRY_RUN if plan.dry_run else Status.OK
+    except AssumeRoleError as exc:
+        result.error = {"type": "assume_role", **exc.failure.to_dict()}
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        result.error = {
+            "type": "aws",
+            "code": error.get("Code", "Unknown"),
+            "message": error.get("Message", str(exc)),
+            "operation": exc.operation_name,
+        }
+    except ActionFailed as exc:
+        result.output = exc.output
+        result.error = {"type": "action", "message": str(exc)}
+    except DryRunViolation as exc:
+        result.error = {"type": "dry_run_violation", "message": str(exc)}
+    except ValidationError as exc:
+        result.error = {"type": "ConfigError", "message": str(config_error(exc))}
+    except (ConfigError, RolechainError, BotoCoreError) as exc:
+        result.error = {"type": type(exc).__name__, "message": str(exc)}
+    except Exception as exc:  # one target's bug must not lose the others' results
+        logger.exception("target %s/%s failed unexpectedly", target.account, target.region)
+        result.error = {"type": "unexpected", "message": f"{type(exc).__name__}: {exc}"}
+    result.duration_ms = int((time.monotonic() - started) * 1000)
+    return result
