@@ -264,10 +264,9 @@ def _brief(result: TargetResult) -> str:
         return f"{result.error.get('code') or result.error.get('type')}: {result.error.get('message')}"[:160]
     out = result.output or {}
     if "buckets" in out:
-        return (
-            f"{out['count']} bucket(s): "
-            + ", ".join(b["name"] + (f" {b['tags']}" if b.get("tags") else "") for b in out["buckets"])[:140]
-        )
+        names = ", ".join(b["name"] for b in out["buckets"])
+        tags = sorted({f"{k}={v}" for b in out["buckets"] for k, v in (b.get("tags") or {}).items()})
+        return (f"{out['count']} bucket(s): {names}" + (f"; tags {' '.join(tags)}" if tags else ""))[:200]
     for key in ("tagged", "would_tag", "changed", "would_change"):
         if key in out:
             return f"{key} {len(out[key])}, already {len(out.get('already_tagged', out.get('already_compliant', [])))}"

@@ -63,6 +63,7 @@ def classify_assume_role_error(*, hop: int, hop_spec: Hop, caller_arn: str, code
         + (", plus sts:TagSession" if hop_spec.tags else "")
         + (", plus sts:SetSourceIdentity" if hop_spec.source_identity else "")
         + "), or the role does not exist"
+        + ("" if hop_spec.external_id else "; if that trust policy requires sts:ExternalId, none was sent: give one")
     )
     cause: LikelyCause
     if code in _CREDENTIAL_CODES:

@@ -198,12 +198,8 @@ class _Node:
         with self._clients_lock:
             session = self._sessions.get(region)
             if session is None:
-                if self.hop is None:
-                    session = self.broker.base_session
-                    if session.region_name != region:
-                        session = _FACTORY.session(self.credentials(), region, self.broker.profile)
-                else:
-                    session = _FACTORY.session(self.credentials(), region, self.broker.profile)
+                # The base too goes through the factory, so every session shares one loader.
+                session = _FACTORY.session(self.credentials(), region, self.broker.profile)
                 self._sessions[region] = session
             return session
 
