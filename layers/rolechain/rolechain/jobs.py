@@ -193,8 +193,16 @@ class Remediation(RoleSettings):
 class JobFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     version: Literal[1] = 1
+    defaults: RoleSettings = Field(default_factory=RoleSettings)
     jobs: dict[Annotated[str, StringConstraints(pattern=r"^[\w.-]{1,64}$")], Job] = Field(default_factory=dict)
     remediations: list[Remediation] = Field(default_factory=list)
+
+    def target_accounts(self) -> set[str]:
+        """Every account some job targets: what an on-demand run may touch."""
+        return {account for job in self.jobs.values() for account in job.targets.resolve()}
+
+    def role_names(self) -> set[str]:
+        return {self.defaults.role_name} | {job.role_name for job in self.jobs.values()}
 
     def job(self, name: str) -> Job:
         try:
@@ -232,6 +240,7 @@ def parse_job_file(data: Any, *, source: str = "job file") -> JobFile:
     if not isinstance(rules, list):
         raise ConfigError("remediations", "must be a list of rules")
     data["remediations"] = [{**defaults, **rule} if isinstance(rule, Mapping) else rule for rule in rules]
+    data["defaults"] = defaults
     try:
         return JobFile.model_validate(data)
     except ValidationError as exc:
@@ -298,6 +307,9 @@ def plan_run(
             raise ConfigError("accounts", f"{account!r} is not a 12-digit AWS account id")
     if not accounts:
         raise ConfigError("accounts", "no target accounts")
+    for arn in extra_via:  # settings.via is validated by RoleSettings; these come straight from the caller
+        if not ROLE_ARN_RE.match(arn):
+            raise ConfigError("via", f"{arn!r} is not an IAM role ARN")
     chosen_regions = list(regions or settings.regions)
     for region in chosen_regions:
         if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", region):

@@ -38,8 +38,10 @@ from rolechain.errors import AssumeRoleError, BaseCredentialsError
 Clock = Callable[[], datetime]
 DEFAULT_REFRESH_WINDOW = 300  # seconds before expiry at which credentials are renewed
 DEFAULT_REGION = "us-east-1"
-# Standard retry mode with more attempts absorbs STS/API throttling across many accounts.
-CLIENT_CONFIG = Config(retries={"max_attempts": 8, "mode": "standard"}, max_pool_connections=50)
+# Standard retry mode (exponential backoff with jitter) absorbs brief throttling; the number of
+# attempts stays botocore's (AWS_MAX_ATTEMPTS, default 3) so a Lambda does not spend its time budget
+# waiting: a queued target that is still throttled goes back to SQS instead.
+CLIENT_CONFIG = Config(retries={"mode": "standard"}, max_pool_connections=50)
 
 
 def utc_now() -> datetime:

@@ -1,0 +1,109 @@
+"""On-demand runs over an IAM-authenticated REST API, validated against its OpenAPI models."""
+
+import os
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from rolechain.errors import ConfigError, RolechainError
+from rolechain.lambda_support import api_caller, build_hub, idempotency_store, remaining_seconds
+from rolechain.service import Caller, Forbidden, NotFound, RunRequest
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver(enable_validation=True)
+HUB = build_hub(os.environ)
+IDEMPOTENCY = IdempotencyConfig(
+    event_key_jmespath="[key, caller]", payload_validation_jmespath="body", expires_after_seconds=24 * 3600
+)
+
+
+def _error(status: int, message: str, field: str | None = None) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"statusCode": status, "message": message}
+    if field:
+        body["field"] = field
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@app.exception_handler(Forbidden)
+def _forbidden(exc: Forbidden) -> Response[dict[str, Any]]:
+    return _error(403, str(exc))
+
+
+@app.exception_handler(NotFound)
+def _not_found(exc: NotFound) -> Response[dict[str, Any]]:
+    return _error(404, str(exc))
+
+
+@app.exception_handler(ConfigError)
+def _bad_request(exc: ConfigError) -> Response[dict[str, Any]]:
+    return _error(400, exc.rule, field=exc.field)
+
+
+@app.exception_handler(IdempotencyValidationError)
+def _idempotency_conflict(exc: IdempotencyValidationError) -> Response[dict[str, Any]]:
+    return _error(422, "Idempotency-Key was already used with a different body", field="Idempotency-Key")
+
+
+@app.exception_handler(RolechainError)
+def _failed(exc: RolechainError) -> Response[dict[str, Any]]:
+    logger.exception("request failed")
+    return _error(502, str(exc))
+
+
+@app.get("/actions")
+def list_actions() -> dict[str, Any]:
+    return {"actions": HUB.list_actions()}
+
+
+@app.get("/jobs")
+def list_jobs() -> dict[str, Any]:
+    return {"jobs": HUB.list_jobs()}
+
+
+@idempotent_function(data_keyword_argument="request", persistence_store=idempotency_store(HUB), config=IDEMPOTENCY)
+def _create_run_once(request: dict[str, Any]) -> dict[str, Any]:
+    return _create_run(RunRequest.model_validate(request["body"]), request["caller"])
+
+
+def _create_run(body: RunRequest, caller_arn: str) -> dict[str, Any]:
+    return HUB.create_run(body, Caller(caller_arn), remaining_seconds=remaining_seconds(app.lambda_context))
+
+
+@app.post("/runs")
+def create_run(
+    body: RunRequest,
+    idempotency_key: Annotated[str | None, Header(alias="idempotency-key", max_length=256)] = None,
+) -> Response[dict[str, Any]]:
+    caller = api_caller(app.current_event.request_context.identity.raw_event, os.environ)
+    if caller is None:
+        return _error(403, "no IAM identity on the request (the API requires AWS_IAM auth)")
+    logger.append_keys(caller=caller.arn)
+    if idempotency_key:
+        run = _create_run_once(
+            request={"key": idempotency_key, "caller": caller.arn, "body": body.model_dump(mode="json")}
+        )
+    else:
+        run = _create_run(body, caller.arn)
+    return Response(
+        status_code=200 if run["status"] == "completed" else 202, content_type=content_types.APPLICATION_JSON, body=run
+    )
+
+
+@app.get("/runs/<run_id>")
+def get_run(run_id: Annotated[str, Path(pattern=r"^[\w-]{1,64}$")]) -> dict[str, Any]:
+    return HUB.get_run(run_id)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    IDEMPOTENCY.register_lambda_context(context)  # in-progress records expire with the invocation
+    return app.resolve(event, context)

@@ -1,0 +1,39 @@
+"""Queued targets: one SQS message per target, partial batch responses so only failures return."""
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from rolechain.lambda_support import build_hub, remaining_seconds
+from rolechain.service import TargetMessage
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+HUB = build_hub(os.environ)
+_context: list[LambdaContext] = []  # the current invocation's context, for the record handler's time budget
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> dict[str, Any]:
+    message = TargetMessage.model_validate_json(record.body)
+    logger.append_keys(run_id=message.run_id, account=message.account, region=message.region)
+    result = HUB.process_target(
+        message,
+        receive_count=int(record.attributes.approximate_receive_count),
+        remaining_seconds=remaining_seconds(_context[-1]) if _context else None,
+    )
+    metrics.add_metric(name=f"Targets_{result.status}", unit="Count", value=1)
+    return result.to_dict()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _context[:] = [context]
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

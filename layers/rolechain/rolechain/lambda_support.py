@@ -1,0 +1,87 @@
+"""What the Lambda handlers share: their input models and the per-container wiring.
+
+Everything here is built once per container and reused by warm invocations: the settings (parsed
+from the environment at import, failing fast with the variable's name), the chained sessions with
+the function's own role R1 as base, the :class:`~rolechain.service.Hub`, and the idempotency store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import boto3
+from pydantic import BaseModel, ConfigDict, Field
+
+from rolechain.service import Caller, Hub, Settings
+from rolechain.sessions import ChainSessions
+
+LOCAL_CALLER_ARN = "arn:aws:iam::000000000000:user/sam-local"
+
+
+class ScheduleInput(BaseModel):
+    """The constant input of an EventBridge schedule: ``{"job": "<name>"}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    job: str = Field(pattern=r"^[\w.-]{1,64}$")
+
+
+class CloudTrailDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    eventName: str = Field(min_length=1)
+    eventSource: str = ""
+
+
+class RemediationEvent(BaseModel):
+    """An EventBridge event carrying a CloudTrail record from a member account."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    account: str = Field(pattern=r"^\d{12}$")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+    detail_type: str = Field(alias="detail-type", min_length=1)
+    detail: CloudTrailDetail
+
+
+class LambdaContextLike(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+def remaining_seconds(context: LambdaContextLike) -> Callable[[], float]:
+    """The invocation's time budget, for the runner to stop starting targets in time."""
+    return lambda: context.get_remaining_time_in_millis() / 1000
+
+
+def build_hub(env: Mapping[str, str]) -> Hub:
+    """The hub for this container: settings from ``env``; base credentials are the function's role."""
+    settings = Settings.from_env(env)
+    sessions = ChainSessions(boto3.Session(), region=settings.region)
+    return Hub(settings, sessions)
+
+
+def api_caller(identity: Mapping[str, Any] | None, env: Mapping[str, str]) -> Caller | None:
+    """The IAM caller of an API request (AWS_IAM auth fills ``requestContext.identity.userArn``).
+
+    ``sam local start-api`` does not authenticate; there (``AWS_SAM_LOCAL=true``) a fixed local
+    caller stands in. Anywhere else a request without an identity gets None: the API refuses it.
+    """
+    arn = (identity or {}).get("userArn")
+    if arn:
+        return Caller(str(arn))
+    if env.get("AWS_SAM_LOCAL") == "true":
+        return Caller(LOCAL_CALLER_ARN)
+    return None
+
+
+def idempotency_store(hub: Hub) -> Any:
+    """Powertools' DynamoDB idempotency store in the runs table (pk/sk, TTL attribute ``ttl``)."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(
+        table_name=hub.settings.runs_table,
+        key_attr="pk",
+        sort_key_attr="sk",
+        expiry_attr="ttl",
+        boto3_client=hub.sessions.client(None, "dynamodb"),
+    )

@@ -1,0 +1,301 @@
+"""Every handler, in-process, with every fixture in events/, against the emulated accounts.
+
+The hub's table and queues are built from template.yaml's own definitions; the functions run with
+R1's session credentials, as their execution role gives them in Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pytest
+from rolechain.emulator import Emulator, Seed
+
+from tests.hub_support import FakeContext, HubResources, create_hub_resources, load_event, load_handler, sqs_event
+
+
+@dataclass
+class Hub:
+    seed: Seed
+    resources: HubResources
+    emulator: Emulator
+    load: Callable[[str], ModuleType]
+
+    def admin(self, account: str) -> Any:
+        return self.emulator.admin_session(account, self.seed.region)
+
+    def changing_calls(self, action: str) -> int:
+        return len(self.emulator.calls(action=action))
+
+
+@pytest.fixture
+def hub(emulator: Emulator, seed_landscape: Callable[..., Seed], monkeypatch: pytest.MonkeyPatch) -> Hub:
+    seed = seed_landscape(targets=6, missing_role_accounts=["200000000006"])
+    resources = create_hub_resources(emulator, seed)
+    for key, value in resources.env(seed.endpoint_url, seed.region, AWS_LAMBDA_FUNCTION_NAME="rolechain-test").items():
+        monkeypatch.setenv(key, value)
+    emulator.clear_requests()
+    return Hub(seed, resources, emulator, load_handler)
+
+
+def drain_queue(hub: Hub) -> list[dict[str, Any]]:
+    """Every message the hub queued, as (id, body) for an SQS event."""
+    sqs = hub.admin(hub.seed.hub_account).client("sqs")
+    messages: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=hub.resources.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return messages
+        for m in got:
+            messages.append({"id": m["MessageId"], "body": m["Body"], "receipt": m["ReceiptHandle"]})
+            sqs.delete_message(QueueUrl=hub.resources.queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def stored_results(hub: Hub, run_id: str) -> dict[str, str]:
+    """sort key -> status of every target result stored for ``run_id``."""
+    items = (
+        hub.admin(hub.seed.hub_account)
+        .client("dynamodb")
+        .query(
+            TableName=hub.resources.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"run#{run_id}"}},
+        )["Items"]
+    )
+    return {i["sk"]["S"]: i["status"]["S"] for i in items if i["sk"]["S"].startswith("target#")}
+
+
+def api_call(api: ModuleType, fixture: str, **replace: str) -> tuple[int, dict[str, Any]]:
+    response = api.lambda_handler(load_event(fixture, **replace), FakeContext("api"))
+    return response["statusCode"], json.loads(response["body"])
+
+
+# -- scheduler ---------------------------------------------------------------------------------------
+def test_scheduler_runs_a_small_job_inline_and_records_it(hub: Hub) -> None:
+    scheduler = hub.load("scheduler")
+    run = scheduler.lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
+    assert run["status"] == "completed" and run["mode"] == "inline"
+    assert run["summary"] == {"ok": 5, "failed": 0, "skipped": 0, "dry_run": 0}
+    assert {r["account"] for r in run["results"]} == {f"20000000000{i}" for i in range(1, 6)}
+    # the run and its five results are in the table, readable through the API
+    api = hub.load("api")
+    status, body = api_call(api, "api-get-run.json", RUN_ID=run["run_id"])
+    assert status == 200 and body["status"] == "completed" and body["summary"]["ok"] == 5
+    assert body["results"][0]["output"]["count"] == 3
+
+
+def test_scheduler_queues_a_large_job_ten_messages_per_call_and_the_worker_completes_it(hub: Hub) -> None:
+    scheduler = hub.load("scheduler")
+    scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 2})
+    run = scheduler.lambda_handler(load_event("scheduler-tag-owner.json"), FakeContext("scheduler"))
+    assert run["status"] == "queued" and run["target_count"] == 5
+    assert len(hub.emulator.calls(action="SendMessageBatch")) == 1  # 5 targets, 10 a call
+    assert hub.changing_calls("TagResources") == 0  # nothing ran yet
+    messages = drain_queue(hub)
+    assert sorted(json.loads(m["body"])["account"] for m in messages) == [f"20000000000{i}" for i in range(1, 6)]
+
+    worker = hub.load("worker")
+    response = worker.lambda_handler(sqs_event(messages), FakeContext("worker"))
+    assert response == {"batchItemFailures": []}
+    tagging = hub.admin("200000000002").client("s3").get_bucket_tagging(Bucket="rc-200000000002-01")["TagSet"]
+    assert {"Key": "owner", "Value": "platform-team"} in tagging
+    status, body = api_call(hub.load("api"), "api-get-run.json", RUN_ID=run["run_id"])
+    assert status == 200 and body["status"] == "completed" and body["summary"]["ok"] == 5
+
+
+def test_scheduler_rejects_a_malformed_schedule_input(hub: Hub) -> None:
+    scheduler = hub.load("scheduler")
+    with pytest.raises(Exception, match="job"):
+        scheduler.lambda_handler({"jobb": "inventory"}, FakeContext("scheduler"))
+
+
+# -- worker ------------------------------------------------------------------------------------------
+def test_worker_fixture_batch_records_both_targets(hub: Hub) -> None:
+    worker = hub.load("worker")
+    response = worker.lambda_handler(load_event("worker-sqs-batch.json"), FakeContext("worker"))
+    assert response == {"batchItemFailures": []}
+    assert stored_results(hub, "queuedrun0001") == {
+        "target#200000000001#us-east-1": "ok",
+        "target#200000000002#us-east-1": "ok",
+    }
+
+
+def test_worker_reports_only_retryable_failures(hub: Hub) -> None:
+    # Given a batch: a good target, a malformed body, a denied hop (R2 missing) and a throttled target
+    def body(account: str) -> str:
+        return json.dumps(
+            {"run_id": "mixedrun0001", "action": "list_buckets", "account": account, "region": "us-east-1"}
+        )
+
+    hub.emulator.inject_fault(
+        "ListBuckets",
+        "SlowDown",
+        "Please reduce your request rate.",
+        status=503,
+        times=20,
+        match=lambda r: r.account == "200000000003",
+    )
+    event = sqs_event(
+        [
+            {"id": "good", "body": body("200000000001")},
+            {"id": "malformed", "body": '{"run_id": "mixedrun0001", "account": "nope"}'},
+            {"id": "denied", "body": body("200000000006")},
+            {"id": "throttled", "body": body("200000000003")},
+        ]
+    )
+    # When the worker handles it
+    response = hub.load("worker").lambda_handler(event, FakeContext("worker"))
+    # Then only the malformed and the throttled messages go back to the queue; the denied hop is recorded failed
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["malformed", "throttled"]
+    statuses = stored_results(hub, "mixedrun0001")
+    assert statuses == {"target#200000000001#us-east-1": "ok", "target#200000000006#us-east-1": "failed"}
+
+
+def test_worker_records_a_throttled_target_as_failed_on_its_last_delivery(hub: Hub) -> None:
+    hub.emulator.inject_fault("ListBuckets", "SlowDown", "Please reduce your request rate.", status=503, times=20)
+    body = json.dumps(
+        {"run_id": "lastrun0001", "action": "list_buckets", "account": "200000000001", "region": "us-east-1"}
+    )
+    response = hub.load("worker").lambda_handler(
+        sqs_event([{"id": "last", "body": body, "receive_count": 3}]), FakeContext("worker")
+    )
+    assert response == {"batchItemFailures": []}  # not retried again: recorded, so nothing is lost
+    assert stored_results(hub, "lastrun0001") == {"target#200000000001#us-east-1": "failed"}
+
+
+# -- remediation -------------------------------------------------------------------------------------
+def test_remediation_create_bucket_blocks_public_access_and_tags_the_creator_once(hub: Hub) -> None:
+    remediation = hub.load("remediation")
+    event = load_event("remediation-create-bucket.json")
+    outcome = remediation.lambda_handler(event, FakeContext("remediation"))
+    assert [r["rule"] for r in outcome["rules"]] == ["block-public-bucket", "tag-new-bucket-creator"]
+    s3 = hub.admin("200000000001").client("s3")
+    block = s3.get_public_access_block(Bucket="rc-200000000001-01")["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    tags = s3.get_bucket_tagging(Bucket="rc-200000000001-01")["TagSet"]
+    assert {"Key": "created-by", "Value": "arn:aws:iam::200000000001:user/bob"} in tags
+    # the other accounts were not touched
+    assert all(r["account"] == "200000000001" for rule in outcome["rules"] for r in rule["results"])
+    changes = hub.changing_calls("PutPublicAccessBlock"), hub.changing_calls("TagResources")
+    assert changes == (1, 1)
+
+    # A duplicate delivery of the same event acts no second time and returns the first outcome
+    again = remediation.lambda_handler(event, FakeContext("remediation"))
+    assert again == outcome
+    assert (hub.changing_calls("PutPublicAccessBlock"), hub.changing_calls("TagResources")) == changes
+
+
+@pytest.mark.parametrize(
+    "fixture,account,bucket",
+    [
+        ("remediation-delete-public-access-block.json", "200000000002", "rc-200000000002-01"),
+        ("remediation-put-bucket-acl.json", "200000000003", "rc-200000000003-02"),
+    ],
+)
+def test_remediation_blocks_public_access_in_the_events_account(
+    hub: Hub, fixture: str, account: str, bucket: str
+) -> None:
+    outcome = hub.load("remediation").lambda_handler(load_event(fixture), FakeContext("remediation"))
+    assert outcome["rules"][0]["summary"]["ok"] == 1
+    s3 = hub.admin(account).client("s3")
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    # the session on the last hop carried the action's session policy only
+    assume = [r for r in hub.emulator.calls(action="AssumeRole") if account in r.params["RoleArn"]]
+    assert json.loads(assume[-1].params["Policy"])["Statement"][0]["Action"] == [
+        "s3:GetBucketPublicAccessBlock",
+        "s3:ListAllMyBuckets",
+        "s3:PutBucketPublicAccessBlock",
+    ]
+
+
+def test_remediation_rejects_a_malformed_event_naming_the_field(hub: Hub) -> None:
+    with pytest.raises(Exception, match="account"):
+        hub.load("remediation").lambda_handler(load_event("remediation-bad-event.json"), FakeContext("remediation"))
+    assert hub.changing_calls("PutPublicAccessBlock") == 0
+
+
+# -- api ---------------------------------------------------------------------------------------------
+def test_api_lists_actions_and_jobs(hub: Hub) -> None:
+    api = hub.load("api")
+    status, body = api_call(api, "api-get-actions.json")
+    assert status == 200
+    assert {a["name"] for a in body["actions"]} == {"list_buckets", "tag_resources", "block_s3_public_access", "whoami"}
+    status, body = api_call(api, "api-get-jobs.json")
+    assert status == 200 and {j["name"] for j in body["jobs"]} == {"inventory", "tag-owner", "block-public-access"}
+
+
+def test_api_runs_a_job_and_passes_the_caller_down_the_chain(hub: Hub) -> None:
+    api = hub.load("api")
+    status, run = api_call(api, "api-post-run-job.json")
+    assert status == 200 and run["status"] == "completed"
+    assert sorted(r["account"] for r in run["results"]) == ["200000000001", "200000000002"]
+    assert run["requested_by"] == "arn:aws:iam::111111111111:user/alice"
+    assume = hub.emulator.calls(action="AssumeRole")
+    assert {r.params.get("SourceIdentity") for r in assume} == {"alice"}
+    assert all(r.params.get("Tags.member.1.Key") == "requested-by" for r in assume)
+    status, stored = api_call(api, "api-get-run.json", RUN_ID=run["run_id"])
+    assert status == 200 and stored["requested_by"] == run["requested_by"] and stored["summary"]["ok"] == 2
+
+
+def test_api_idempotency_key_runs_once(hub: Hub) -> None:
+    api = hub.load("api")
+    status, first = api_call(api, "api-post-run-action.json")
+    assert status == 200 and first["summary"]["ok"] == 1
+    tag_calls = hub.changing_calls("TagResources")
+    assert tag_calls == 1
+    status, second = api_call(api, "api-post-run-action.json")
+    assert status == 200 and second["run_id"] == first["run_id"]
+    assert hub.changing_calls("TagResources") == tag_calls
+    # the same key with another body is refused
+    other = load_event("api-post-run-action.json")
+    other["body"] = json.dumps({"action": "list_buckets", "accounts": ["200000000003"]})
+    response = api.lambda_handler(other, FakeContext("api"))
+    assert response["statusCode"] == 422 and "Idempotency-Key" in response["body"]
+
+
+def test_api_refuses_accounts_outside_the_configuration(hub: Hub) -> None:
+    status, body = api_call(hub.load("api"), "api-post-run-forbidden.json")
+    assert status == 403 and "999999999999" in body["message"]
+    assert hub.emulator.calls(action="AssumeRole") == []
+
+
+def test_api_bad_body_names_the_fields(hub: Hub) -> None:
+    status, body = api_call(hub.load("api"), "api-post-run-bad.json")
+    assert status == 422
+    fields = {tuple(d["loc"]) for d in body["detail"]}
+    assert ("body", "accounts") in fields and ("body", "surprise") in fields
+
+
+def test_api_unknown_run_and_unknown_action(hub: Hub) -> None:
+    api = hub.load("api")
+    status, _body = api_call(api, "api-get-run.json", RUN_ID="doesnotexist")
+    assert status == 404
+    event = load_event("api-post-run-forbidden.json")
+    event["body"] = json.dumps({"action": "delete_everything", "accounts": ["200000000001"]})
+    response = api.lambda_handler(event, FakeContext("api"))
+    assert response["statusCode"] == 400 and "unknown action" in response["body"]
+
+
+def test_api_without_an_iam_identity_is_refused(hub: Hub) -> None:
+    event = load_event("api-post-run-job.json")
+    event["requestContext"]["identity"]["userArn"] = None
+    response = hub.load("api").lambda_handler(event, FakeContext("api"))
+    assert response["statusCode"] == 403
+    assert hub.emulator.calls(action="AssumeRole") == []
+
+
+def test_api_large_run_is_queued_with_202_and_completes_through_the_worker(hub: Hub) -> None:
+    api = hub.load("api")
+    api.HUB.settings = api.HUB.settings.model_copy(update={"inline_target_limit": 1})
+    status, run = api_call(api, "api-post-run-job.json")
+    assert status == 202 and run["status"] == "queued"
+    status, pending = api_call(api, "api-get-run.json", RUN_ID=run["run_id"])
+    assert status == 200 and pending["status"] == "running" and pending["results"] == []
+    response = hub.load("worker").lambda_handler(sqs_event(drain_queue(hub)), FakeContext("worker"))
+    assert response == {"batchItemFailures": []}
+    status, done = api_call(api, "api-get-run.json", RUN_ID=run["run_id"])
+    assert done["status"] == "completed" and done["summary"]["ok"] == 2

@@ -1,0 +1,121 @@
+"""The SAM templates: lint-clean, least privilege, log retention, and R2's policy = the registry's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rolechain.actions import target_role_policy
+
+from tests.hub_support import ROOT, load_template
+
+TEMPLATES = ["template.yaml", "target-role.yaml"]
+STAR_ALLOWED = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData"}
+
+
+def statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(resource id, statement) of every inline IAM policy statement in the template."""
+    found = []
+    for rid, resource in template["Resources"].items():
+        for policy in resource.get("Properties", {}).get("Policies", []) or []:
+            if isinstance(policy, dict) and "PolicyDocument" in policy:
+                found.extend((rid, dict(s)) for s in policy["PolicyDocument"]["Statement"])
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_cfn_lint_is_clean(name: str) -> None:
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run([str(cfn_lint), str(ROOT / name)], check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_r1_may_assume_only_the_target_role_pattern() -> None:
+    template = load_template()
+    sts = [(rid, s) for rid, s in statements(template) if any(str(a).startswith("sts:") for a in as_list(s["Action"]))]
+    assert sts, "R1 must be allowed to assume the target role"
+    for rid, statement in sts:
+        assert rid == "HubRole"
+        assert set(as_list(statement["Action"])) == {"sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"}
+        assert as_list(statement["Resource"]) == [
+            {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role${TargetRolePath}${TargetRoleName}"}
+        ]
+    # and no managed policy sneaks broader rights in
+    assert "ManagedPolicyArns" not in template["Resources"]["HubRole"]["Properties"]
+
+
+def test_hub_has_no_star_resource_except_where_aws_requires_it() -> None:
+    for rid, statement in statements(load_template()):
+        if "*" in as_list(statement["Resource"]):
+            assert set(as_list(statement["Action"])) <= STAR_ALLOWED, (rid, statement)
+
+
+def test_every_function_runs_as_r1_and_logs_to_a_group_with_retention() -> None:
+    resources = load_template()["Resources"]
+    functions = {rid: r for rid, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert set(functions) == {"SchedulerFunction", "WorkerFunction", "RemediationFunction", "ApiFunction"}
+    for rid, function in functions.items():
+        props = function["Properties"]
+        assert props["Role"] == {"Fn::GetAtt": ["HubRole", "Arn"]}, rid
+        group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        assert resources[group]["Type"] == "AWS::Logs::LogGroup"
+        assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        handler_file = ROOT / props["CodeUri"] / "app.py"
+        assert handler_file.exists() and props["Handler"] == "app.lambda_handler"
+
+
+def test_every_log_group_is_writable_only_by_name() -> None:
+    template = load_template()
+    groups = {rid for rid, r in template["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
+    logs = [s for _, s in statements(template) if "logs:PutLogEvents" in as_list(s["Action"])]
+    assert {r["Fn::GetAtt"][0] for s in logs for r in as_list(s["Resource"])} == groups
+
+
+def test_worker_gets_partial_batch_responses_and_a_dead_letter_queue() -> None:
+    resources = load_template()["Resources"]
+    event = resources["WorkerFunction"]["Properties"]["Events"]["Targets"]["Properties"]
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and event["BatchSize"] == 10
+    redrive = resources["TargetQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["TargetDeadLetterQueue", "Arn"]}
+    visibility = resources["TargetQueue"]["Properties"]["VisibilityTimeout"]
+    assert visibility >= 6 * resources["WorkerFunction"]["Properties"]["Timeout"]
+
+
+def test_api_requires_iam_auth() -> None:
+    api = load_template()["Resources"]["RolechainApi"]["Properties"]
+    assert api["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
+
+
+def test_outputs_name_what_operators_and_tests_need() -> None:
+    outputs = load_template()["Outputs"]
+    assert {"ApiUrl", "HubRoleArn", "RunsTableName", "TargetQueueUrl"} <= set(outputs)
+
+
+def test_target_role_policy_matches_the_action_registry() -> None:
+    role = load_template("target-role.yaml")["Resources"]["TargetRole"]["Properties"]
+    checked_in = json.loads(json.dumps(role["Policies"][0]["PolicyDocument"]))
+    assert checked_in == target_role_policy(), "run `rolechain policy target` and update target-role.yaml"
+
+
+def test_target_role_trusts_only_r1_with_the_external_id_for_at_most_an_hour() -> None:
+    role = load_template("target-role.yaml")["Resources"]["TargetRole"]["Properties"]
+    assert role["MaxSessionDuration"] == 3600
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"AWS": {"Ref": "HubRoleArn"}}
+    assert set(statement["Action"]) == {"sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"}
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}
+
+
+def test_every_function_has_fixtures() -> None:
+    names = {p.name for p in (ROOT / "events").glob("*.json")}
+    for prefix in ("scheduler-", "worker-", "remediation-", "api-"):
+        assert any(n.startswith(prefix) for n in names), prefix
+    assert Path(ROOT / "events" / "api-post-run-bad.json").exists()
