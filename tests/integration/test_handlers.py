@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 from rolechain.emulator import Emulator, Seed
 
-from tests.hub_support import FakeContext, HubResources, create_hub_resources, load_event, load_handler, sqs_event
+from tests.hub_support import (
+    FakeContext,
+    HubResources,
+    create_hub_resources,
+    load_event,
+    load_handler,
+    sqs_event,
+    test_env,
+)
 
 
 @dataclass
@@ -36,7 +44,7 @@ class Hub:
 def hub(emulator: Emulator, seed_landscape: Callable[..., Seed], monkeypatch: pytest.MonkeyPatch) -> Hub:
     seed = seed_landscape(targets=6, missing_role_accounts=["200000000006"])
     resources = create_hub_resources(emulator, seed)
-    for key, value in resources.env(seed.endpoint_url, seed.region, AWS_LAMBDA_FUNCTION_NAME="rolechain-test").items():
+    for key, value in test_env(resources, seed, AWS_LAMBDA_FUNCTION_NAME="rolechain-test").items():
         monkeypatch.setenv(key, value)
     emulator.clear_requests()
     return Hub(seed, resources, emulator, load_handler)
