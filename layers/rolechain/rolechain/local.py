@@ -239,7 +239,9 @@ class SamLocal:
         self.build_path: Path = self.build_dir or self.root / ".aws-sam" / "build"
         self._workdir = Path(tempfile.mkdtemp(prefix="rolechain-sam-"))
         endpoint = f"http://host.docker.internal:{self.emulator_port}"
-        env = {"Parameters": self.hub.function_env(endpoint, self.region)}
+        variables = self.hub.function_env(endpoint, self.region)
+        del variables["JOB_FILE"]  # in the container, the template's default: the layer's copy
+        env = {"Parameters": variables}
         self.env_file = self._workdir / "env.json"
         self.env_file.write_text(json.dumps(env))
 
