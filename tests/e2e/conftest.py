@@ -1,0 +1,114 @@
+"""End-to-end tier: the built SAM application run by SAM CLI in containers, against the emulator.
+
+Needs SAM CLI (``make sam`` installs it into .venv-sam) and a Docker engine with the Lambda Python
+image (offline hosts: ``ROLECHAIN_SAM_SKIP_PULL=1`` and a locally built image). Without them the tests
+skip saying why; under ``CI=true`` they must run, so a missing prerequisite fails instead.
+The emulator listens on Docker's bridge gateway, which containers reach as host.docker.internal.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rolechain import CACHE
+from rolechain.actions import target_role_policy
+from rolechain.emulator import Emulator, Seed
+from rolechain.local import HubResources, SamLocal, docker_answers, docker_bridge_gateway, find_sam, sam_environment
+
+from tests.hub_support import ROOT, create_hub_resources
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require(condition: bool, why: str) -> None:
+    if not condition:
+        if IN_CI:
+            pytest.fail(f"e2e prerequisite missing in CI: {why}")
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def sam() -> str:
+    path = find_sam(ROOT)
+    require(path is not None, "SAM CLI not installed (run `make sam`)")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def gateway() -> str:
+    require(docker_answers(), "no Docker engine answers (`docker info` failed)")
+    address = docker_bridge_gateway()
+    require(address is not None, "Docker's bridge network has no gateway address")
+    assert address is not None
+    return address
+
+
+@pytest.fixture(scope="session")
+def built(sam: str, gateway: str) -> str:
+    """`sam build` once per session; returns the build directory."""
+    build_dir = ROOT / ".aws-sam" / "e2e" / "build"  # apart from a developer's own `sam build`
+    cache_dir = ROOT / ".aws-sam" / "e2e" / "cache"
+    result = subprocess.run(
+        [sam, "build", "--cached", "--cache-dir", str(cache_dir), "--parallel", "--build-dir", str(build_dir)],
+        cwd=ROOT,
+        env=sam_environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return str(build_dir)
+
+
+@pytest.fixture(scope="module")
+def emulator(gateway: str) -> Iterator[Emulator]:
+    with Emulator(host=gateway) as emu:
+        yield emu
+
+
+@dataclass
+class Stack:
+    emulator: Emulator
+    seed: Seed
+    hub: HubResources
+    sam: SamLocal
+
+    @property
+    def port(self) -> int:
+        return int(self.seed.endpoint_url.rsplit(":", 1)[1])
+
+    def admin(self, account: str) -> Any:
+        return self.emulator.admin_session(account, self.seed.region)
+
+    def stored_results(self, run_id: str) -> dict[str, str]:
+        items = (
+            self.admin(self.seed.hub_account)
+            .client("dynamodb")
+            .query(
+                TableName=self.hub.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"run#{run_id}"}},
+            )["Items"]
+        )
+        return {i["sk"]["S"]: i["status"]["S"] for i in items if i["sk"]["S"].startswith("target#")}
+
+
+@pytest.fixture(scope="module")
+def stack(emulator: Emulator, built: str, sam: str) -> Stack:
+    """One seeded landscape per module (sam local invocations are slow; tests use distinct accounts
+    or assert on what their own call changed)."""
+    CACHE.clear()
+    emulator.reset()
+    seed = emulator.seed(targets=5, buckets_per_account=3, target_policy=target_role_policy())
+    hub = create_hub_resources(emulator, seed)
+    port = int(seed.endpoint_url.rsplit(":", 1)[1])
+    local = SamLocal(emulator_port=port, hub=hub, region=seed.region, sam=sam, build_dir=Path(built))
+    return Stack(emulator, seed, hub, local)
