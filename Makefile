@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# SAM CLI and the AWS CLI live in their own venv: their pins must not constrain the project's.
+SAM_VENV ?= .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: demo test unit integration e2e lint format bench clean
+.PHONY: demo test unit integration e2e lint format bench sam clean
 
 $(STAMP): pyproject.toml layers/rolechain/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,12 +16,21 @@ $(STAMP): pyproject.toml layers/rolechain/requirements.txt
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	@touch $(STAMP)
 
+$(SAM_STAMP):
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli awscli
+	@touch $(SAM_STAMP)
+
+## sam: install SAM CLI (and the AWS CLI) into .venv-sam
+sam: $(SAM_STAMP)
+
 ## demo: run the main job against the embedded multi-account AWS emulator
-demo: $(STAMP)
+demo: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python -m rolechain.demo
 
-## test: lint, type-check and every test tier
-test: $(STAMP) lint
+## test: lint, type-check and every test tier (e2e needs Docker; it says why it skips without)
+test: $(STAMP) $(SAM_STAMP) lint
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
@@ -26,6 +38,9 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
+
+e2e: $(STAMP) $(SAM_STAMP)
+	$(BIN)/python -m pytest tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check layers functions tests benchmarks
@@ -42,4 +57,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_runner.py
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 from rolechain.emulator import Emulator, Seed
-from rolechain.local import FakeContext, HubResources, load_handler, load_template, project_root
+from rolechain.local import FakeContext, HubResources, load_handler, project_root
 from rolechain.local import create_hub_resources as _create
+from rolechain.local import load_template as _load_template
 
 ROOT = project_root()
 EVENTS = ROOT / "events"
@@ -25,6 +26,10 @@ __all__ = [
     "sqs_event",
     "test_env",
 ]
+
+
+def load_template(name: str = "template.yaml") -> dict[str, Any]:
+    return _load_template(ROOT, name)
 
 
 def create_hub_resources(emulator: Emulator, seed: Seed) -> HubResources:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,25 @@ def test_every_function_has_fixtures() -> None:
     for prefix in ("scheduler-", "worker-", "remediation-", "api-"):
         assert any(n.startswith(prefix) for n in names), prefix
     assert Path(ROOT / "events" / "api-post-run-bad.json").exists()
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_sam_validate_lint_is_clean(name: str) -> None:
+    from rolechain.local import find_sam, sam_environment
+
+    sam = find_sam(ROOT)
+    if sam is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("SAM CLI is not installed (make sam)")
+        pytest.skip("SAM CLI is not installed (make sam)")
+    result = subprocess.run(
+        [sam, "validate", "--lint", "--template", str(ROOT / name)],
+        cwd=ROOT,
+        env=sam_environment(),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
