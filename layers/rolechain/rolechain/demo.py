@@ -1,24 +1,33 @@
 """The README's main command: rolechain's story on a local multi-account AWS (no real account needed).
 
 Starts the emulator (moto behind a recording, trust-enforcing front), seeds a hub account with the
-operator user U1 and the hub role R1, and target accounts with R2 ``rolechain-target``; then, as an
-operator would from a laptop, runs the ``rolechain`` CLI: ``whoami`` through U1 -> R1 -> R2 in every
-account, the example inventory job, the tagging job, and the inventory again to show the tags.
+operator user U1 and the hub role R1, and target accounts with R2 ``rolechain-target``. Then:
 
-    python -m rolechain.demo [--targets 5] [--buckets 3]
+1. as an operator would from a laptop, the ``rolechain`` CLI: ``whoami`` through U1 -> R1 -> R2, a
+   hop that fails and why, the example inventory job, the tagging job (dry run, then for real);
+2. as Lambda runs them, the hub's functions with the fixtures in ``events/``: the scheduled inventory
+   job, the tagging job and a remediation event, through ``sam build`` + ``sam local invoke`` with
+   R1's session credentials (or, where no Docker engine answers, the same handlers in-process), and
+   what happened in each account.
+
+    python -m rolechain.demo [--targets 5] [--buckets 3] [--part cli|lambda|all]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
-from rolechain import cli
+from botocore.exceptions import ClientError
+
+from rolechain import cli, local
 from rolechain.actions import target_role_policy
 from rolechain.emulator import Emulator, Seed
 
@@ -52,71 +61,136 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rolechain.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--targets", type=int, default=5, help="target accounts to emulate (default 5)")
     parser.add_argument("--buckets", type=int, default=3, help="S3 buckets per target account (default 3)")
+    parser.add_argument("--part", choices=["cli", "lambda", "all"], default="all", help="which part to run")
     args = parser.parse_args(argv)
     if not 1 <= args.targets <= 500:
         parser.error("--targets must be between 1 and 500")
-
-    with Emulator() as emulator:
-        seed = emulator.seed(targets=args.targets, buckets_per_account=args.buckets, target_policy=target_role_policy())
-        _say(
-            f"emulated AWS at {seed.endpoint_url}: hub {seed.hub_account}, "
-            f"{len(seed.targets)} target accounts with {args.buckets} buckets each"
-        )
-        print(f"U1 {seed.user_arn}\nR1 {seed.hub_role_arn}\nR2 arn:aws:iam::<target>:role/{seed.target_role_name}")
-        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            os.environ.pop(key, None)
-        os.environ.update(operator_environment(seed))
-        accounts = ",".join(seed.target_account_ids)
-        job_file = example_job_file()
-        codes: list[int] = []
-
-        _say("who am I at every hop: U1 -> R1 -> R2 (first target)")
-        first = seed.targets[0]
-        codes.append(
-            _run(["whoami", "--via", seed.hub_role_arn, "--via", first.role_arn, "--external-id", seed.external_id])
-        )
-
-        _say("the chain's identity in every target account (action whoami)")
-        codes.append(
-            _run(
-                [
-                    "run",
-                    "--action",
-                    "whoami",
-                    "--accounts",
-                    accounts,
-                    "--via",
-                    seed.hub_role_arn,
-                    "--external-id",
-                    seed.external_id,
-                ]
-            )
-        )
-
-        _say("a hop that fails: R2 without the ExternalId its trust policy requires")
-        code = _run(["whoami", "--via", seed.hub_role_arn, "--via", first.role_arn])
-        codes.append(0 if code == 1 else 1)  # the expected outcome here is a clear failure
-
-        configured = [a for a in seed.target_account_ids if a in _job_accounts()]
-        only = ["--accounts", ",".join(configured)] if len(configured) < len(_job_accounts()) else []
-        _say(f"the example inventory job ({job_file})")
-        codes.append(_run(["run", "inventory", "--config", job_file, "--via", seed.hub_role_arn, *only]))
-
-        _say("the tagging job, dry run first: what would change")
-        codes.append(_run(["run", "tag-owner", "--config", job_file, "--via", seed.hub_role_arn, "--dry-run", *only]))
-        _say("the tagging job for real")
-        codes.append(_run(["run", "tag-owner", "--config", job_file, "--via", seed.hub_role_arn, *only]))
-        _say("the inventory again: every bucket now carries the tags")
-        codes.append(_run(["run", "inventory", "--config", job_file, "--via", seed.hub_role_arn, *only]))
-
-        calls = Counter(r.action for r in emulator.calls())
-        _say(
-            "AWS calls the demo sent (admin seeding excluded): "
-            + ", ".join(f"{name} {n}" for name, n in calls.most_common(8))
-        )
+    sam = local.find_sam()
+    gateway = local.docker_bridge_gateway() if args.part != "cli" and sam and local.docker_answers() else None
+    codes: list[int] = []
+    # Containers reach the emulator on Docker's bridge gateway; without Docker it stays on loopback.
+    with Emulator(host=gateway or "127.0.0.1") as emulator:
+        if args.part in ("cli", "all"):
+            codes += cli_story(emulator, args.targets, args.buckets)
+        if args.part in ("lambda", "all"):
+            emulator.reset()
+            codes += lambda_story(emulator, args.targets, args.buckets, use_sam=gateway is not None)
     ok = all(c == 0 for c in codes)
     print("\ndemo " + ("finished: every step behaved as expected" if ok else "FAILED: see the steps above"))
     return 0 if ok else 1
+
+
+def cli_story(emulator: Emulator, targets: int, buckets: int) -> list[int]:
+    """Part 1: the operator's CLI through U1 -> R1 -> R2. Returns each step's outcome (0 = as expected)."""
+    seed = emulator.seed(targets=targets, buckets_per_account=buckets, target_policy=target_role_policy())
+    _say(
+        f"emulated AWS at {seed.endpoint_url}: hub {seed.hub_account}, "
+        f"{len(seed.targets)} target accounts with {buckets} buckets each"
+    )
+    print(f"U1 {seed.user_arn}\nR1 {seed.hub_role_arn}\nR2 arn:aws:iam::<target>:role/{seed.target_role_name}")
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(key, None)
+    os.environ.update(operator_environment(seed))
+    accounts = ",".join(seed.target_account_ids)
+    job_file = example_job_file()
+    via = ["--via", seed.hub_role_arn]
+    codes: list[int] = []
+
+    _say("who am I at every hop: U1 -> R1 -> R2 (first target)")
+    first = seed.targets[0]
+    codes.append(_run(["whoami", *via, "--via", first.role_arn, "--external-id", seed.external_id]))
+
+    _say("the chain's identity in every target account (action whoami)")
+    codes.append(_run(["run", "--action", "whoami", "--accounts", accounts, *via, "--external-id", seed.external_id]))
+
+    _say("a hop that fails: R2 without the ExternalId its trust policy requires")
+    code = _run(["whoami", *via, "--via", first.role_arn])
+    codes.append(0 if code == 1 else 1)  # the expected outcome here is a clear failure
+
+    configured = [a for a in seed.target_account_ids if a in _job_accounts()]
+    only = ["--accounts", ",".join(configured)] if len(configured) < len(_job_accounts()) else []
+    _say(f"the example inventory job ({job_file})")
+    codes.append(_run(["run", "inventory", "--config", job_file, *via, *only]))
+    _say("the tagging job, dry run first: what would change")
+    codes.append(_run(["run", "tag-owner", "--config", job_file, *via, "--dry-run", *only]))
+    _say("the tagging job for real")
+    codes.append(_run(["run", "tag-owner", "--config", job_file, *via, *only]))
+    _say("the inventory again: every bucket now carries the tags")
+    codes.append(_run(["run", "inventory", "--config", job_file, *via, *only]))
+
+    calls = Counter(r.action for r in emulator.calls())
+    _say("AWS calls the CLI sent (admin seeding excluded): " + ", ".join(f"{n} {c}" for n, c in calls.most_common(8)))
+    return codes
+
+
+def lambda_story(emulator: Emulator, targets: int, buckets: int, *, use_sam: bool) -> list[int]:
+    """Part 2: the hub's functions run with the fixtures in events/, as Lambda runs them."""
+    seed = emulator.seed(targets=targets, buckets_per_account=buckets, target_policy=target_role_policy())
+    hub = local.create_hub_resources(emulator, seed)
+    runner: local.SamLocal | local.InProcess
+    if use_sam:
+        port = int(seed.endpoint_url.rsplit(":", 1)[1])
+        runner = local.SamLocal(emulator_port=port, hub=hub, region=seed.region)
+        _say("the hub's Lambda functions through `sam build` + `sam local invoke`, with R1's credentials")
+        print("building the application (sam build --cached --parallel)...", flush=True)
+        runner.build()
+    else:
+        why = "SAM CLI is not installed (make sam)" if local.find_sam() is None else "no Docker engine answers"
+        _say(f"the hub's Lambda functions in-process: {why}, so `sam local invoke` cannot run here")
+        runner = local.InProcess(hub, seed.endpoint_url, seed.region)
+    steps = [
+        ("scheduler", "scheduler-inventory.json", "the scheduled inventory job"),
+        ("scheduler", "scheduler-tag-owner.json", "the scheduled tagging job"),
+        ("remediation", "remediation-create-bucket.json", "a CloudTrail CreateBucket event from 200000000001"),
+    ]
+    codes: list[int] = []
+    for function, fixture, what in steps:
+        event = json.loads((local.project_root() / "events" / fixture).read_text())
+        print(f"\n$ invoke {local.FUNCTIONS[function]} with events/{fixture}  ({what})", flush=True)
+        try:
+            outcome = runner.invoke(function, event)
+        except Exception as exc:  # the demo reports and goes on; its exit code says it failed
+            print(f"  FAILED: {exc}")
+            codes.append(1)
+            continue
+        print("  " + _outcome_line(outcome.payload))
+        codes.append(0)
+    _say("what happened in each account")
+    rows = []
+    for account in seed.target_account_ids:
+        s3 = emulator.admin_session(account, seed.region).client("s3")
+        for bucket in s3.list_buckets()["Buckets"]:
+            rows.append((account, bucket["Name"], _tags(s3, bucket["Name"]), _blocked(s3, bucket["Name"])))
+    print(cli.render_table(("account", "bucket", "tags", "public access blocked"), rows))
+    return codes
+
+
+def _outcome_line(payload: Any) -> str:
+    if isinstance(payload, dict) and "rules" in payload:
+        return "; ".join(f"rule {r['rule']}: {_summary(r['summary'])}" for r in payload["rules"])
+    if isinstance(payload, dict) and "summary" in payload:
+        return f"run {payload['run_id']} ({payload.get('mode', '')}): {_summary(payload['summary'])}"
+    return json.dumps(payload)[:200]
+
+
+def _summary(summary: dict[str, int]) -> str:
+    return ", ".join(f"{n} {status}" for status, n in summary.items() if n) or "no targets"
+
+
+def _tags(s3: Any, bucket: str) -> str:
+    try:
+        tag_set = s3.get_bucket_tagging(Bucket=bucket)["TagSet"]
+    except ClientError:
+        return ""
+    return " ".join(f"{t['Key']}={t['Value']}" for t in tag_set)
+
+
+def _blocked(s3: Any, bucket: str) -> str:
+    try:
+        config = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    except ClientError:
+        return "no"
+    return "yes" if all(config.values()) else "partly"
 
 
 def _job_accounts() -> list[str]:

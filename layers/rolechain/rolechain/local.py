@@ -319,6 +319,7 @@ class InProcess:
         self.root = root or project_root()
         env = {**hub.function_env(endpoint_url, region), **hub.credential_env(), "AWS_DEFAULT_REGION": region}
         env["AWS_LAMBDA_FUNCTION_NAME"] = "rolechain-local"
+        env["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF lines would interleave with the caller's output
         os.environ.update(env)  # the handlers read their environment at import, as in Lambda
         for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
             os.environ.pop(key, None)
