@@ -50,6 +50,17 @@ def test_env(hub: HubResources, seed: Seed, **extra: str) -> dict[str, str]:
 test_env.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
 
 
+def stored_results(emulator: Emulator, seed: Seed, table: str, run_id: str) -> dict[str, str]:
+    """sort key -> status of every target result the hub stored for ``run_id``."""
+    dynamodb = emulator.admin_session(seed.hub_account, seed.region).client("dynamodb")
+    items = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"run#{run_id}"}},
+    )["Items"]
+    return {i["sk"]["S"]: i["status"]["S"] for i in items if i["sk"]["S"].startswith("target#")}
+
+
 def load_event(name: str, **replace: str) -> dict[str, Any]:
     """A fixture from events/, with ``RUN_ID="abc"``-style text replacements."""
     text = (EVENTS / name).read_text()

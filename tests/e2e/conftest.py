@@ -21,7 +21,7 @@ from rolechain.actions import target_role_policy
 from rolechain.emulator import Emulator, Seed
 from rolechain.local import HubResources, SamLocal, docker_answers, docker_bridge_gateway, find_sam, sam_environment
 
-from tests.hub_support import ROOT, create_hub_resources
+from tests.hub_support import ROOT, create_hub_resources, stored_results
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -89,16 +89,7 @@ class Stack:
         return self.emulator.admin_session(account, self.seed.region)
 
     def stored_results(self, run_id: str) -> dict[str, str]:
-        items = (
-            self.admin(self.seed.hub_account)
-            .client("dynamodb")
-            .query(
-                TableName=self.hub.table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"run#{run_id}"}},
-            )["Items"]
-        )
-        return {i["sk"]["S"]: i["status"]["S"] for i in items if i["sk"]["S"].startswith("target#")}
+        return stored_results(self.emulator, self.seed, self.hub.table, run_id)
 
 
 @pytest.fixture(scope="module")

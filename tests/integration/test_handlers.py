@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from rolechain.emulator import Emulator, Seed
 
+from tests import hub_support
 from tests.hub_support import (
     FakeContext,
     HubResources,
@@ -64,17 +65,7 @@ def drain_queue(hub: Hub) -> list[dict[str, Any]]:
 
 
 def stored_results(hub: Hub, run_id: str) -> dict[str, str]:
-    """sort key -> status of every target result stored for ``run_id``."""
-    items = (
-        hub.admin(hub.seed.hub_account)
-        .client("dynamodb")
-        .query(
-            TableName=hub.resources.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"run#{run_id}"}},
-        )["Items"]
-    )
-    return {i["sk"]["S"]: i["status"]["S"] for i in items if i["sk"]["S"].startswith("target#")}
+    return hub_support.stored_results(hub.emulator, hub.seed, hub.resources.table, run_id)
 
 
 def api_call(api: ModuleType, fixture: str, **replace: str) -> tuple[int, dict[str, Any]]:
