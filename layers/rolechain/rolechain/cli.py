@@ -60,6 +60,9 @@ def _whoami_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    for flag, value in (("--external-id", args.external_id), ("--session-name", args.session_name)):
+        if value is not None and not args.via:
+            raise ConfigError(flag, "applies to the --via hops; give at least one --via ROLE_ARN")
     sessions = ChainSessions(base_session(args))
     identities: list[Identity] = [sessions.identity(None)]
     if args.via:

@@ -9,6 +9,8 @@ they do not, the shape of the hop decides which is likelier.
 
 from __future__ import annotations
 
+import re
+
 from rolechain.chain import Hop, role_arn_parts
 from rolechain.errors import HopFailure, LikelyCause
 
@@ -37,6 +39,8 @@ _NETWORK_CODES = {
     "ProxyConnectionError",
     "SSLError",
 }
+# "... is not authorized to perform: sts:TagSession on resource: ..." names the action actually denied.
+_DENIED_ACTION_RE = re.compile(r"perform: (sts:\w+)")
 _THROTTLE_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 
 
@@ -50,9 +54,12 @@ def classify_assume_role_error(*, hop: int, hop_spec: Hop, caller_arn: str, code
     ``code``/``message``; ``hop`` is 1-based (hop 1: base credentials -> first role)."""
     role = hop_spec.role_arn
     lowered = message.lower()
+    # A hop with session tags or a SourceIdentity also needs sts:TagSession / sts:SetSourceIdentity.
+    denied = _DENIED_ACTION_RE.search(message)
+    action = denied.group(1) if denied else "sts:AssumeRole"
     cond1 = (
-        f"condition (1): {caller_arn} is not allowed sts:AssumeRole on {role} by its own permissions "
-        f"(add a statement Allow sts:AssumeRole on {role} to the caller's policies, and check SCPs / "
+        f"condition (1): {caller_arn} is not allowed {action} on {role} by its own permissions "
+        f"(add a statement Allow {action} on {role} to the caller's policies, and check SCPs / "
         "permission boundaries)"
     )
     ext = f" with ExternalId {hop_spec.external_id!r}" if hop_spec.external_id else ""
