@@ -112,11 +112,11 @@ def test_tag_resources_by_arns_tags_exactly_those(
 def test_tag_resources_by_type_with_missing_only_skips_fully_tagged(
     operator_sessions: ChainSessions, landscape: Seed, emulator: Emulator, admin_s3: Callable[[str], Any]
 ) -> None:
-    # Given a bucket with both tags, one with only one of them, and an untagged one
+    # Given a bucket with both tags, one whose owner someone else set, and an untagged one
     target = landscape.targets[2]
     first, second, third = target.buckets
     put_bucket_tags(admin_s3(target.account_id), first, OWNER_TAGS)
-    put_bucket_tags(admin_s3(target.account_id), second, {"owner": "platform-team"})
+    put_bucket_tags(admin_s3(target.account_id), second, {"owner": "alice"})
 
     report = run_action(
         operator_sessions,
@@ -126,14 +126,20 @@ def test_tag_resources_by_type_with_missing_only_skips_fully_tagged(
         accounts=[target.account_id],
     )
 
+    # Then only the missing keys are added: alice stays the owner of the second bucket
     (result,) = report.results
     assert result.status == Status.OK, result.error
     assert result.output is not None
     assert sorted(result.output["tagged"]) == [arn(second), arn(third)]
     assert result.output["already_tagged"] == [arn(first)]
-    assert [bucket_tags(admin_s3(target.account_id), b) for b in target.buckets] == [OWNER_TAGS] * 3
-    (call,) = emulator.calls(action="TagResources")
-    assert sorted(call.body["ResourceARNList"]) == [arn(second), arn(third)]
+    assert [bucket_tags(admin_s3(target.account_id), b) for b in target.buckets] == [
+        OWNER_TAGS,
+        {"owner": "alice", "cost-center": "1234"},
+        OWNER_TAGS,
+    ]
+    # one call per distinct tag map
+    calls = sorted((c.body["ResourceARNList"], c.body["Tags"]) for c in emulator.calls(action="TagResources"))
+    assert calls == [([arn(second)], {"cost-center": "1234"}), ([arn(third)], OWNER_TAGS)]
 
 
 def test_tag_resources_sends_at_most_20_arns_per_call(

@@ -48,40 +48,55 @@ class TagResourcesParams(Params):
 )
 def tag_resources(ctx: ActionContext, params: TagResourcesParams) -> dict[str, Any]:
     """Apply ``tags`` to the given ``arns`` or to the resources of ``resource_types`` (e.g. ``s3``,
-    ``ec2:instance``); with ``missing_only``, only to resources that lack one of the tags. Resources
+    ``ec2:instance``); with ``missing_only``, only the tags a resource lacks (values already set are
+    kept). Resources
     are found with paginated GetResources (plus ListBuckets for ``s3``, since GetResources never
     returns a bucket that was never tagged). At most 20 ARNs per TagResources call; per-ARN failures
     are reported."""
     tagging = ctx.client("resourcegroupstaggingapi")
     current = _current_tags(ctx, tagging, params)
-    selected = [
-        arn for arn, tags in current.items() if not params.missing_only or any(key not in tags for key in params.tags)
-    ]
-    skipped = [arn for arn in current if arn not in selected]
+    # What each resource gets: every tag, or with missing_only just the keys it lacks, so a value
+    # someone already set is never overwritten.
+    plans = {
+        arn: {k: v for k, v in params.tags.items() if not params.missing_only or k not in tags}
+        for arn, tags in current.items()
+    }
+    selected = [arn for arn, tags in plans.items() if tags]
+    skipped = [arn for arn, tags in plans.items() if not tags]
     if ctx.dry_run:
-        return {"would_tag": selected, "already_tagged": skipped, "tags": params.tags}
+        return {
+            "would_tag": selected,
+            "already_tagged": skipped,
+            "tags": params.tags,
+            "changes": {arn: plans[arn] for arn in selected},
+        }
+    # One TagResources call takes one tag map: group resources by what they get, then 20 ARNs a call.
+    groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for arn in selected:
+        groups.setdefault(tuple(sorted(plans[arn].items())), []).append(arn)
     tagged: list[str] = []
     failed: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(selected), TAG_BATCH):
-        batch = selected[start : start + TAG_BATCH]
-        try:
-            response = tagging.tag_resources(ResourceARNList=batch, Tags=params.tags)
-        except ClientError as exc:  # the whole call failed: every ARN of the batch failed with it
-            error = exc.response.get("Error", {})
-            failed.update({arn: {"code": error.get("Code"), "message": error.get("Message")} for arn in batch})
-            continue
-        batch_failed = response.get("FailedResourcesMap", {})
-        failed.update(
-            {
-                arn: {
-                    "code": info.get("ErrorCode"),
-                    "message": info.get("ErrorMessage"),
-                    "status": info.get("StatusCode"),
+    for tag_items, arns in groups.items():
+        for start in range(0, len(arns), TAG_BATCH):
+            batch = arns[start : start + TAG_BATCH]
+            try:
+                response = tagging.tag_resources(ResourceARNList=batch, Tags=dict(tag_items))
+            except ClientError as exc:  # the whole call failed: every ARN of the batch failed with it
+                error = exc.response.get("Error", {})
+                failed.update({arn: {"code": error.get("Code"), "message": error.get("Message")} for arn in batch})
+                continue
+            batch_failed = response.get("FailedResourcesMap", {})
+            failed.update(
+                {
+                    arn: {
+                        "code": info.get("ErrorCode"),
+                        "message": info.get("ErrorMessage"),
+                        "status": info.get("StatusCode"),
+                    }
+                    for arn, info in batch_failed.items()
                 }
-                for arn, info in batch_failed.items()
-            }
-        )
-        tagged.extend(arn for arn in batch if arn not in batch_failed)
+            )
+            tagged.extend(arn for arn in batch if arn not in batch_failed)
     if failed:
         # A partial failure is a failure of the target, with what succeeded still reported.
         raise ActionFailed(
