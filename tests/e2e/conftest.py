@@ -93,7 +93,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(emulator: Emulator, built: str, sam: str) -> Stack:
+def stack(emulator: Emulator, built: str, sam: str) -> Iterator[Stack]:
     """One seeded landscape per module (sam local invocations are slow; tests use distinct accounts
     or assert on what their own call changed)."""
     CACHE.clear()
@@ -102,4 +102,5 @@ def stack(emulator: Emulator, built: str, sam: str) -> Stack:
     hub = create_hub_resources(emulator, seed)
     port = int(seed.endpoint_url.rsplit(":", 1)[1])
     local = SamLocal(emulator_port=port, hub=hub, region=seed.region, sam=sam, build_dir=Path(built))
-    return Stack(emulator, seed, hub, local)
+    with local:
+        yield Stack(emulator, seed, hub, local)

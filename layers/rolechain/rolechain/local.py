@@ -5,8 +5,9 @@ R1's session credentials as the function's credentials) when a Docker engine ans
 process (the handler module imported and called) when none does. Used by ``make demo`` and the
 end-to-end tests; it is development tooling and is never imported in Lambda.
 
-Offline hosts: set ``ROLECHAIN_SAM_SKIP_PULL=1`` to use a locally built Lambda image
-(``--skip-pull-image``) instead of pulling the real one.
+The Lambda image: SAM pulls it unless it is already present locally, then it is used as is
+(``--skip-pull-image``). ``ROLECHAIN_SAM_SKIP_PULL=1`` always uses the local image (offline hosts with
+a stand-in built under the same tag), ``ROLECHAIN_SAM_SKIP_PULL=0`` always pulls.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ FUNCTIONS = {
     "remediation": "RemediationFunction",
     "api": "ApiFunction",
 }
+LAMBDA_IMAGE = "public.ecr.aws/lambda/python:3.13-x86_64"  # the template's runtime and architecture
 REPORT_RE = re.compile(
     r"REPORT RequestId: \S+\s+(?:Init Duration: (?P<init>[\d.]+) ms\s+)?Duration: (?P<dur>[\d.]+) ms"
 )
@@ -183,6 +185,22 @@ def docker_bridge_gateway() -> str | None:
     return address if result.returncode == 0 and address else None
 
 
+def lambda_image_present() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    result = subprocess.run([docker, "image", "inspect", LAMBDA_IMAGE], capture_output=True, check=False, timeout=30)
+    return result.returncode == 0
+
+
+def skip_pull_image() -> bool:
+    """Whether SAM should use the local Lambda image instead of pulling it (see the module doc)."""
+    choice = os.environ.get("ROLECHAIN_SAM_SKIP_PULL")
+    if choice in ("0", "1"):
+        return choice == "1"
+    return lambda_image_present()
+
+
 def find_sam(root: Path | None = None) -> str | None:
     """SAM CLI: $ROLECHAIN_SAM, the project's .venv-sam, or PATH."""
     candidates = [os.environ.get("ROLECHAIN_SAM"), str((root or project_root()) / ".venv-sam" / "bin" / "sam")]
@@ -244,6 +262,17 @@ class SamLocal:
         env = {"Parameters": variables}
         self.env_file = self._workdir / "env.json"
         self.env_file.write_text(json.dumps(env))
+        self.skip_pull = skip_pull_image()
+
+    def close(self) -> None:
+        """Remove the working directory (its env file carries R1's session credentials)."""
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self) -> SamLocal:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def _base_args(self) -> list[str]:
         args = [
@@ -254,7 +283,7 @@ class SamLocal:
             "--template",
             str(self.build_path / "template.yaml"),
         ]
-        if os.environ.get("ROLECHAIN_SAM_SKIP_PULL") == "1":
+        if self.skip_pull:
             args.append("--skip-pull-image")
         return args
 
