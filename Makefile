@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SAM_VENV ?= .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: demo test unit integration e2e lint format bench sam clean
+.PHONY: demo test unit integration e2e lint format bench bench-sam sam clean
 
 $(STAMP): pyproject.toml layers/rolechain/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,10 +51,13 @@ format: $(STAMP)
 	$(BIN)/ruff format layers functions tests benchmarks
 	$(BIN)/ruff check --fix layers functions tests benchmarks
 
-## bench: the benchmarks (prints tables; see benchmarks/README.md)
+## bench: the benchmarks (prints tables; see benchmarks/README.md); bench-sam needs Docker
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sessions.py
 	$(BIN)/python benchmarks/bench_runner.py
+
+bench-sam: $(STAMP) $(SAM_STAMP)
+	$(BIN)/python benchmarks/bench_sam_local.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

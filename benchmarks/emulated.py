@@ -1,12 +1,15 @@
 """The emulator in a child process, so a benchmark's CPU time is the client's alone.
 
 The child runs :class:`rolechain.emulator.Emulator`, seeds it, and answers requests over a pipe:
-("calls",) -> Counter of recorded (service, action) since the last ("clear",); ("latency", s).
+("calls",) -> Counter of recorded (service, action) since the last ("clear",); ("latency", s);
+("server",) -> (the child's CPU seconds so far, summed in-server seconds of the recorded requests);
+("fault", action, code, message, status, times) -> inject an AWS-shaped error (Emulator.inject_fault).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +30,11 @@ def _serve(conn: Connection, seed_kwargs: dict[str, Any]) -> None:
                 conn.send(Counter((r.service, r.action) for r in emulator.calls()))
             elif message[0] == "clear":
                 emulator.clear_requests()
+                conn.send(True)
+            elif message[0] == "server":
+                conn.send((time.process_time(), sum(r.duration for r in emulator.calls())))
+            elif message[0] == "fault":
+                emulator.inject_fault(*message[1:])
                 conn.send(True)
             elif message[0] == "latency":
                 emulator.latency = float(message[1])
@@ -51,6 +59,16 @@ class Remote:
 
     def set_latency(self, seconds: float) -> None:
         self._ask("latency", seconds)
+
+    def inject_fault(self, action: str, code: str, message: str, status: int = 400, times: int = 1) -> None:
+        """The next ``times`` requests for ``action`` fail with this AWS error."""
+        self._ask("fault", action, code, message, status, times)
+
+    def server(self) -> tuple[float, float]:
+        """(CPU seconds the emulator process has used so far, seconds spent handling the requests
+        recorded since the last clear, summed over requests: above wall time when they overlap)."""
+        cpu, busy = self._ask("server")
+        return float(cpu), float(busy)
 
 
 @contextmanager

@@ -9,7 +9,8 @@ expire. Three things keep it cheap across thousands of accounts:
   and chains sharing a prefix assume the shared hops once;
 * every derived botocore session shares one loader (service models parsed once) and a copy of one
   pre-built event emitter, so a new chain costs ~2 ms instead of ~20 ms for a fresh session;
-* clients are cached per (chain, service, region).
+* clients are cached per (chain, service, region), and made by one client-making session per thread
+  and region rather than by a session of their own.
 
 An AssumeRole failure raises :class:`~rolechain.errors.AssumeRoleError`; there is no fallback to
 the caller's own credentials.
@@ -71,6 +72,7 @@ class SessionFactory:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._template: botocore.session.Session | None = None
+        self._local = threading.local()  # per thread: botocore sessions are not thread-safe
 
     def _get_template(self) -> botocore.session.Session:
         with self._lock:
@@ -89,7 +91,57 @@ class SessionFactory:
         core.set_config_variable("sts_regional_endpoints", "regional")
         # botocore has no public setter for refreshable credentials on a session.
         core._credentials = credentials  # type: ignore[attr-defined]
-        return boto3.Session(botocore_session=core, region_name=region)
+        return self._boto3_session(core, region)
+
+    def _boto3_session(self, core: botocore.session.Session, region: str) -> boto3.Session:
+        paths = core.get_component("data_loader").search_paths
+        with self._lock:
+            session = boto3.Session(botocore_session=core, region_name=region)
+            # boto3.Session appends its data directory to the loader's search paths, and the loader is
+            # shared: without this, the list would grow by one entry per session for the process's life.
+            if len(paths) > 1 and paths[-1] in paths[:-1]:
+                paths.pop()
+        return session
+
+    def client(self, credentials: Credentials, service: str, region: str, profile: str | None, **kwargs: Any) -> Any:
+        """A client signing with ``credentials``, made by this thread's client-making session of
+        (region, profile) instead of a session of its own.
+
+        A session costs ~1 ms and ~1,000 long-lived objects (a copy of the event emitter); when
+        every target of a run gets its own, that is a third of the objects a cold run creates,
+        and the cyclic garbage collector scans them again and again (see benchmarks/bench_runner.py).
+        """
+        makers: dict[tuple[str, str | None], tuple[_ClientMaker, boto3.Session]] | None
+        makers = getattr(self._local, "makers", None)
+        if makers is None:
+            makers = self._local.makers = {}
+        maker = makers.get((region, profile))
+        if maker is None:
+            template = self._get_template()
+            core = _ClientMaker(
+                event_hooks=copy.copy(template._original_handler),  # type: ignore[attr-defined]
+                include_builtin_handlers=False,
+                profile=profile,
+            )
+            core.register_component("data_loader", template.get_component("data_loader"))
+            core.set_config_variable("sts_regional_endpoints", "regional")
+            maker = makers[(region, profile)] = (core, self._boto3_session(core, region))
+        core, session = maker
+        core.client_credentials = credentials
+        try:
+            return session.client(service, **kwargs)  # type: ignore[call-overload]
+        finally:
+            core.client_credentials = None
+
+
+class _ClientMaker(botocore.session.Session):
+    """A botocore session that makes clients for whichever credentials :meth:`SessionFactory.client`
+    sets: ``create_client`` takes a client's credentials from ``get_credentials``."""
+
+    client_credentials: Credentials | None = None
+
+    def get_credentials(self) -> Credentials | None:
+        return self.client_credentials
 
 
 _FACTORY = SessionFactory()
@@ -210,11 +262,22 @@ class _Node:
         client = self._clients.get(key)
         if client is not None:
             return client
-        session = self.session(region)  # resolves credentials first (AssumeRole outside the lock)
+        credentials = self.credentials()  # AssumeRole outside the lock
         with self._clients_lock:
             client = self._clients.get(key)
             if client is None:
-                client = session.client(service, endpoint_url=self.broker.endpoint_url, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+                # A copy: botocore writes the resolved attempts (AWS_MAX_ATTEMPTS) into the config's retries
+                # dict, which would freeze the first client's value for every later client of the process.
+                config = copy.deepcopy(CLIENT_CONFIG)
+                # Not self.session(region).client(...): a session per target is a third of a cold run's cost.
+                client = _FACTORY.client(
+                    credentials,
+                    service,
+                    region,
+                    self.broker.profile,
+                    endpoint_url=self.broker.endpoint_url,
+                    config=config,
+                )
                 self._clients[key] = client
             return client
 
