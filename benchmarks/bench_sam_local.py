@@ -71,6 +71,7 @@ from rolechain.local import (
     docker_bridge_gateway,
     find_sam,
     project_root,
+    sam_containers,
     sam_environment,
 )
 
@@ -525,22 +526,9 @@ def warm_invocations(local: SamLocal, mode: str, warm: int, workdir: Path) -> Wa
 
 def my_containers(hub: HubResources) -> list[str]:
     """Containers of this run: SAM's (their environment has this run's table) and the import probe."""
-    listed = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "label=sam.cli.container.type=lambda"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    mine = []
-    for container in listed:
-        env = subprocess.run(
-            ["docker", "inspect", "--format", "{{json .Config.Env}}", container],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
-        if f"RUNS_TABLE={hub.table}" in env:
-            mine.append(container)
+    mine = [
+        c["Id"][:12] for c in sam_containers() if f"RUNS_TABLE={hub.table}" in (c.get("Config", {}).get("Env") or [])
+    ]
     probe = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label={CONTAINER_LABEL}"], capture_output=True, text=True, check=False
     ).stdout.split()

@@ -15,17 +15,17 @@ tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 HUB = build_hub(os.environ)
-_context: list[LambdaContext] = []  # the current invocation's context, for the record handler's time budget
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> dict[str, Any]:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> dict[str, Any]:
+    # Powertools passes the invocation's context to a record handler that asks for it: the time budget.
     message = TargetMessage.model_validate_json(record.body)
     logger.append_keys(run_id=message.run_id, account=message.account, region=message.region)
     result = HUB.process_target(
         message,
         receive_count=int(record.attributes.approximate_receive_count),
-        remaining_seconds=remaining_seconds(_context[-1]) if _context else None,
+        remaining_seconds=remaining_seconds(lambda_context),
     )
     metrics.add_metric(name=f"Targets_{result.status}", unit="Count", value=1)
     return result.to_dict()
@@ -35,5 +35,4 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _context[:] = [context]
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rolechain import local
 
 from tests.e2e.conftest import Stack
 from tests.hub_support import ROOT
@@ -30,18 +31,9 @@ def free_port() -> int:
 
 def sam_containers(build_dir: Path) -> set[str]:
     """SAM's Lambda containers that run code from ``build_dir`` (not another SAM user's)."""
-    listed = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "label=sam.cli.container.type=lambda"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    if not listed:
-        return set()
-    inspected = subprocess.run(["docker", "inspect", *listed], capture_output=True, text=True, check=False).stdout
     return {
         c["Id"][:12]
-        for c in json.loads(inspected or "[]")
+        for c in local.sam_containers()
         if any(str(m.get("Source", "")).startswith(str(build_dir)) for m in c.get("Mounts", []))
     }
 

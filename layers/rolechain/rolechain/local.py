@@ -201,6 +201,25 @@ def skip_pull_image() -> bool:
     return lambda_image_present()
 
 
+def sam_containers() -> list[dict[str, Any]]:
+    """``docker inspect`` of every Lambda container SAM CLI started (running or not)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return []
+    listed = subprocess.run(
+        [docker, "ps", "-aq", "--filter", "label=sam.cli.container.type=lambda"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    ).stdout.split()
+    if not listed:
+        return []
+    inspected = subprocess.run([docker, "inspect", *listed], capture_output=True, text=True, check=False, timeout=30)
+    containers: list[dict[str, Any]] = json.loads(inspected.stdout or "[]")
+    return containers
+
+
 def find_sam(root: Path | None = None) -> str | None:
     """SAM CLI: $ROLECHAIN_SAM, the project's .venv-sam, or PATH."""
     candidates = [os.environ.get("ROLECHAIN_SAM"), str((root or project_root()) / ".venv-sam" / "bin" / "sam")]

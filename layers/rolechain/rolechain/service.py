@@ -28,7 +28,7 @@ from rolechain.actions import REGISTRY
 from rolechain.chain import new_run_id, sanitize_session_name
 from rolechain.errors import ConfigError, RolechainError
 from rolechain.jobs import JobFile, load_job_file, plan_job, plan_run
-from rolechain.runner import RunPlan, RunReport, Status, Target, TargetResult, run_plan
+from rolechain.runner import RunPlan, Status, Target, TargetResult, run_plan
 from rolechain.sessions import ChainSessions
 
 logger = logging.getLogger(__name__)
@@ -272,8 +272,15 @@ class Hub:
         return self._start(plan, run_id or new_run_id(), caller, remaining_seconds)
 
     def _start(
-        self, plan: RunPlan, run_id: str, caller: Caller | None, remaining_seconds: Callable[[], float] | None
+        self,
+        plan: RunPlan,
+        run_id: str,
+        caller: Caller | None,
+        remaining_seconds: Callable[[], float] | None,
+        *,
+        inline: bool | None = None,
     ) -> dict[str, Any]:
+        """Record the run, then run it at once (few targets, or ``inline``) or queue one message per target."""
         run = {
             "run_id": run_id,
             "job": plan.job,
@@ -283,7 +290,7 @@ class Hub:
             "created_at": datetime.now(UTC).isoformat(),
             "target_count": len(plan.targets),
         }
-        if len(plan.targets) <= self.settings.inline_target_limit:
+        if inline or (inline is None and len(plan.targets) <= self.settings.inline_target_limit):
             run["mode"] = "inline"
             self.store.put_run(run)
             report = run_plan(self.sessions, plan, run_id=run_id, remaining_seconds=remaining_seconds)
@@ -360,25 +367,10 @@ class Hub:
                 regions=[region],
                 job=f"remediation.{rule.name}",
             )
-            report = run_plan(self.sessions, plan, run_id=f"{run_id}-{len(results)}")
-            self._record(report, job=plan.job, caller=None)
-            results.append({"rule": rule.name, **report.to_dict()})
+            # a remediation acts at once, in the event's own account, however small the inline limit
+            run = self._start(plan, f"{run_id}-{len(results)}", None, None, inline=True)
+            results.append({"rule": rule.name, **run})
         return {"run_id": run_id, "event_id": event.get("id"), "rules": results}
-
-    def _record(self, report: RunReport, *, job: str | None, caller: Caller | None) -> None:
-        self.store.put_run(
-            {
-                "run_id": report.run_id,
-                "job": job,
-                "action": report.action,
-                "dry_run": report.dry_run,
-                "requested_by": caller.arn if caller else None,
-                "created_at": report.started_at,
-                "target_count": len(report.results),
-                "mode": "inline",
-            }
-        )
-        self.store.put_results(report.run_id, report.results)
 
     # -- API ------------------------------------------------------------------------------------
     def list_actions(self) -> list[dict[str, Any]]:
