@@ -64,11 +64,12 @@ from rolechain.emulator import Emulator
 from rolechain.local import (
     FUNCTIONS,
     REPORT_RE,
+    HostAddressError,
     HubResources,
     SamLocal,
+    container_host_address,
     create_hub_resources,
     docker_answers,
-    docker_bridge_gateway,
     find_sam,
     project_root,
     sam_containers,
@@ -698,9 +699,10 @@ def main() -> int:
     if sam is None or not docker_answers():
         print("needs SAM CLI (make sam) and a Docker engine (/work/shared/tools/lambda-runtime-image ensure)")
         return 2
-    gateway = docker_bridge_gateway()
-    if gateway is None:
-        print("Docker's bridge network has no gateway address")
+    try:
+        gateway = container_host_address()
+    except HostAddressError as exc:
+        print(exc)
         return 2
     total, load_start = time.perf_counter(), os.getloadavg()[0]
 

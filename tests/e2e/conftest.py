@@ -3,7 +3,7 @@
 Needs SAM CLI (``make sam`` installs it into .venv-sam) and a Docker engine with the Lambda Python
 image (offline hosts: ``ROLECHAIN_SAM_SKIP_PULL=1`` and a locally built image). Without them the tests
 skip saying why; under ``CI=true`` they must run, so a missing prerequisite fails instead.
-The emulator listens on Docker's bridge gateway, which containers reach as host.docker.internal.
+The emulator listens on the host's bridge address, which containers reach as host.docker.internal.
 """
 
 from __future__ import annotations
@@ -19,7 +19,16 @@ import pytest
 from rolechain import CACHE
 from rolechain.actions import target_role_policy
 from rolechain.emulator import Emulator, Seed
-from rolechain.local import HubResources, SamLocal, docker_answers, docker_bridge_gateway, find_sam, sam_environment
+from rolechain.local import (
+    HostAddressError,
+    HubResources,
+    SamLocal,
+    container_host_address,
+    docker_engine_problem,
+    find_python313,
+    find_sam,
+    sam_environment,
+)
 
 from tests.hub_support import ROOT, create_hub_resources, stored_results
 
@@ -43,16 +52,23 @@ def sam() -> str:
 
 @pytest.fixture(scope="session")
 def gateway() -> str:
-    require(docker_answers(), "no Docker engine answers (`docker info` failed)")
-    address = docker_bridge_gateway()
-    require(address is not None, "Docker's bridge network has no gateway address")
-    assert address is not None
-    return address
+    """The host's address on Docker's bridge (see rolechain.local.container_host_address)."""
+    problem = docker_engine_problem()
+    require(problem is None, problem or "")
+    try:
+        return container_host_address()
+    except HostAddressError as exc:
+        require(False, str(exc))
+        raise
 
 
 @pytest.fixture(scope="session")
 def built(sam: str, gateway: str) -> str:
     """`sam build` once per session; returns the build directory."""
+    try:
+        find_python313()
+    except FileNotFoundError as exc:
+        require(False, str(exc))
     build_dir = ROOT / ".aws-sam" / "e2e" / "build"  # apart from a developer's own `sam build`
     cache_dir = ROOT / ".aws-sam" / "e2e" / "cache"
     result = subprocess.run(

@@ -7,10 +7,13 @@ operator user U1 and the hub role R1, and target accounts with R2 ``rolechain-ta
    hop that fails and why, the example inventory job, the tagging job (dry run, then for real);
 2. as Lambda runs them, the hub's functions with the fixtures in ``events/``: the scheduled inventory
    job, the tagging job and a remediation event, through ``sam build`` + ``sam local invoke`` with
-   R1's session credentials (or, where no Docker engine answers, the same handlers in-process), and
-   what happened in each account.
+   R1's session credentials (or, where ``sam local`` cannot run, the same handlers in-process, saying
+   why), and what happened in each account.
 
     python -m rolechain.demo [--targets 5] [--buckets 3] [--part cli|lambda|all]
+
+``ROLECHAIN_LAMBDA_RUNNER=sam`` forces ``sam local`` (the demo then fails when it cannot run instead of
+falling back), ``in-process`` forces the handlers in this process, ``auto`` (the default) picks.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import shlex
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -65,16 +69,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.targets <= 500:
         parser.error("--targets must be between 1 and 500")
-    sam = local.find_sam()
-    gateway = local.docker_bridge_gateway() if args.part != "cli" and sam and local.docker_answers() else None
+    try:
+        choice = local.lambda_runner_choice()
+    except ValueError as exc:
+        parser.error(str(exc))
+    readiness = local.SamReadiness(problem=f"{local.RUNNER_VARIABLE}=in-process")
+    if args.part != "cli" and choice != "in-process":
+        readiness = local.sam_local_readiness()
+        if readiness.problem is not None and choice == "sam":
+            print(f"demo: {local.RUNNER_VARIABLE}=sam, but `sam local` cannot run here: {readiness.problem}")
+            return 1
     codes: list[int] = []
-    # Containers reach the emulator on Docker's bridge gateway; without Docker it stays on loopback.
-    with Emulator(host=gateway or "127.0.0.1") as emulator:
+    # Containers reach the emulator at the host's bridge address; without sam local it stays on loopback.
+    with Emulator(host=readiness.host_address or "127.0.0.1") as emulator:
         if args.part in ("cli", "all"):
             codes += cli_story(emulator, args.targets, args.buckets)
         if args.part in ("lambda", "all"):
             emulator.reset()
-            codes += lambda_story(emulator, args.targets, args.buckets, use_sam=gateway is not None)
+            codes += lambda_story(emulator, args.targets, args.buckets, readiness, fallback=choice == "auto")
     ok = all(c == 0 for c in codes)
     print("\ndemo " + ("finished: every step behaved as expected" if ok else "FAILED: see the steps above"))
     return 0 if ok else 1
@@ -123,21 +135,34 @@ def cli_story(emulator: Emulator, targets: int, buckets: int) -> list[int]:
     return codes
 
 
-def lambda_story(emulator: Emulator, targets: int, buckets: int, *, use_sam: bool) -> list[int]:
-    """Part 2: the hub's functions run with the fixtures in events/, as Lambda runs them."""
+def lambda_story(
+    emulator: Emulator, targets: int, buckets: int, readiness: local.SamReadiness, *, fallback: bool = True
+) -> list[int]:
+    """Part 2: the hub's functions run with the fixtures in events/, as Lambda runs them: through
+    ``sam local invoke`` when ``readiness`` has no problem, else in-process saying why. With ``fallback``
+    off (``ROLECHAIN_LAMBDA_RUNNER=sam``) a failing ``sam local`` fails the step instead."""
     seed = emulator.seed(targets=targets, buckets_per_account=buckets, target_policy=target_role_policy())
     hub = local.create_hub_resources(emulator, seed)
     runner: local.SamLocal | local.InProcess
     sam: local.SamLocal | None = None
-    if use_sam:
+    if readiness.problem is None:
         port = int(seed.endpoint_url.rsplit(":", 1)[1])
-        runner = sam = local.SamLocal(emulator_port=port, hub=hub, region=seed.region)
+        runner = sam = local.SamLocal(emulator_port=port, hub=hub, region=seed.region, sam=readiness.sam)
         _say("the hub's Lambda functions through `sam build` + `sam local invoke`, with R1's credentials")
+        print(f"(the emulator listens on {readiness.host_address}, the containers' host.docker.internal)")
         print("building the application (sam build --cached --parallel)...", flush=True)
-        runner.build()
-    else:
-        why = "SAM CLI is not installed (make sam)" if local.find_sam() is None else "no Docker engine answers"
-        _say(f"the hub's Lambda functions in-process: {why}, so `sam local invoke` cannot run here")
+        try:
+            runner.build()
+        except (OSError, subprocess.SubprocessError) as exc:
+            said = getattr(exc, "stderr", None) or getattr(exc, "stdout", None) or str(exc)
+            problem = f"`sam build` failed: {said.strip().splitlines()[-1] if said.strip() else exc}"
+            sam.close()
+            if not fallback:
+                print(f"FAILED: {problem}")
+                return [1]
+            sam, readiness = None, local.SamReadiness(problem=problem)
+    if sam is None:
+        _say(f"the hub's Lambda functions in-process, because {readiness.problem}")
         runner = local.InProcess(hub, seed.endpoint_url, seed.region)
     steps = [
         ("scheduler", "scheduler-inventory.json", "the scheduled inventory job"),
@@ -151,9 +176,10 @@ def lambda_story(emulator: Emulator, targets: int, buckets: int, *, use_sam: boo
         try:
             outcome = runner.invoke(function, event)
         except Exception as exc:
-            if isinstance(runner, local.SamLocal) and "public.ecr.aws" in str(exc):
+            if fallback and isinstance(runner, local.SamLocal) and local.LAMBDA_IMAGE.split(":")[0] in str(exc):
                 # SAM could not obtain the Lambda image (no network): same handlers, in this process
-                print("  the Lambda image cannot be pulled here; running the handlers in-process instead")
+                print(f"  the Lambda image {local.LAMBDA_IMAGE} cannot be pulled here; running the handlers")
+                print(f"  in-process instead ({local.RUNNER_VARIABLE}=sam makes this an error)")
                 runner = local.InProcess(hub, seed.endpoint_url, seed.region)
                 outcome = runner.invoke(function, event)
             else:  # the demo reports and goes on; its exit code says it failed

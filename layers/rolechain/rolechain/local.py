@@ -13,6 +13,7 @@ a stand-in built under the same tag), ``ROLECHAIN_SAM_SKIP_PULL=0`` always pulls
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import json
 import os
 import re
@@ -162,27 +163,117 @@ class FakeContext:
         return self._remaining_ms
 
 
-def docker_answers() -> bool:
+def docker_engine_problem() -> str | None:
+    """Why no Docker engine answers (None when ``docker info`` succeeds)."""
     docker = shutil.which("docker")
     if docker is None:
-        return False
-    return subprocess.run([docker, "info"], capture_output=True, check=False, timeout=30).returncode == 0
-
-
-def docker_bridge_gateway() -> str | None:
-    """The host's address on Docker's default bridge: where containers reach a host service."""
-    docker = shutil.which("docker")
-    if docker is None:
+        return "the docker command is not on PATH"
+    try:
+        result = subprocess.run([docker, "info"], capture_output=True, text=True, check=False, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "`docker info` did not answer within 30 s"
+    if result.returncode == 0:
         return None
-    result = subprocess.run(
-        [docker, "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-    )
-    address = result.stdout.strip()
-    return address if result.returncode == 0 and address else None
+    said = next((line.strip() for line in result.stderr.splitlines() if line.strip()), "no message")
+    return f"no Docker engine answers (`docker info`: {said[:200]})"
+
+
+def docker_answers() -> bool:
+    return docker_engine_problem() is None
+
+
+class HostAddressError(RuntimeError):
+    """No address was found where containers reach this host; the message names what was tried."""
+
+
+def host_address_from(inspect_output: str | None, ip_addr_output: str | None = None) -> str:
+    """The host's address on Docker's default bridge, from recorded command outputs.
+
+    ``inspect_output`` is ``docker network inspect bridge`` (JSON), ``ip_addr_output`` is ``ip -4 -o addr
+    show <bridge interface>``. In that order: the bridge network's IPv4 Gateway when Docker reports one
+    (Docker 23+), else the bridge interface's IPv4 address (Docker 20.10 reports only the subnet), else
+    the first host of the bridge's IPv4 subnet (what Docker gives the bridge interface by default).
+
+    Raises HostAddressError naming each source tried and what it lacked.
+    """
+    tried: list[str] = []
+    subnet: ipaddress.IPv4Network | None = None
+    if inspect_output is None:
+        tried.append("`docker network inspect bridge` failed")
+    else:
+        try:
+            networks = json.loads(inspect_output)
+            configs = (networks[0].get("IPAM") or {}).get("Config") or []
+        except (ValueError, LookupError, AttributeError, TypeError):
+            configs = None
+            tried.append("`docker network inspect bridge` printed no network")
+        for config in configs or []:
+            gateway, network = _ipv4(config.get("Gateway")), _ipv4_network(config.get("Subnet"))
+            if gateway is not None:
+                return str(gateway)
+            subnet = subnet or network
+        if configs is not None:
+            tried.append("`docker network inspect bridge` reports no IPv4 Gateway")
+    if ip_addr_output:
+        for line in ip_addr_output.splitlines():
+            fields = line.split()
+            if "inet" in fields and fields.index("inet") + 1 < len(fields):
+                address = _ipv4(fields[fields.index("inet") + 1].split("/")[0])
+                if address is not None:
+                    return str(address)
+        tried.append("`ip -4 addr show` of the bridge interface has no IPv4 address")
+    else:
+        tried.append("the bridge interface is absent (`ip -4 addr show` printed nothing)")
+    if subnet is not None and subnet.num_addresses > 2:
+        return str(subnet.network_address + 1)
+    tried.append("no IPv4 subnet is configured on the bridge network")
+    raise HostAddressError("no address where containers reach this host: " + "; ".join(tried))
+
+
+def _ipv4(text: object) -> ipaddress.IPv4Address | None:
+    try:
+        address = ipaddress.ip_address(str(text)) if text else None
+    except ValueError:
+        return None
+    return address if isinstance(address, ipaddress.IPv4Address) else None
+
+
+def _ipv4_network(text: object) -> ipaddress.IPv4Network | None:
+    try:
+        network = ipaddress.ip_network(str(text), strict=False) if text else None
+    except ValueError:
+        return None
+    return network if isinstance(network, ipaddress.IPv4Network) else None
+
+
+def container_host_address() -> str:
+    """The address containers on Docker's default bridge use to reach this host (the emulator binds
+    there and they call it as host.docker.internal): see :func:`host_address_from`.
+
+    Raises HostAddressError when Docker and the bridge interface give none.
+    """
+    docker = shutil.which("docker")
+    if docker is None:
+        raise HostAddressError("no address where containers reach this host: the docker command is not on PATH")
+    inspected = _output([docker, "network", "inspect", "bridge"])
+    interface = "docker0"
+    try:  # Docker names the bridge interface in the network's options (docker0 unless configured)
+        options = json.loads(inspected or "[{}]")[0].get("Options") or {}
+        interface = options.get("com.docker.network.bridge.name") or interface
+    except (ValueError, LookupError, AttributeError, TypeError):
+        pass
+    ip = shutil.which("ip") or next((p for p in ("/usr/sbin/ip", "/sbin/ip") if Path(p).exists()), None)
+    addr = _output([ip, "-4", "-o", "addr", "show", "dev", interface]) if ip else None
+    return host_address_from(inspected, addr)
+
+
+def _output(command: list[str]) -> str | None:
+    """A command's standard output, or None when it fails or cannot run."""
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout if result.returncode == 0 else None
 
 
 def lambda_image_present() -> bool:
@@ -199,6 +290,53 @@ def skip_pull_image() -> bool:
     if choice in ("0", "1"):
         return choice == "1"
     return lambda_image_present()
+
+
+RUNNER_VARIABLE = "ROLECHAIN_LAMBDA_RUNNER"
+
+
+@dataclass(frozen=True)
+class SamReadiness:
+    """Whether ``sam local`` can run here: SAM CLI's path and the emulator's bind address, or why not."""
+
+    sam: str | None = None
+    host_address: str | None = None
+    problem: str | None = None
+
+
+def sam_local_readiness(root: Path | None = None) -> SamReadiness:
+    """Check, in order, what ``sam local`` needs: SAM CLI, a Docker engine, an address where containers
+    reach this host, and a Lambda image SAM will use (present, or pullable when pulls are allowed)."""
+    sam = find_sam(root)
+    if sam is None:
+        return SamReadiness(problem="SAM CLI is not installed (`make sam` installs it into .venv-sam)")
+    engine = docker_engine_problem()
+    if engine is not None:
+        return SamReadiness(sam=sam, problem=engine)
+    try:
+        find_python313()
+        address = container_host_address()
+    except (FileNotFoundError, HostAddressError) as exc:
+        return SamReadiness(sam=sam, problem=str(exc))
+    if skip_pull_image() and not lambda_image_present():
+        return SamReadiness(
+            sam=sam,
+            host_address=address,
+            problem=f"the Lambda image {LAMBDA_IMAGE} is not present and ROLECHAIN_SAM_SKIP_PULL=1 forbids "
+            "pulling it (offline hosts: ../shared/tools/lambda-runtime-image ensure builds a stand-in)",
+        )
+    return SamReadiness(sam=sam, host_address=address)
+
+
+def lambda_runner_choice(environ: Mapping[str, str] | None = None) -> str:
+    """``sam``, ``in-process`` or ``auto`` from $ROLECHAIN_LAMBDA_RUNNER (default auto).
+
+    Raises ValueError naming the variable and the values it takes.
+    """
+    value = (environ if environ is not None else os.environ).get(RUNNER_VARIABLE, "auto").strip().lower() or "auto"
+    if value not in ("sam", "in-process", "auto"):
+        raise ValueError(f"{RUNNER_VARIABLE}={value!r}: expected sam, in-process or auto")
+    return value
 
 
 def sam_containers() -> list[dict[str, Any]]:
@@ -229,20 +367,59 @@ def find_sam(root: Path | None = None) -> str | None:
     return shutil.which("sam")
 
 
+PYTHON313_HELP = (
+    "sam build needs a python3.13 interpreter (the template's Runtime) and none was found on PATH or among "
+    "pyenv's versions: install one (`pyenv install 3.13`, or Debian 13's `apt-get install python3.13`), "
+    "or point ROLECHAIN_PYTHON313 at one"
+)
+
+
+def find_python313(environ: Mapping[str, str] | None = None) -> str:
+    """A python3.13 that runs: $ROLECHAIN_PYTHON313, then python3.13 on PATH, then pyenv's 3.13 versions
+    (newest first). A pyenv shim on PATH counts only when it runs (pyenv lists 3.13 in PYENV_VERSION).
+
+    Raises FileNotFoundError saying what to install.
+    """
+    env = environ if environ is not None else os.environ
+    pyenv_root = Path(env.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    installed = sorted(
+        pyenv_root.glob("versions/3.13*/bin/python3.13"),
+        key=lambda p: [int(n) if n.isdigit() else 0 for n in re.split(r"[.-]", p.parents[1].name)],
+        reverse=True,
+    )
+    candidates = [
+        env.get("ROLECHAIN_PYTHON313"),
+        shutil.which("python3.13", path=env.get("PATH")),
+        *map(str, installed),
+    ]
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            ran = subprocess.run(
+                [candidate, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 13))"],
+                capture_output=True,
+                check=False,
+                timeout=30,
+                env={k: v for k, v in env.items() if k != "PYTHONPATH"},
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if ran.returncode == 0:
+            return candidate
+    raise FileNotFoundError(PYTHON313_HELP)
+
+
 def sam_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for SAM CLI: no telemetry, and python3.13 on PATH for `sam build` where pyenv
-    provides it but it is not the active version."""
+    """The environment for SAM CLI: no telemetry, and a python3.13 first on PATH for `sam build` (SAM
+    looks the runtime up by name; a pyenv shim for an inactive version fails its binary validation)."""
     env = dict(base if base is not None else os.environ)
     env["SAM_CLI_TELEMETRY"] = "0"
-    if shutil.which("python3.13", path=env.get("PATH")) is None or "PYENV_VERSION" not in env:
-        pyenv = shutil.which("pyenv", path=env.get("PATH"))
-        if pyenv:
-            listed = subprocess.run([pyenv, "versions", "--bare"], capture_output=True, text=True, check=False)
-            current = subprocess.run([pyenv, "version-name"], capture_output=True, text=True, check=False)
-            versions = listed.stdout.split()
-            wanted = [v for v in versions if v.startswith("3.13")]
-            if wanted and current.returncode == 0:
-                env["PYENV_VERSION"] = ":".join(dict.fromkeys([*current.stdout.strip().split(":"), wanted[-1]]))
+    try:
+        python313 = find_python313(env)
+    except FileNotFoundError:
+        return env  # `sam build` will fail; SamLocal.build and sam_local_readiness say why first
+    env["PATH"] = os.pathsep.join([str(Path(python313).parent), env.get("PATH", "")])
     return env
 
 
@@ -316,7 +493,10 @@ class SamLocal:
         return env
 
     def build(self, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """``sam build`` into ``build_path``. Raises FileNotFoundError when no python3.13 is found,
+        subprocess.CalledProcessError when the build fails."""
         assert self.sam is not None
+        find_python313()
         return subprocess.run(
             [self.sam, "build", "--cached", "--parallel", "--build-dir", str(self.build_path)],
             cwd=self.root,
@@ -378,3 +558,30 @@ class InProcess:
         if module is None:
             module = self._modules[function] = load_handler(function, self.root)
         return Invocation(payload=module.lambda_handler(dict(event), FakeContext(FUNCTIONS[function])))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rolechain.local python313|build``: the interpreter `sam build` needs, or the build."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m rolechain.local", description=main.__doc__)
+    parser.add_argument("command", choices=["python313", "build"])
+    args = parser.parse_args(argv)
+    try:
+        python313 = find_python313()
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.command == "python313":
+        print(python313)
+        return 0
+    sam = find_sam()
+    if sam is None:
+        print("SAM CLI not found (make sam installs it into .venv-sam)", file=sys.stderr)
+        return 1
+    build = [sam, "build", "--cached", "--parallel"]
+    return subprocess.run(build, cwd=project_root(), env=sam_environment(), check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
