@@ -7,8 +7,12 @@ STAMP := $(VENV)/.installed
 # SAM CLI and the AWS CLI live in their own venv: their pins must not constrain the project's.
 SAM_VENV ?= .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
+# The unit + integration tiers again against the lowest versions pyproject.toml allows (uv resolves them).
+LOWEST_VENV ?= .venv-lowest
+# JUnit reports of the test runs: .ci/tiers.py prints each tier's counts from them.
+REPORTS ?= .reports
 
-.PHONY: demo test unit integration e2e lint format bench bench-sam sam clean
+.PHONY: demo test test-lowest unit integration e2e lint format bench bench-sam sam build python313 clean
 
 $(STAMP): pyproject.toml layers/rolechain/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +35,24 @@ demo: $(STAMP) $(SAM_STAMP)
 
 ## test: lint, type-check and every test tier (e2e needs Docker; it says why it skips without)
 test: $(STAMP) $(SAM_STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --junitxml=$(REPORTS)/junit.xml
+
+## test-lowest: the unit and integration tiers with every direct dependency at its lowest allowed version
+test-lowest: $(STAMP) $(SAM_STAMP)
+	rm -rf $(LOWEST_VENV)
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(LOWEST_VENV)
+	$(BIN)/uv pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e ".[test]"
+	$(BIN)/uv pip list --python $(LOWEST_VENV)/bin/python 2>/dev/null \
+	  | grep -iE '^(boto3|pydantic|pyyaml|aws-lambda-powertools|moto|pytest|cfn-lint) ' | tr -s ' ' | paste -sd ',' -
+	$(LOWEST_VENV)/bin/python -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/junit-lowest.xml tests/unit tests/integration
+
+## python313: the interpreter `sam build` needs (PATH, then pyenv's versions), or what to install
+python313: $(STAMP)
+	@$(BIN)/python -m rolechain.local python313
+
+## build: sam build of the hub stack (the layer and the four functions)
+build: python313 $(SAM_STAMP)
+	$(BIN)/python -m rolechain.local build
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -39,17 +60,17 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
-e2e: $(STAMP) $(SAM_STAMP)
+e2e: $(STAMP) $(SAM_STAMP) python313
 	$(BIN)/python -m pytest tests/e2e
 
 lint: $(STAMP)
-	$(BIN)/ruff check layers functions tests benchmarks
-	$(BIN)/ruff format --check layers functions tests benchmarks
+	$(BIN)/ruff check layers functions tests benchmarks .ci
+	$(BIN)/ruff format --check layers functions tests benchmarks .ci
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format layers functions tests benchmarks
-	$(BIN)/ruff check --fix layers functions tests benchmarks
+	$(BIN)/ruff format layers functions tests benchmarks .ci
+	$(BIN)/ruff check --fix layers functions tests benchmarks .ci
 
 ## bench: the benchmarks (prints tables; see benchmarks/README.md); bench-sam needs Docker
 bench: $(STAMP)
@@ -60,4 +81,4 @@ bench-sam: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python benchmarks/bench_sam_local.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(LOWEST_VENV) $(REPORTS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -84,7 +84,7 @@ def create_run(
     body: RunRequest,
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", max_length=256)] = None,
 ) -> Response[dict[str, Any]]:
-    caller = api_caller(app.current_event.request_context.identity.raw_event, os.environ)
+    caller = api_caller(app.current_event.request_context.identity.user_arn, os.environ)
     if caller is None:
         return _error(403, "no IAM identity on the request (the API requires AWS_IAM auth)")
     logger.append_keys(caller=caller.arn)

@@ -1348,6 +1348,8 @@ def _dispatcher_class() -> Callable[[], WSGIApplication]:
     Why: moto lists its package directory (~180 ``isdir`` calls) twice per request to resolve the backend
     of a host; that was ~25% of the server's time per request. The mapping never changes.
     """
+    # What moto's public ThreadedMotoServer is built from (it cannot take a middleware itself); not a
+    # public API, so pyproject.toml bounds moto to the releases CI tests, lowest and newest.
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     class _MemoisingDispatcher(DomainDispatcherApplication):
@@ -1367,14 +1369,18 @@ def _dispatcher_class() -> Callable[[], WSGIApplication]:
 
 @lru_cache(maxsize=1)
 def _request_handler_class() -> type[Any]:
-    """moto's request handler (keeps underscore headers) minus werkzeug's per-request access log."""
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    """werkzeug's request handler minus its per-request access log.
 
-    class _QuietMotoRequestHandler(MotoRequestHandler):
+    Why werkzeug's and not moto's own (moto 5.2.3+ has one that keeps underscores in S3 metadata header
+    names): that class is not public, older moto releases lack it, and rolechain sends no such header.
+    """
+    from werkzeug.serving import WSGIRequestHandler
+
+    class _QuietRequestHandler(WSGIRequestHandler):
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             return None
 
-    return _QuietMotoRequestHandler
+    return _QuietRequestHandler
 
 
 # --------------------------------------------------------------------------------------------------

@@ -60,15 +60,16 @@ def build_hub(env: Mapping[str, str]) -> Hub:
     return Hub(settings, sessions)
 
 
-def api_caller(identity: Mapping[str, Any] | None, env: Mapping[str, str]) -> Caller | None:
-    """The IAM caller of an API request (AWS_IAM auth fills ``requestContext.identity.userArn``).
+def api_caller(user_arn: str | None, env: Mapping[str, str]) -> Caller | None:
+    """The IAM caller of an API request: ``user_arn`` is ``requestContext.identity.userArn``, which
+    AWS_IAM auth fills (read through Powertools' typed property: the nested wrapper's ``raw_event`` is
+    the whole event in Powertools 3.0).
 
     ``sam local start-api`` does not authenticate; there (``AWS_SAM_LOCAL=true``) a fixed local
     caller stands in. Anywhere else a request without an identity gets None: the API refuses it.
     """
-    arn = (identity or {}).get("userArn")
-    if arn:
-        return Caller(str(arn))
+    if user_arn:
+        return Caller(str(user_arn))
     if env.get("AWS_SAM_LOCAL") == "true":
         return Caller(LOCAL_CALLER_ARN)
     return None
