@@ -14,10 +14,10 @@ REPORTS ?= .reports
 
 .PHONY: demo test test-lowest unit integration e2e lint format bench bench-sam sam build python313 clean
 
-$(STAMP): pyproject.toml layers/rolechain/requirements.txt
+$(STAMP): pyproject.toml dev/pyproject.toml layers/rolechain/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]" -e ./dev
 	@touch $(STAMP)
 
 $(SAM_STAMP):
@@ -31,7 +31,7 @@ sam: $(SAM_STAMP)
 
 ## demo: run the main job against the embedded multi-account AWS emulator
 demo: $(STAMP) $(SAM_STAMP)
-	$(BIN)/python -m rolechain.demo
+	$(BIN)/python -m rolechain_dev.demo
 
 ## test: lint, type-check and every test tier (e2e needs Docker; it says why it skips without)
 test: $(STAMP) $(SAM_STAMP) lint
@@ -41,18 +41,18 @@ test: $(STAMP) $(SAM_STAMP) lint
 test-lowest: $(STAMP) $(SAM_STAMP)
 	rm -rf $(LOWEST_VENV)
 	$(BIN)/uv venv --quiet --python $(PYTHON) $(LOWEST_VENV)
-	$(BIN)/uv pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e ".[test]"
+	$(BIN)/uv pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e ".[test]" -e ./dev
 	$(BIN)/uv pip list --python $(LOWEST_VENV)/bin/python 2>/dev/null \
 	  | grep -iE '^(boto3|pydantic|pyyaml|aws-lambda-powertools|moto|pytest|cfn-lint) ' | tr -s ' ' | paste -sd ',' -
 	$(LOWEST_VENV)/bin/python -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/junit-lowest.xml tests/unit tests/integration
 
 ## python313: the interpreter `sam build` needs (PATH, then pyenv's versions), or what to install
 python313: $(STAMP)
-	@$(BIN)/python -m rolechain.local python313
+	@$(BIN)/python -m rolechain_dev.local python313
 
 ## build: sam build of the hub stack (the layer and the four functions)
 build: python313 $(SAM_STAMP)
-	$(BIN)/python -m rolechain.local build
+	$(BIN)/python -m rolechain_dev.local build
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -64,13 +64,13 @@ e2e: $(STAMP) $(SAM_STAMP) python313
 	$(BIN)/python -m pytest tests/e2e
 
 lint: $(STAMP)
-	$(BIN)/ruff check layers functions tests benchmarks .ci
-	$(BIN)/ruff format --check layers functions tests benchmarks .ci
+	$(BIN)/ruff check layers dev functions tests benchmarks .ci
+	$(BIN)/ruff format --check layers dev functions tests benchmarks .ci
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format layers functions tests benchmarks .ci
-	$(BIN)/ruff check --fix layers functions tests benchmarks .ci
+	$(BIN)/ruff format layers dev functions tests benchmarks .ci
+	$(BIN)/ruff check --fix layers dev functions tests benchmarks .ci
 
 ## bench: the benchmarks (prints tables; see benchmarks/README.md); bench-sam needs Docker
 bench: $(STAMP)

@@ -43,9 +43,9 @@ import rolechain.runner
 from emulated import Remote, emulated
 from rolechain import ChainSessions, CredentialCache
 from rolechain.actions import ActionContext, get_action
-from rolechain.emulator import Seed
 from rolechain.jobs import RoleSettings, plan_run
 from rolechain.runner import RunReport, run_plan
+from rolechain_dev.emulator import Seed
 
 JOBS: dict[str, tuple[str, dict[str, Any]]] = {
     "inventory": ("list_buckets", {"with_tags": False}),

@@ -60,8 +60,8 @@ import boto3
 from botocore.config import Config
 from rolechain import CACHE
 from rolechain.actions import target_role_policy
-from rolechain.emulator import Emulator
-from rolechain.local import (
+from rolechain_dev.emulator import Emulator
+from rolechain_dev.local import (
     FUNCTIONS,
     REPORT_RE,
     HostAddressError,
@@ -280,7 +280,7 @@ IMPORT_ONLY = "import time; t = time.perf_counter(); import {module}; print('BEN
 def run(fn_dir, opt, code, extra_env=None):
     # as Lambda: handler dir, layer, runtime on the path; /opt read-only, so nothing compiled is kept
     env = dict(os.environ, PYTHONPATH=f"{fn_dir}:{opt}/python:/var/runtime", PYTHONDONTWRITEBYTECODE="1")
-    env.update(JOB_FILE=f"{opt}/python/rolechain/examples/jobs.yaml", **(extra_env or {}))
+    env.update(JOB_FILE=f"{opt}/rolechain-local/jobs.yaml", **(extra_env or {}))
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=fn_dir, env=env,
                           capture_output=True, text=True)
     if done.returncode:
@@ -724,6 +724,7 @@ def main() -> int:
             hub = create_hub_resources(emulator, seed)
             port = int(seed.endpoint_url.rsplit(":", 1)[1])
             local = SamLocal(emulator_port=port, hub=hub, region=seed.region, sam=sam, build_dir=args.build_dir)
+            local.stage_job_file()  # the in-container measurement reads the demo's job file too
 
             log("import and first calls in the container")
             imports = measure_in_container(args.build_dir, hub, port, seed.region, args.repeats)

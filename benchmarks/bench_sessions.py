@@ -21,7 +21,7 @@ import boto3
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulated import Remote, emulated
 from rolechain import Chain, ChainSessions, CredentialCache
-from rolechain.emulator import Seed
+from rolechain_dev.emulator import Seed
 
 
 def naive_use(seed: Seed, account_role: str) -> None:

@@ -1,6 +1,6 @@
 """The emulator in a child process, so a benchmark's CPU time is the client's alone.
 
-The child runs :class:`rolechain.emulator.Emulator`, seeds it, and answers requests over a pipe:
+The child runs :class:`rolechain_dev.emulator.Emulator`, seeds it, and answers requests over a pipe:
 ("calls",) -> Counter of recorded (service, action) since the last ("clear",); ("latency", s);
 ("server",) -> (the child's CPU seconds so far, summed in-server seconds of the recorded requests);
 ("fault", action, code, message, status, times) -> inject an AWS-shaped error (Emulator.inject_fault).
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any
 
-from rolechain.emulator import Emulator, Seed
+from rolechain_dev.emulator import Emulator, Seed
 
 
 def _serve(conn: Connection, seed_kwargs: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 """Shared by the handler tests (in-process) and the e2e tests (sam local): fixtures from events/,
-and the hub's emulated resources (built by rolechain.local from template.yaml's own definitions)."""
+and the hub's emulated resources (built by rolechain_dev.local from template.yaml's own definitions)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import copy
 import json
 from typing import Any
 
-from rolechain.emulator import Emulator, Seed
-from rolechain.local import FakeContext, HubResources, load_handler, project_root
-from rolechain.local import create_hub_resources as _create
-from rolechain.local import load_template as _load_template
+from rolechain_dev.emulator import Emulator, Seed
+from rolechain_dev.local import FakeContext, HubResources, load_handler, project_root
+from rolechain_dev.local import create_hub_resources as _create
+from rolechain_dev.local import load_template as _load_template
 
 ROOT = project_root()
 EVENTS = ROOT / "events"

@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rolechain.errors import ConfigError, RolechainError
-from rolechain.lambda_support import api_caller, build_hub, idempotency_store, remaining_seconds
-from rolechain.service import Caller, Forbidden, NotFound, RunRequest
+from rolechain.hub import Caller, Forbidden, NotFound, RunRequest
+from rolechain.hub.lambda_support import api_caller, build_hub, idempotency_store, remaining_seconds
 
 logger = Logger()
 tracer = Tracer()

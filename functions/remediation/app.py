@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rolechain.lambda_support import RemediationEvent, build_hub, idempotency_store
+from rolechain.hub.lambda_support import RemediationEvent, build_hub, idempotency_store
 
 logger = Logger()
 tracer = Tracer()

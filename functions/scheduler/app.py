@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rolechain.lambda_support import ScheduleInput, build_hub, remaining_seconds
+from rolechain.hub.lambda_support import ScheduleInput, build_hub, remaining_seconds
 
 logger = Logger()
 tracer = Tracer()

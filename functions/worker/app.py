@@ -7,8 +7,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rolechain.lambda_support import build_hub, remaining_seconds
-from rolechain.service import TargetMessage
+from rolechain.hub import TargetMessage
+from rolechain.hub.lambda_support import build_hub, remaining_seconds
 
 logger = Logger()
 tracer = Tracer()

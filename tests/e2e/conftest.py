@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from rolechain import CACHE
 from rolechain.actions import target_role_policy
-from rolechain.emulator import Emulator, Seed
-from rolechain.local import (
+from rolechain_dev.emulator import Emulator, Seed
+from rolechain_dev.local import (
     HostAddressError,
     HubResources,
     SamLocal,
@@ -52,7 +52,7 @@ def sam() -> str:
 
 @pytest.fixture(scope="session")
 def gateway() -> str:
-    """The host's address on Docker's bridge (see rolechain.local.container_host_address)."""
+    """The host's address on Docker's bridge (see rolechain_dev.local.container_host_address)."""
     problem = docker_engine_problem()
     require(problem is None, problem or "")
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rolechain import local
+from rolechain_dev import local
 
 from tests.e2e.conftest import Stack
 from tests.hub_support import ROOT

@@ -16,9 +16,10 @@ import botocore.retries.standard
 import pytest
 from rolechain import CACHE, ChainSessions, CredentialCache
 from rolechain.actions import target_role_policy
-from rolechain.emulator import Emulator, Seed
+from rolechain_dev.emulator import Emulator, Seed
 
-from tests.integration.support import CliResult, Clock, run_cli
+from tests.helpers import Clock
+from tests.integration.support import CliResult, run_cli
 
 TARGETS = 5  # the example job file's 200000000001..200000000005
 BUCKETS = 3

@@ -6,13 +6,12 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rolechain import ChainSessions, cli
-from rolechain.emulator import HUB_ACCOUNT, Emulator, RecordedRequest, Seed
 from rolechain.jobs import RoleSettings, plan_run
 from rolechain.runner import RunPlan, RunReport, run_plan
+from rolechain_dev.emulator import HUB_ACCOUNT, Emulator, RecordedRequest, Seed
 
 # Operations that change something; a dry run must send none of them.
 CHANGING_ACTIONS = ("TagResources", "UntagResources", "PutPublicAccessBlock", "PutBucketTagging")
@@ -35,19 +34,6 @@ def run_cli(argv: Sequence[str]) -> CliResult:
     out, err = io.StringIO(), io.StringIO()
     code = cli.main(list(argv), out=out, err=err)
     return CliResult(code, out.getvalue(), err.getvalue())
-
-
-class Clock:
-    """A clock the test moves by hand (ChainSessions' ``clock``)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def assume_role_requests(emulator: Emulator, role_arn: str | None = None) -> list[RecordedRequest]:

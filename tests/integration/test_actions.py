@@ -17,8 +17,8 @@ from pydantic import BaseModel
 from rolechain import ChainSessions
 from rolechain.actions import REGISTRY, Action, ActionContext, Params
 from rolechain.actions.block_s3_public_access import BLOCK_ALL
-from rolechain.emulator import Emulator, Seed
 from rolechain.runner import Status
+from rolechain_dev.emulator import Emulator, Seed
 
 from tests.integration.support import assume_role_requests, changing_calls, run_action
 

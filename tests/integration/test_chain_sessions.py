@@ -18,9 +18,10 @@ import pytest
 from rolechain import AssumeRoleError, Chain, ChainSessions, ConfigError, CredentialCache, Hop, default_session_name
 from rolechain.actions import get_action
 from rolechain.chain import new_run_id
-from rolechain.emulator import HUB_ACCOUNT, Emulator, Seed
+from rolechain_dev.emulator import HUB_ACCOUNT, Emulator, Seed
 
-from tests.integration.support import Clock, allow_operator, assume_role_requests, assumed_roles, seed_jump_chain
+from tests.helpers import Clock
+from tests.integration.support import allow_operator, assume_role_requests, assumed_roles, seed_jump_chain
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ def demo(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environ.update(PATH=str(tmp_path / "bin"), ROLECHAIN_SAM=sys.executable, **env)
     return subprocess.run(
-        [sys.executable, "-m", "rolechain.demo", "--part", "lambda", "--targets", "1", "--buckets", "1"],
+        [sys.executable, "-m", "rolechain_dev.demo", "--part", "lambda", "--targets", "1", "--buckets", "1"],
         cwd=ROOT,
         env=environ,
         capture_output=True,

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from rolechain.emulator import (
+from rolechain_dev.emulator import (
     HUB_ACCOUNT,
     Emulator,
     RecordedRequest,
@@ -449,7 +449,7 @@ def test_cli_serve_prints_the_seed_and_stops_on_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "rolechain.emulator",
+            "rolechain_dev.emulator",
             "serve",
             "--targets",
             "2",
@@ -488,7 +488,7 @@ def test_cli_serve_prints_the_seed_and_stops_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_module_imports_without_moto() -> None:
-    code = "import sys; sys.modules['moto'] = None; import rolechain.emulator as e; print(e.HUB_ACCOUNT)"
+    code = "import sys; sys.modules['moto'] = None; import rolechain_dev.emulator as e; print(e.HUB_ACCOUNT)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == HUB_ACCOUNT

@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from rolechain.emulator import Emulator, Seed
+from rolechain_dev.emulator import Emulator, Seed
 
 from tests import hub_support
 from tests.hub_support import (

@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rolechain.actions import REGISTRY, target_role_policy
-from rolechain.emulator import HUB_ACCOUNT, Emulator, Seed
 from rolechain.errors import ConfigError
 from rolechain.jobs import load_job_file
+from rolechain_dev.emulator import HUB_ACCOUNT, Emulator, Seed
+from rolechain_dev.local import DEMO_JOB_FILE
 
 from tests.integration.support import CliResult, assume_role_requests, assumed_roles, changing_calls, run_cli
 
 pytestmark = pytest.mark.integration
 
 Rolechain = Callable[..., CliResult]
-EXAMPLE = str(resources.files("rolechain") / "examples" / "jobs.yaml")
+EXAMPLE = str(DEMO_JOB_FILE)
 RESULT_KEYS = {"account", "region", "action", "status", "output", "error"}
 
 

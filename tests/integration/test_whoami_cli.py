@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rolechain.emulator import HUB_ACCOUNT, Emulator, Seed
+from rolechain_dev.emulator import HUB_ACCOUNT, Emulator, Seed
 
 from tests.integration.support import CliResult, assume_role_requests, assumed_roles, run_cli
 

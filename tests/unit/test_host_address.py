@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from rolechain.local import HostAddressError, host_address_from
+from rolechain_dev.local import HostAddressError, host_address_from
 
 RECORDED = Path(__file__).parent / "recorded"
 DOCKER_20 = (RECORDED / "docker-20.10-network-inspect-bridge.json").read_text()

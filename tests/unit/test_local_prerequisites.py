@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from rolechain import local
+from rolechain_dev import local
 
 
 def executable(path: Path, body: str) -> Path:

@@ -13,25 +13,14 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from rolechain import AssumeRoleError, Chain, ChainSessions, CredentialCache
 
+from tests.helpers import Clock
+
 HUB = "arn:aws:iam::111111111111:role/rolechain-hub"
 JUMP = "arn:aws:iam::111111111111:role/jump"
 
 
 def target(n: int) -> str:
     return f"arn:aws:iam::2000000000{n:02d}:role/rolechain-target"
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: int) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -124,7 +124,7 @@ def test_every_function_has_fixtures() -> None:
 
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_sam_validate_lint_is_clean(name: str) -> None:
-    from rolechain.local import find_sam, sam_environment
+    from rolechain_dev.local import find_sam, sam_environment
 
     sam = find_sam(ROOT)
     if sam is None:
@@ -142,3 +142,16 @@ def test_sam_validate_lint_is_clean(name: str) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_the_operator_job_file_validates_and_is_the_functions_default() -> None:
+    # Given the job file the layer ships (what the deployed functions read)
+    from rolechain import cli
+
+    job_file = ROOT / "layers" / "rolechain" / "rolechain-config" / "jobs.yaml"
+    # Then `rolechain validate` accepts it, it reads the ExternalId from SSM, and JobFile points at it
+    assert cli.main(["validate", str(job_file)]) == 0
+    assert "ssm_parameter: /rolechain/external-id" in job_file.read_text()
+    template = load_template("template.yaml")
+    assert template["Parameters"]["JobFile"]["Default"] == "/opt/python/rolechain-config/jobs.yaml"
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["JOB_FILE"] == {"Ref": "JobFile"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from rolechain.chain import Hop, role_arn_parts
-from rolechain.errors import HopFailure, LikelyCause
+from rolechain.errors import THROTTLING_ERROR_CODES, HopFailure, LikelyCause
 
 _IDENTITY_SIDE = (
     "identity-based policy",
@@ -41,7 +41,6 @@ _NETWORK_CODES = {
 }
 # "... is not authorized to perform: sts:TagSession on resource: ..." names the action actually denied.
 _DENIED_ACTION_RE = re.compile(r"perform: (sts:\w+)")
-_THROTTLE_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 
 
 def _account_of(arn: str) -> str | None:
@@ -83,7 +82,7 @@ def classify_assume_role_error(*, hop: int, hop_spec: Hop, caller_arn: str, code
     elif code in _NETWORK_CODES:
         cause = "transient"
         hint = f"could not reach the STS endpoint ({message}); check the network, the region and any endpoint override"
-    elif code in _THROTTLE_CODES:
+    elif code in THROTTLING_ERROR_CODES:
         cause = "transient"
         hint = "STS throttled the call; retry with backoff or lower the run's concurrency"
     elif code == "RegionDisabledException":

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+# AWS error codes of throttling, and of every failure a retry may fix (throttling and server-side 5xx).
+THROTTLING_ERROR_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+)
+TRANSIENT_ERROR_CODES = THROTTLING_ERROR_CODES | {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
+
 
 class RolechainError(Exception):
     """Base class of every error rolechain raises on purpose."""

@@ -2,7 +2,7 @@
 
 Everything here is built once per container and reused by warm invocations: the settings (parsed
 from the environment at import, failing fast with the variable's name), the chained sessions with
-the function's own role R1 as base, the :class:`~rolechain.service.Hub`, and the idempotency store.
+the function's own role R1 as base, the :class:`~rolechain.hub.Hub`, and the idempotency store.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import boto3
 from pydantic import BaseModel, ConfigDict, Field
 
-from rolechain.service import Caller, Hub, Settings
+from rolechain.hub import Caller, Hub, Settings
 from rolechain.sessions import ChainSessions
 
 LOCAL_CALLER_ARN = "arn:aws:iam::000000000000:user/sam-local"

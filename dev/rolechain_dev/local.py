@@ -30,7 +30,7 @@ from typing import Any
 
 import boto3
 
-from rolechain.emulator import Emulator, Seed
+from rolechain_dev.emulator import Emulator, Seed
 
 FUNCTIONS = {
     "scheduler": "SchedulerFunction",
@@ -44,9 +44,16 @@ REPORT_RE = re.compile(
 )
 
 
+# The demo's job file (demo accounts, a literal ExternalId): never in the deployable layer. SamLocal adds
+# it to its own build's layer folder at LOCAL_JOB_FILE, outside the layer's python/ package tree.
+DEMO_JOB_FILE = Path(__file__).resolve().parent / "examples" / "jobs.yaml"
+LOCAL_JOB_DIR = "rolechain-local"
+LOCAL_JOB_FILE = f"/opt/{LOCAL_JOB_DIR}/jobs.yaml"
+
+
 def project_root() -> Path:
     """The repository this package is installed from (editable install), where template.yaml lives."""
-    return Path(__file__).resolve().parents[3]
+    return Path(__file__).resolve().parents[2]
 
 
 def load_template(root: Path | None = None, name: str = "template.yaml") -> dict[str, Any]:
@@ -130,7 +137,7 @@ def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = Non
         queue_url=queue_url,
         dlq_url=dlq_url,
         r1_credentials={k: str(v) for k, v in r1.items()},
-        job_file=str(root / "layers" / "rolechain" / "rolechain" / "examples" / "jobs.yaml"),
+        job_file=str(DEMO_JOB_FILE),
     )
 
 
@@ -454,7 +461,7 @@ class SamLocal:
         self._workdir = Path(tempfile.mkdtemp(prefix="rolechain-sam-"))
         endpoint = f"http://host.docker.internal:{self.emulator_port}"
         variables = self.hub.function_env(endpoint, self.region)
-        del variables["JOB_FILE"]  # in the container, the template's default: the layer's copy
+        variables["JOB_FILE"] = LOCAL_JOB_FILE  # the demo's job file, added to this build's layer
         env = {"Parameters": variables}
         self.env_file = self._workdir / "env.json"
         self.env_file.write_text(json.dumps(env))
@@ -470,7 +477,16 @@ class SamLocal:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    def stage_job_file(self) -> Path:
+        """Copy the demo's job file into this build's layer folder (as ``LOCAL_JOB_FILE`` in the
+        container): the deployable layer never holds it, a local build gets it before every run."""
+        staged = self.build_path / "RolechainLayer" / LOCAL_JOB_DIR / "jobs.yaml"
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(DEMO_JOB_FILE, staged)
+        return staged
+
     def _base_args(self) -> list[str]:
+        self.stage_job_file()
         args = [
             "--env-vars",
             str(self.env_file),
@@ -561,10 +577,10 @@ class InProcess:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rolechain.local python313|build``: the interpreter `sam build` needs, or the build."""
+    """``python -m rolechain_dev.local python313|build``: the interpreter `sam build` needs, or the build."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m rolechain.local", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m rolechain_dev.local", description=main.__doc__)
     parser.add_argument("command", choices=["python313", "build"])
     args = parser.parse_args(argv)
     try:

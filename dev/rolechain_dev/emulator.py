@@ -15,12 +15,12 @@ address. A middleware in front of moto
 in every target account, plus S3 buckets) through HTTP, the same path real clients use.
 
 moto is an optional dependency (``rolechain[emulator]``): it is imported only inside functions, so
-``import rolechain.emulator`` works without it. moto's state is process-global, so at most one
+``import rolechain_dev.emulator`` works without it. moto's state is process-global, so at most one
 :class:`Emulator` may run per process, and ``moto.mock_aws`` must not be active in the same process.
 
 Command line (for demos and ``sam local``)::
 
-    python -m rolechain.emulator serve [--host 127.0.0.1] [--port 0] [--targets 3] [--buckets 3]
+    python -m rolechain_dev.emulator serve [--host 127.0.0.1] [--port 0] [--targets 3] [--buckets 3]
                                        [--seed-file PATH]
 """
 
@@ -1392,7 +1392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``serve``: start, seed, write the Seed JSON to --seed-file and stdout (one line), then serve until
     SIGTERM/SIGINT."""
     parser = argparse.ArgumentParser(
-        prog="python -m rolechain.emulator", description="Local multi-account AWS emulator for rolechain."
+        prog="python -m rolechain_dev.emulator", description="Local multi-account AWS emulator for rolechain."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start a seeded emulator and serve until SIGTERM/SIGINT")

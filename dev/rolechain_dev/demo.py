@@ -10,7 +10,7 @@ operator user U1 and the hub role R1, and target accounts with R2 ``rolechain-ta
    R1's session credentials (or, where ``sam local`` cannot run, the same handlers in-process, saying
    why), and what happened in each account.
 
-    python -m rolechain.demo [--targets 5] [--buckets 3] [--part cli|lambda|all]
+    python -m rolechain_dev.demo [--targets 5] [--buckets 3] [--part cli|lambda|all]
 
 ``ROLECHAIN_LAMBDA_RUNNER=sam`` forces ``sam local`` (the demo then fails when it cannot run instead of
 falling back), ``in-process`` forces the handlers in this process, ``auto`` (the default) picks.
@@ -26,18 +26,18 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from importlib import resources
 from typing import Any
 
 from botocore.exceptions import ClientError
-
-from rolechain import cli, local
+from rolechain import cli
 from rolechain.actions import target_role_policy
-from rolechain.emulator import Emulator, Seed
+
+from rolechain_dev import local
+from rolechain_dev.emulator import Emulator, Seed
 
 
 def example_job_file() -> str:
-    return str(resources.files("rolechain") / "examples" / "jobs.yaml")
+    return str(local.DEMO_JOB_FILE)
 
 
 def _say(text: str) -> None:
@@ -62,7 +62,7 @@ def operator_environment(seed: Seed) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rolechain.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rolechain_dev.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--targets", type=int, default=5, help="target accounts to emulate (default 5)")
     parser.add_argument("--buckets", type=int, default=3, help="S3 buckets per target account (default 3)")
     parser.add_argument("--part", choices=["cli", "lambda", "all"], default="all", help="which part to run")

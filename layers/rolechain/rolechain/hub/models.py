@@ -1,0 +1,56 @@
+"""What crosses the hub's edges: the SQS target message, the API's run request, and the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rolechain.chain import sanitize_session_name
+
+
+class TargetMessage(BaseModel):
+    """One target of a queued run: the SQS message the scheduler/API send and the worker reads."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str = Field(pattern=r"^[\w-]{1,64}$")
+    job: str | None = None
+    action: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    account: str = Field(pattern=r"^\d{12}$")
+    region: str
+    dry_run: bool = False
+    requested_by: str | None = None
+
+
+class RunRequest(BaseModel):
+    """POST /runs: a job, or an action with params and accounts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job: str | None = Field(default=None, pattern=r"^[\w.-]{1,64}$")
+    action: str | None = Field(default=None, pattern=r"^[a-z_]{1,64}$")
+    params: dict[str, Any] | None = None
+    accounts: list[str] | None = Field(default=None, min_length=1, max_length=1000)
+    regions: list[str] | None = Field(default=None, min_length=1, max_length=30)
+    role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
+    dry_run: bool | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asked for a run (the API caller's IAM identity, or the scheduler/rule that fired)."""
+
+    arn: str
+
+    @property
+    def source_identity(self) -> str:
+        """SourceIdentity for the chain: the caller's name, sanitised to STS rules."""
+        return sanitize_session_name(self.arn.rsplit("/", 1)[-1] or self.arn)
+
+    @property
+    def session_tags(self) -> dict[str, str]:
+        value = "".join(ch if ch.isalnum() or ch in " _.:/=+-@" else "-" for ch in self.arn)[:256]
+        return {"requested-by": value}

@@ -1,0 +1,162 @@
+"""Starting and reading runs: the scheduler's jobs and the API's on-demand runs.
+
+A run is recorded first, then executed at once (few targets) or queued, one SQS message per target.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from rolechain.actions import REGISTRY
+from rolechain.chain import new_run_id
+from rolechain.errors import ConfigError
+from rolechain.hub.errors import Forbidden, NotFound
+from rolechain.hub.models import Caller, RunRequest, TargetMessage
+from rolechain.jobs import plan_job, plan_run
+from rolechain.runner import RunPlan, run_plan
+
+if TYPE_CHECKING:
+    from rolechain.hub.hub import Hub
+
+logger = logging.getLogger(__name__)
+
+
+def start_job(
+    hub: Hub,
+    job: str,
+    *,
+    remaining_seconds: Callable[[], float] | None = None,
+    caller: Caller | None = None,
+    accounts: Sequence[str] | None = None,
+    dry_run: bool | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Run job ``job``: at once when it has few targets, else one SQS message per target."""
+    plan = plan_job(
+        hub.sessions,
+        hub.job_file,
+        job,
+        accounts=accounts,
+        dry_run=dry_run,
+        source_identity=caller.source_identity if caller else None,
+        session_tags=caller.session_tags if caller else None,
+    )
+    return start(hub, plan, run_id or new_run_id(), caller, remaining_seconds)
+
+
+def start(
+    hub: Hub,
+    plan: RunPlan,
+    run_id: str,
+    caller: Caller | None,
+    remaining_seconds: Callable[[], float] | None,
+    *,
+    inline: bool | None = None,
+) -> dict[str, Any]:
+    """Record the run, then run it at once (few targets, or ``inline``) or queue one message per target."""
+    run = {
+        "run_id": run_id,
+        "job": plan.job,
+        "action": plan.action.name,
+        "dry_run": plan.dry_run,
+        "requested_by": caller.arn if caller else None,
+        "created_at": datetime.now(UTC).isoformat(),
+        "target_count": len(plan.targets),
+    }
+    if inline or (inline is None and len(plan.targets) <= hub.settings.inline_target_limit):
+        run["mode"] = "inline"
+        hub.store.put_run(run)
+        report = run_plan(hub.sessions, plan, run_id=run_id, remaining_seconds=remaining_seconds)
+        hub.store.put_results(run_id, report.results)
+        return {**run, **report.to_dict(), "status": "completed"}
+    run["mode"] = "queued"
+    hub.store.put_run(run)
+    messages = [
+        TargetMessage(
+            run_id=run_id,
+            job=plan.job,
+            action=plan.action.name,
+            params=plan.params.model_dump(mode="json", exclude_unset=True),
+            account=t.account,
+            region=t.region,
+            dry_run=plan.dry_run,
+            requested_by=caller.arn if caller else None,
+        )
+        for t in plan.targets
+    ]
+    hub.queue.send(messages)
+    logger.info("run %s queued %d target(s)", run_id, len(messages))
+    return {**run, "status": "queued"}
+
+
+def create_run(
+    hub: Hub, request: RunRequest, caller: Caller, *, remaining_seconds: Callable[[], float] | None = None
+) -> dict[str, Any]:
+    """POST /runs. Raises Forbidden for accounts/roles outside the configuration, ConfigError for
+    a malformed request, NotFound for an unknown job."""
+    if (request.job is None) == (request.action is None):
+        raise ConfigError("body", "give exactly one of 'job' or 'action'")
+    allowed = hub.job_file.target_accounts()
+    outside = sorted(set(request.accounts or ()) - allowed)
+    if outside:
+        raise Forbidden(f"accounts outside the configured targets: {', '.join(outside)}")
+    if request.role_name is not None and request.role_name not in hub.job_file.role_names():
+        raise Forbidden(f"role {request.role_name!r} is not a configured target role")
+    run_id = new_run_id()
+    if request.job is not None:
+        if request.job not in hub.job_file.jobs:
+            raise NotFound(f"no job {request.job!r}")
+        if request.params is not None or request.regions is not None or request.role_name is not None:
+            raise ConfigError("body", "params, regions and role_name go with 'action', not 'job'")
+        return start_job(
+            hub,
+            request.job,
+            remaining_seconds=remaining_seconds,
+            caller=caller,
+            accounts=request.accounts,
+            dry_run=request.dry_run,
+            run_id=run_id,
+        )
+    if not request.accounts:
+        raise ConfigError("accounts", "required with 'action'")
+    defaults = hub.job_file.defaults
+    settings = defaults.model_copy(update={"role_name": request.role_name}) if request.role_name else defaults
+    plan = plan_run(
+        hub.sessions,
+        settings,
+        action=request.action or "",
+        params=request.params,
+        accounts=request.accounts,
+        regions=request.regions,
+        dry_run=request.dry_run,
+        source_identity=caller.source_identity,
+        session_tags=caller.session_tags,
+    )
+    return start(hub, plan, run_id, caller, remaining_seconds)
+
+
+def get_run(hub: Hub, run_id: str) -> dict[str, Any]:
+    """The run with its results and summary. Raises NotFound."""
+    return hub.store.get_run(run_id)
+
+
+def list_actions(hub: Hub) -> list[dict[str, Any]]:
+    return [REGISTRY[name].describe() for name in sorted(REGISTRY)]
+
+
+def list_jobs(hub: Hub) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "action": job.action,
+            "description": job.description,
+            "accounts": job.targets.resolve(),
+            "regions": job.regions,
+            "schedule": job.schedule,
+            "dry_run": job.dry_run,
+        }
+        for name, job in sorted(hub.job_file.jobs.items())
+    ]

@@ -1,0 +1,60 @@
+"""The worker's use case: one queued target run and recorded, or handed back to SQS for a retry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rolechain.errors import TRANSIENT_ERROR_CODES
+from rolechain.hub.errors import TransientTargetError
+from rolechain.hub.models import Caller, TargetMessage
+from rolechain.jobs import plan_run
+from rolechain.runner import Status, TargetResult, run_plan
+
+if TYPE_CHECKING:
+    from rolechain.hub.hub import Hub
+
+
+def process_target(
+    hub: Hub, message: TargetMessage, *, receive_count: int = 1, remaining_seconds: Callable[[], float] | None = None
+) -> TargetResult:
+    """Run one queued target and record its result.
+
+    Raises:
+        TransientTargetError: the target failed in a way a retry may fix (throttling, network),
+            and SQS may still deliver it again; nothing is recorded so the retry decides.
+    """
+    caller = Caller(message.requested_by) if message.requested_by else None
+    settings = hub.job_file.job(message.job) if message.job else hub.job_file.defaults
+    plan = plan_run(
+        hub.sessions,
+        settings,
+        action=message.action,
+        params=message.params,
+        accounts=[message.account],
+        regions=[message.region],
+        dry_run=message.dry_run,
+        job=message.job,
+        source_identity=caller.source_identity if caller else None,
+        session_tags=caller.session_tags if caller else None,
+    )
+    result = run_plan(hub.sessions, plan, run_id=message.run_id, remaining_seconds=remaining_seconds).results[0]
+    if is_transient(result) and receive_count < hub.settings.max_receive_count:
+        raise TransientTargetError(result)
+    hub.store.put_results(message.run_id, [result])
+    return result
+
+
+def is_transient(result: TargetResult) -> bool:
+    """Whether a retry could change the outcome (throttling, network), unlike a denied hop."""
+    if result.status != Status.FAILED or not result.error:
+        return False
+    error = result.error
+    if error.get("type") == "assume_role":
+        return error.get("likely_cause") == "transient"
+    return error.get("code") in TRANSIENT_ERROR_CODES or error.get("type") in {
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "ConnectionClosedError",
+    }
