@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from rolechain.errors import ConfigError, RolechainError
 from rolechain.hub import Caller, Forbidden, NotFound, RunRequest
 from rolechain.hub.lambda_support import api_caller, build_hub, idempotency_store, remaining_seconds
+from rolechain.types import RUN_ID
 
 logger = Logger()
 tracer = Tracer()
@@ -101,7 +102,7 @@ def create_run(
 
 
 @app.get("/runs/<run_id>")
-def get_run(run_id: Annotated[str, Path(pattern=r"^[\w-]{1,64}$")]) -> dict[str, Any]:
+def get_run(run_id: Annotated[str, Path(pattern=f"^{RUN_ID}$")]) -> dict[str, Any]:
     return HUB.get_run(run_id)
 
 

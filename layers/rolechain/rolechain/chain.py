@@ -15,16 +15,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rolechain.errors import ConfigError
+from rolechain.types import ROLE_ARN_RE
 
 # STS limits (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
 # re.ASCII: STS's \w is ASCII-only, Python's would let "é" through.
 SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
 SESSION_NAME_CHARS_RE = re.compile(r"[^\w+=,.@-]", re.ASCII)
 EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
-ROLE_ARN_RE = re.compile(
-    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):iam::(?P<account>\d{12}):"
-    r"role/(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,64})$"
-)
 TAG_KEY_RE = re.compile(r"^[\w\s.:/=+\-@]{1,128}$", re.UNICODE)
 TAG_VALUE_RE = re.compile(r"^[\w\s.:/=+\-@]{0,256}$", re.UNICODE)
 MIN_DURATION = 900

@@ -29,20 +29,29 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rolechain.actions import get_action
-from rolechain.chain import ROLE_ARN_RE, config_error
+from rolechain.chain import config_error
 from rolechain.errors import ConfigError, RolechainError
 from rolechain.runner import DEFAULT_ROLE_NAME, RoleSpec, RunPlan, Target
 from rolechain.sessions import ChainSessions
+from rolechain.types import (
+    EXTERNAL_ID,
+    ROLE_ARN_RE,
+    SSM_PARAMETER_NAME,
+    AccountId,
+    JobName,
+    Region,
+    RoleName,
+    RolePath,
+    check,
+)
 
-AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
-Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")]
-SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$")
+SCHEDULE_RE = re.compile(r"^(rate\([0-9]+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$", re.ASCII)
 MAX_CONCURRENCY = 256
 
 
@@ -50,7 +59,7 @@ class SsmParameter(BaseModel):
     """An ExternalId kept in an SSM SecureString parameter of the hub account."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    ssm_parameter: str = Field(min_length=1, max_length=2048, pattern=r"^/?[\w.\-/]+$")
+    ssm_parameter: str = Field(min_length=1, max_length=2048, pattern=f"^{SSM_PARAMETER_NAME}$")
 
 
 class Targets(BaseModel):
@@ -70,8 +79,8 @@ class RoleSettings(BaseModel):
     """How to reach targets; shared by jobs, remediation rules and the file's defaults."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    role_name: str = Field(default=DEFAULT_ROLE_NAME, pattern=r"^[\w+=,.@-]{1,64}$")
-    role_path: str = Field(default="/", pattern=r"^/([\w+=,.@-]+/)*$")
+    role_name: RoleName = DEFAULT_ROLE_NAME
+    role_path: RolePath = "/"
     role_arn_template: str | None = None
     via: list[str] = Field(default_factory=list)
     external_id: str | SsmParameter | None = None
@@ -103,7 +112,7 @@ class RoleSettings(BaseModel):
     @field_validator("external_id")
     @classmethod
     def _external_id(cls, value: str | SsmParameter | None) -> str | SsmParameter | None:
-        if isinstance(value, str) and not re.match(r"^[\w+=,.@:/-]{2,1224}$", value, re.ASCII):
+        if isinstance(value, str) and not re.fullmatch(EXTERNAL_ID, value):
             raise ValueError("must be 2-1224 characters of letters, digits and +=,.@:/-")
         return value
 
@@ -154,7 +163,7 @@ class Remediation(RoleSettings):
     one-element list.
     """
 
-    name: str = Field(pattern=r"^[\w.-]{1,64}$")
+    name: JobName
     match: EventMatch
     action: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -194,7 +203,7 @@ class JobFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     version: Literal[1] = 1
     defaults: RoleSettings = Field(default_factory=RoleSettings)
-    jobs: dict[Annotated[str, StringConstraints(pattern=r"^[\w.-]{1,64}$")], Job] = Field(default_factory=dict)
+    jobs: dict[JobName, Job] = Field(default_factory=dict)
     remediations: list[Remediation] = Field(default_factory=list)
 
     def target_accounts(self) -> set[str]:
@@ -303,17 +312,14 @@ def plan_run(
     spec = get_action(action)
     parsed = spec.parse_params(dict(params or {}))
     for account in accounts:
-        if not re.fullmatch(r"\d{12}", account):
-            raise ConfigError("accounts", f"{account!r} is not a 12-digit AWS account id")
+        check("account", account, "accounts")
     if not accounts:
         raise ConfigError("accounts", "no target accounts")
     for arn in extra_via:  # settings.via is validated by RoleSettings; these come straight from the caller
-        if not ROLE_ARN_RE.match(arn):
-            raise ConfigError("via", f"{arn!r} is not an IAM role ARN")
+        check("role_arn", arn, "via")
     chosen_regions = list(regions or settings.regions)
     for region in chosen_regions:
-        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", region):
-            raise ConfigError("regions", f"{region!r} is not an AWS region name like us-east-1")
+        check("region", region, "regions")
     role = RoleSpec(
         role_name=settings.role_name,
         role_path=settings.role_path,

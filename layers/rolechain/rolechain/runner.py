@@ -24,6 +24,7 @@ from rolechain.actions import Action, ActionContext, ActionFailed, DryRunViolati
 from rolechain.chain import Chain, Hop, config_error, default_session_name, new_run_id, role_arn_parts
 from rolechain.errors import AssumeRoleError, ConfigError, RolechainError
 from rolechain.sessions import ChainSessions
+from rolechain.types import RoleName, RolePath
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,8 @@ class RoleSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    role_name: str = Field(default=DEFAULT_ROLE_NAME, pattern=r"^[\w+=,.@-]{1,64}$")
-    role_path: str = Field(default="/", pattern=r"^/([\w+=,.@-]+/)*$")
+    role_name: RoleName = DEFAULT_ROLE_NAME
+    role_path: RolePath = "/"
     role_arn_template: str | None = None
     via: tuple[str, ...] = ()
     external_id: str | None = None

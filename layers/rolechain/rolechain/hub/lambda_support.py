@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rolechain.hub import Caller, Hub, Settings
 from rolechain.sessions import ChainSessions
+from rolechain.types import AccountId, JobName, Region
 
 LOCAL_CALLER_ARN = "arn:aws:iam::000000000000:user/sam-local"
 
@@ -23,7 +24,7 @@ class ScheduleInput(BaseModel):
     """The constant input of an EventBridge schedule: ``{"job": "<name>"}``."""
 
     model_config = ConfigDict(extra="forbid")
-    job: str = Field(pattern=r"^[\w.-]{1,64}$")
+    job: JobName
 
 
 class CloudTrailDetail(BaseModel):
@@ -38,8 +39,8 @@ class RemediationEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str = Field(min_length=1)
     source: str = Field(min_length=1)
-    account: str = Field(pattern=r"^\d{12}$")
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+    account: AccountId
+    region: Region
     detail_type: str = Field(alias="detail-type", min_length=1)
     detail: CloudTrailDetail
 

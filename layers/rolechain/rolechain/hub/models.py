@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rolechain.chain import sanitize_session_name
+from rolechain.types import AccountId, JobName, Region, RoleName, RunId
 
 
 class TargetMessage(BaseModel):
@@ -15,12 +16,12 @@ class TargetMessage(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    run_id: str = Field(pattern=r"^[\w-]{1,64}$")
+    run_id: RunId
     job: str | None = None
     action: str
     params: dict[str, Any] = Field(default_factory=dict)
-    account: str = Field(pattern=r"^\d{12}$")
-    region: str
+    account: AccountId
+    region: Region
     dry_run: bool = False
     requested_by: str | None = None
 
@@ -30,12 +31,12 @@ class RunRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    job: str | None = Field(default=None, pattern=r"^[\w.-]{1,64}$")
+    job: JobName | None = None
     action: str | None = Field(default=None, pattern=r"^[a-z_]{1,64}$")
     params: dict[str, Any] | None = None
-    accounts: list[str] | None = Field(default=None, min_length=1, max_length=1000)
-    regions: list[str] | None = Field(default=None, min_length=1, max_length=30)
-    role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
+    accounts: list[AccountId] | None = Field(default=None, min_length=1, max_length=1000)
+    regions: list[Region] | None = Field(default=None, min_length=1, max_length=30)
+    role_name: RoleName | None = None
     dry_run: bool | None = None
 
 
