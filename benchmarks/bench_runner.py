@@ -43,7 +43,8 @@ import rolechain.runner
 from emulated import Remote, emulated
 from rolechain import ChainSessions, CredentialCache
 from rolechain.actions import ActionContext, get_action
-from rolechain.jobs import RoleSettings, plan_run
+from rolechain.jobs import RoleSettings
+from rolechain.planning import PlanRequest, plan_run
 from rolechain.runner import RunReport, run_plan
 from rolechain_dev.emulator import Seed
 
@@ -100,9 +101,7 @@ def new_sessions(seed: Seed) -> ChainSessions:
 def rolechain_job(sessions: ChainSessions, seed: Seed, accounts: Sequence[str], job: str, workers: int) -> RunReport:
     action, params = JOBS[job]
     settings = RoleSettings(role_name=seed.target_role_name, external_id=seed.external_id, regions=[seed.region])
-    plan = plan_run(
-        sessions,
-        settings,
+    request = PlanRequest(
         action=action,
         params=params,
         accounts=accounts,
@@ -110,6 +109,7 @@ def rolechain_job(sessions: ChainSessions, seed: Seed, accounts: Sequence[str], 
         extra_via=[seed.hub_role_arn],
         job=f"bench-{job}",
     )
+    plan = plan_run(sessions, settings, request)
     report = run_plan(sessions, plan)
     bad = [r.to_dict() for r in report.results if str(r.status) != "ok"]
     if bad:

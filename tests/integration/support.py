@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rolechain import ChainSessions, cli
-from rolechain.jobs import RoleSettings, plan_run
-from rolechain.runner import RunPlan, RunReport, run_plan
+from rolechain.jobs import RoleSettings
+from rolechain.planning import PlanRequest, RunPlan, plan_run
+from rolechain.runner import RunReport, run_plan
 from rolechain_dev.emulator import HUB_ACCOUNT, Emulator, RecordedRequest, Seed
 
 # Operations that change something; a dry run must send none of them.
@@ -112,16 +113,11 @@ def plan_action(
     accounts: Sequence[str] | None = None,
     **options: Any,
 ) -> RunPlan:
-    """A plan for ``action`` through U1 -> R1 -> R2 with the seeded ExternalId (``options`` go to ``plan_run``)."""
+    """A plan for ``action`` through U1 -> R1 -> R2 with the seeded ExternalId (``options``: PlanRequest's)."""
     settings = RoleSettings(via=[seed.hub_role_arn], external_id=seed.external_id)
-    return plan_run(
-        sessions,
-        settings,
-        action=action,
-        params=params or {},
-        accounts=list(accounts or seed.target_account_ids),
-        **options,
-    )
+    accounts = list(accounts or seed.target_account_ids)
+    request = PlanRequest(action=action, params=params or {}, accounts=accounts, **options)
+    return plan_run(sessions, settings, request)
 
 
 def run_action(

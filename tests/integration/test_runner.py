@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from rolechain import ChainSessions, CredentialCache
-from rolechain.runner import Status, Target, TargetResult, run_plan
+from rolechain.planning import Target
+from rolechain.runner import Status, TargetResult, run_plan
 from rolechain_dev.emulator import Emulator, Seed
 
 from tests.integration.support import assume_role_requests, assumed_roles, plan_action, run_action

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -17,9 +16,11 @@ from pydantic import ValidationError
 from rolechain.actions import REGISTRY, target_role_policy
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id
 from rolechain.errors import AssumeRoleError, BaseCredentialsError, ConfigError, RolechainError
-from rolechain.jobs import MAX_CONCURRENCY, RoleSettings, load_job_file, plan_job, plan_run
-from rolechain.runner import DEFAULT_ROLE_NAME, RunReport, Target, TargetResult, run_plan
+from rolechain.jobs import MAX_CONCURRENCY, RoleSettings, load_job_file
+from rolechain.planning import PlanRequest, plan_job, plan_run
+from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
+from rolechain.types import DEFAULT_ROLE_NAME
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -196,24 +197,14 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise ConfigError("run", "give either JOB with --config FILE, or --action NAME with --accounts")
         if args.param or args.params_json or args.role_name or args.external_id:
             raise ConfigError("run", "--param/--params-json/--role-name/--external-id go with --action, not a job")
-        plan = plan_job(
-            sessions,
-            load_job_file(args.config),
-            args.job,
-            accounts=args.accounts,
+        narrowing = PlanRequest(
+            accounts=args.accounts or (),
+            regions=args.regions,
             dry_run=args.dry_run,
+            concurrency=args.concurrency,
             extra_via=args.via,
         )
-        if args.regions or args.concurrency:
-            plan = dataclasses.replace(
-                plan,
-                targets=[
-                    Target(a, r)
-                    for a in dict.fromkeys(t.account for t in plan.targets)
-                    for r in (args.regions or dict.fromkeys(t.region for t in plan.targets))
-                ],
-                concurrency=args.concurrency or plan.concurrency,
-            )
+        plan = plan_job(sessions, load_job_file(args.config), args.job, narrowing)
     else:
         if not args.action:
             raise ConfigError("run", "give a JOB (with --config) or --action NAME")
@@ -224,9 +215,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except ValidationError as exc:
             error = config_error(exc)
             raise ConfigError("--" + error.field.replace("_", "-"), error.rule) from exc
-        plan = plan_run(
-            sessions,
-            settings,
+        request = PlanRequest(
             action=args.action,
             params=_adhoc_params(args),
             accounts=args.accounts,
@@ -235,6 +224,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             concurrency=args.concurrency,
             extra_via=args.via,
         )
+        plan = plan_run(sessions, settings, request)
     progress = _Progress(err) if err.isatty() and not args.json else None
     report = run_plan(sessions, plan, on_result=progress.update if progress else None)
     if progress:

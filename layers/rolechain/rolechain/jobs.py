@@ -25,9 +25,8 @@ Every error names the job (or rule), the field and the rule it broke.
 from __future__ import annotations
 
 import copy
-import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,10 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rolechain.actions import get_action
 from rolechain.chain import config_error
-from rolechain.errors import ConfigError, RolechainError
-from rolechain.runner import DEFAULT_ROLE_NAME, RoleSpec, RunPlan, Target
-from rolechain.sessions import ChainSessions
+from rolechain.errors import ConfigError
 from rolechain.types import (
+    DEFAULT_ROLE_NAME,
     EXTERNAL_ID,
     ROLE_ARN_RE,
     SSM_PARAMETER_NAME,
@@ -48,7 +46,6 @@ from rolechain.types import (
     Region,
     RoleName,
     RolePath,
-    check,
 )
 
 SCHEDULE_RE = re.compile(r"^(rate\([0-9]+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$", re.ASCII)
@@ -75,18 +72,18 @@ class Targets(BaseModel):
         return list(dict.fromkeys(a for a in self.accounts if a not in excluded))
 
 
-class RoleSettings(BaseModel):
-    """How to reach targets; shared by jobs, remediation rules and the file's defaults."""
+class RoleRef(BaseModel):
+    """Which role to reach in a target account, and through which hops first.
+
+    ``role_arn_template`` may use ``{account}`` and ``{partition}``; otherwise the ARN is built from
+    ``role_path`` and ``role_name``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     role_name: RoleName = DEFAULT_ROLE_NAME
     role_path: RolePath = "/"
     role_arn_template: str | None = None
-    via: list[str] = Field(default_factory=list)
-    external_id: str | SsmParameter | None = None
-    regions: list[Region] = Field(default_factory=lambda: ["us-east-1"], min_length=1)
-    concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
-    dry_run: bool = False
+    via: tuple[str, ...] = ()
 
     @field_validator("role_arn_template")
     @classmethod
@@ -103,11 +100,20 @@ class RoleSettings(BaseModel):
 
     @field_validator("via")
     @classmethod
-    def _via(cls, value: list[str]) -> list[str]:
+    def _via(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for arn in value:
             if not ROLE_ARN_RE.match(arn):
                 raise ValueError(f"{arn!r} is not an IAM role ARN")
         return value
+
+
+class RoleSettings(RoleRef):
+    """How to reach targets and how many at once; shared by jobs, remediation rules and the file's defaults."""
+
+    external_id: str | SsmParameter | None = None
+    regions: list[Region] = Field(default_factory=lambda: ["us-east-1"], min_length=1)
+    concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
+    dry_run: bool = False
 
     @field_validator("external_id")
     @classmethod
@@ -270,104 +276,3 @@ def load_job_file(path: str | Path) -> JobFile:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(str(path), f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
     return parse_job_file(data, source=str(path))
-
-
-@functools.lru_cache(maxsize=64)
-def _ssm_value(sessions: ChainSessions, name: str) -> str:
-    try:
-        value: str = sessions.client(None, "ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-    except Exception as exc:
-        raise RolechainError(f"cannot read the ExternalId from SSM parameter {name!r}: {exc}") from exc
-    return value
-
-
-def resolve_external_id(sessions: ChainSessions, value: str | SsmParameter | None) -> str | None:
-    """The ExternalId itself: a literal, or the value of an SSM SecureString parameter (read once
-    per process with the base credentials)."""
-    if isinstance(value, SsmParameter):
-        return _ssm_value(sessions, value.ssm_parameter)
-    return value
-
-
-def plan_run(
-    sessions: ChainSessions,
-    settings: RoleSettings,
-    *,
-    action: str,
-    params: Mapping[str, Any] | None,
-    accounts: Sequence[str],
-    regions: Sequence[str] | None = None,
-    dry_run: bool | None = None,
-    concurrency: int | None = None,
-    extra_via: Sequence[str] = (),
-    job: str | None = None,
-    source_identity: str | None = None,
-    session_tags: Mapping[str, str] | None = None,
-) -> RunPlan:
-    """A validated :class:`RunPlan` for ``action`` over ``accounts`` x ``regions``.
-
-    ``extra_via`` hops come first (an operator's laptop reaching R1 before the job's own hops).
-    Raises ConfigError for an unknown action, bad params or a malformed account id.
-    """
-    spec = get_action(action)
-    parsed = spec.parse_params(dict(params or {}))
-    for account in accounts:
-        check("account", account, "accounts")
-    if not accounts:
-        raise ConfigError("accounts", "no target accounts")
-    for arn in extra_via:  # settings.via is validated by RoleSettings; these come straight from the caller
-        check("role_arn", arn, "via")
-    chosen_regions = list(regions or settings.regions)
-    for region in chosen_regions:
-        check("region", region, "regions")
-    role = RoleSpec(
-        role_name=settings.role_name,
-        role_path=settings.role_path,
-        role_arn_template=settings.role_arn_template,
-        via=(*extra_via, *settings.via),
-        external_id=resolve_external_id(sessions, settings.external_id),
-    )
-    return RunPlan(
-        action=spec,
-        params=parsed,
-        targets=[Target(account, region) for account in dict.fromkeys(accounts) for region in chosen_regions],
-        role=role,
-        dry_run=settings.dry_run if dry_run is None else dry_run,
-        concurrency=concurrency or settings.concurrency,
-        job=job,
-        source_identity=source_identity,
-        session_tags=dict(session_tags) if session_tags else None,
-    )
-
-
-def plan_job(
-    sessions: ChainSessions,
-    job_file: JobFile,
-    name: str,
-    *,
-    accounts: Sequence[str] | None = None,
-    dry_run: bool | None = None,
-    extra_via: Sequence[str] = (),
-    source_identity: str | None = None,
-    session_tags: Mapping[str, str] | None = None,
-) -> RunPlan:
-    """The plan of job ``name``. ``accounts`` narrows it; an account that is not one of the job's
-    targets is refused (ConfigError), since a job file is also the list of what may be touched."""
-    job = job_file.job(name)
-    configured = job.targets.resolve()
-    if accounts:
-        outside = [a for a in accounts if a not in configured]
-        if outside:
-            raise ConfigError("accounts", f"{', '.join(outside)} not among the targets of job {name!r}")
-    return plan_run(
-        sessions,
-        job,
-        action=job.action,
-        params=job.params,
-        accounts=list(accounts or configured),
-        dry_run=dry_run,
-        extra_via=extra_via,
-        job=name,
-        source_identity=source_identity,
-        session_tags=session_tags,
-    )

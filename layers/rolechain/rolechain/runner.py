@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,17 +18,15 @@ from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from rolechain.actions import Action, ActionContext, ActionFailed, DryRunViolation
-from rolechain.chain import Chain, Hop, config_error, default_session_name, new_run_id, role_arn_parts
+from rolechain.actions import ActionContext, ActionFailed, DryRunViolation
+from rolechain.chain import config_error, default_session_name, new_run_id
 from rolechain.errors import AssumeRoleError, ConfigError, RolechainError
+from rolechain.planning import RunPlan, Target
 from rolechain.sessions import ChainSessions
-from rolechain.types import RoleName, RolePath
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_ROLE_NAME = "rolechain-target"
 
 
 class Status(StrEnum):
@@ -36,12 +34,6 @@ class Status(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     DRY_RUN = "dry_run"
-
-
-@dataclass(frozen=True)
-class Target:
-    account: str
-    region: str
 
 
 @dataclass
@@ -97,74 +89,6 @@ class RunReport:
             "summary": self.summary,
             "results": [r.to_dict() for r in self.results],
         }
-
-
-class RoleSpec(BaseModel):
-    """How to reach the target role in an account: optional intermediate hops, then the role.
-
-    ``role_arn_template`` may use ``{account}`` and ``{partition}``; otherwise the ARN is built from
-    ``role_path`` and ``role_name``.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    role_name: RoleName = DEFAULT_ROLE_NAME
-    role_path: RolePath = "/"
-    role_arn_template: str | None = None
-    via: tuple[str, ...] = ()
-    external_id: str | None = None
-    duration_seconds: int = Field(default=3600, ge=900, le=3600)
-    partition: str = "aws"
-
-    def role_arn(self, account: str) -> str:
-        if self.role_arn_template:
-            arn = self.role_arn_template.format(account=account, partition=self.partition)
-        else:
-            arn = f"arn:{self.partition}:iam::{account}:role{self.role_path}{self.role_name}"
-        role_arn_parts(arn)  # raises ConfigError on a malformed result
-        return arn
-
-    def chain(
-        self,
-        account: str,
-        *,
-        session_name: str,
-        session_policy: dict[str, Any] | None = None,
-        source_identity: str | None = None,
-        tags: dict[str, str] | None = None,
-    ) -> Chain:
-        """The chain to ``account``: ``via`` hops, then the target role with the ExternalId and the
-        session policy (the last hop only)."""
-        common: dict[str, Any] = {"duration_seconds": self.duration_seconds}
-        if source_identity:
-            common["source_identity"] = source_identity
-        if tags:
-            common["tags"] = tags
-        hops = [Hop(role_arn=arn, **common) for arn in self.via]
-        hops.append(
-            Hop(
-                role_arn=self.role_arn(account),
-                external_id=self.external_id,
-                session_policy=session_policy,  # the validator minifies a dict
-                **common,
-            )
-        )
-        return Chain(hops=tuple(hops), session_name=session_name)
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """Everything a run needs, validated: the action and params, targets, how to reach them."""
-
-    action: Action[Any]
-    params: BaseModel
-    targets: Sequence[Target]
-    role: RoleSpec
-    dry_run: bool = False
-    concurrency: int = 10
-    job: str | None = None
-    source_identity: str | None = None
-    session_tags: dict[str, str] | None = None
 
 
 ResultCallback = Callable[[TargetResult, int, int], None]

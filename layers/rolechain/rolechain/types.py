@@ -28,6 +28,7 @@ EXTERNAL_ID = rf"[{WORD}+=,.@:/-]{{2,1224}}"
 SSM_PARAMETER_NAME = rf"/?[{WORD}.\-/]+"
 
 ROLE_ARN_RE = re.compile(f"^{ROLE_ARN}$")
+DEFAULT_ROLE_NAME = "rolechain-target"  # what target-role.yaml creates
 
 AccountId = Annotated[str, StringConstraints(pattern=f"^{ACCOUNT_ID}$")]
 Region = Annotated[str, StringConstraints(pattern=f"^{REGION}$")]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rolechain.chain import new_run_id
 from rolechain.errors import ConfigError
 from rolechain.hub.runs import start
-from rolechain.jobs import plan_run
+from rolechain.planning import PlanRequest, plan_run
 
 if TYPE_CHECKING:
     from rolechain.hub.hub import Hub
@@ -26,15 +26,14 @@ def remediate(hub: Hub, event: Mapping[str, Any], *, run_id: str | None = None) 
     run_id = run_id or new_run_id()
     results: list[dict[str, Any]] = []
     for rule in rules:
-        plan = plan_run(
-            hub.sessions,
-            rule,
+        request = PlanRequest(
             action=rule.action,
             params=rule.params_for(event),
             accounts=[account],
             regions=[region],
             job=f"remediation.{rule.name}",
         )
+        plan = plan_run(hub.sessions, rule, request)
         # a remediation acts at once, in the event's own account, however small the inline limit
         run = start(hub, plan, f"{run_id}-{len(results)}", None, None, inline=True)
         results.append({"rule": rule.name, **run})

@@ -15,8 +15,8 @@ from rolechain.chain import new_run_id
 from rolechain.errors import ConfigError
 from rolechain.hub.errors import Forbidden, NotFound
 from rolechain.hub.models import Caller, RunRequest, TargetMessage
-from rolechain.jobs import plan_job, plan_run
-from rolechain.runner import RunPlan, run_plan
+from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
+from rolechain.runner import run_plan
 
 if TYPE_CHECKING:
     from rolechain.hub.hub import Hub
@@ -35,15 +35,13 @@ def start_job(
     run_id: str | None = None,
 ) -> dict[str, Any]:
     """Run job ``job``: at once when it has few targets, else one SQS message per target."""
-    plan = plan_job(
-        hub.sessions,
-        hub.job_file,
-        job,
-        accounts=accounts,
+    request = PlanRequest(
+        accounts=accounts or (),
         dry_run=dry_run,
         source_identity=caller.source_identity if caller else None,
         session_tags=caller.session_tags if caller else None,
     )
+    plan = plan_job(hub.sessions, hub.job_file, job, request)
     return start(hub, plan, run_id or new_run_id(), caller, remaining_seconds)
 
 
@@ -127,13 +125,15 @@ def create_run(
     plan = plan_run(
         hub.sessions,
         settings,
-        action=request.action or "",
-        params=request.params,
-        accounts=request.accounts,
-        regions=request.regions,
-        dry_run=request.dry_run,
-        source_identity=caller.source_identity,
-        session_tags=caller.session_tags,
+        PlanRequest(
+            action=request.action,
+            params=request.params,
+            accounts=request.accounts,
+            regions=request.regions,
+            dry_run=request.dry_run,
+            source_identity=caller.source_identity,
+            session_tags=caller.session_tags,
+        ),
     )
     return start(hub, plan, run_id, caller, remaining_seconds)
 

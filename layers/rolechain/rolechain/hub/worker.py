@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from rolechain.errors import TRANSIENT_ERROR_CODES
 from rolechain.hub.errors import TransientTargetError
 from rolechain.hub.models import Caller, TargetMessage
-from rolechain.jobs import plan_run
+from rolechain.planning import PlanRequest, plan_run
 from rolechain.runner import Status, TargetResult, run_plan
 
 if TYPE_CHECKING:
@@ -26,9 +26,7 @@ def process_target(
     """
     caller = Caller(message.requested_by) if message.requested_by else None
     settings = hub.job_file.job(message.job) if message.job else hub.job_file.defaults
-    plan = plan_run(
-        hub.sessions,
-        settings,
+    request = PlanRequest(
         action=message.action,
         params=message.params,
         accounts=[message.account],
@@ -38,6 +36,7 @@ def process_target(
         source_identity=caller.source_identity if caller else None,
         session_tags=caller.session_tags if caller else None,
     )
+    plan = plan_run(hub.sessions, settings, request)
     result = run_plan(hub.sessions, plan, run_id=message.run_id, remaining_seconds=remaining_seconds).results[0]
     if is_transient(result) and receive_count < hub.settings.max_receive_count:
         raise TransientTargetError(result)

@@ -1,0 +1,190 @@
+"""Planning: from a request (what to run, where, as whom) to a validated :class:`RunPlan`.
+
+Every trigger plans the same way: the CLI, the scheduler, the API, the worker and remediation build a
+:class:`PlanRequest` and ask :func:`plan_run` (ad-hoc settings) or :func:`plan_job` (a named job). Nothing
+here calls AWS except to read an ExternalId kept in SSM.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from rolechain.actions import Action, get_action
+from rolechain.chain import Chain, Hop, role_arn_parts
+from rolechain.errors import ConfigError, RolechainError
+from rolechain.jobs import JobFile, RoleRef, RoleSettings, SsmParameter
+from rolechain.sessions import ChainSessions
+from rolechain.types import check
+
+
+@dataclass(frozen=True)
+class Target:
+    account: str
+    region: str
+
+
+class RoleSpec(RoleRef):
+    """How a plan reaches the target role in an account: the job's :class:`RoleRef` with the ExternalId
+    resolved, the session duration and the partition."""
+
+    external_id: str | None = None
+    duration_seconds: int = Field(default=3600, ge=900, le=3600)
+    partition: str = "aws"
+
+    def role_arn(self, account: str) -> str:
+        if self.role_arn_template:
+            arn = self.role_arn_template.format(account=account, partition=self.partition)
+        else:
+            arn = f"arn:{self.partition}:iam::{account}:role{self.role_path}{self.role_name}"
+        role_arn_parts(arn)  # raises ConfigError on a malformed result
+        return arn
+
+    def chain(
+        self,
+        account: str,
+        *,
+        session_name: str,
+        session_policy: dict[str, Any] | None = None,
+        source_identity: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Chain:
+        """The chain to ``account``: ``via`` hops, then the target role with the ExternalId and the
+        session policy (the last hop only)."""
+        common: dict[str, Any] = {"duration_seconds": self.duration_seconds}
+        if source_identity:
+            common["source_identity"] = source_identity
+        if tags:
+            common["tags"] = tags
+        hops = [Hop(role_arn=arn, **common) for arn in self.via]
+        hops.append(
+            Hop(
+                role_arn=self.role_arn(account),
+                external_id=self.external_id,
+                session_policy=session_policy,  # the validator minifies a dict
+                **common,
+            )
+        )
+        return Chain(hops=tuple(hops), session_name=session_name)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run needs, validated: the action and params, targets, how to reach them."""
+
+    action: Action[Any]
+    params: BaseModel
+    targets: Sequence[Target]
+    role: RoleSpec
+    dry_run: bool = False
+    concurrency: int = 10
+    job: str | None = None
+    source_identity: str | None = None
+    session_tags: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What a trigger asks to run. Unset fields come from the job (:func:`plan_job`) or the settings.
+
+    ``accounts`` narrows a job's targets (an account outside them is refused); ``extra_via`` hops come
+    before the settings' own (an operator's laptop reaching R1 first); ``source_identity`` and
+    ``session_tags`` name the caller along the chain.
+    """
+
+    action: str | None = None
+    params: Mapping[str, Any] | None = None
+    accounts: Sequence[str] = ()
+    regions: Sequence[str] | None = None
+    dry_run: bool | None = None
+    concurrency: int | None = None
+    extra_via: Sequence[str] = ()
+    job: str | None = None
+    source_identity: str | None = None
+    session_tags: Mapping[str, str] | None = field(default=None)
+
+
+def plan_run(sessions: ChainSessions, settings: RoleSettings, request: PlanRequest) -> RunPlan:
+    """A validated :class:`RunPlan` for ``request.action`` over its accounts x regions, reaching them
+    as ``settings`` say. Raises ConfigError for an unknown action, bad params, a malformed account id,
+    region or role ARN."""
+    if not request.action:
+        raise ConfigError("action", "no action to run")
+    spec = get_action(request.action)
+    parsed = spec.parse_params(dict(request.params or {}))
+    for account in request.accounts:
+        check("account", account, "accounts")
+    if not request.accounts:
+        raise ConfigError("accounts", "no target accounts")
+    for arn in request.extra_via:  # settings.via is validated by RoleSettings; these come straight from the caller
+        check("role_arn", arn, "via")
+    regions = list(request.regions or settings.regions)
+    for region in regions:
+        check("region", region, "regions")
+    role = RoleSpec(
+        **settings.model_dump(include=set(RoleRef.model_fields), exclude={"via"}),
+        via=(*request.extra_via, *settings.via),
+        external_id=resolve_external_id(sessions, settings.external_id),
+    )
+    return RunPlan(
+        action=spec,
+        params=parsed,
+        targets=[Target(account, region) for account in dict.fromkeys(request.accounts) for region in regions],
+        role=role,
+        dry_run=settings.dry_run if request.dry_run is None else request.dry_run,
+        concurrency=request.concurrency or settings.concurrency,
+        job=request.job,
+        source_identity=request.source_identity,
+        session_tags=dict(request.session_tags) if request.session_tags else None,
+    )
+
+
+def plan_job(sessions: ChainSessions, job_file: JobFile, name: str, request: PlanRequest | None = None) -> RunPlan:
+    """The plan of job ``name``, with ``request`` narrowing it (accounts, regions, dry run, concurrency)
+    and naming the caller. An account that is not one of the job's targets is refused (ConfigError),
+    since a job file is also the list of what may be touched; so is an action or params of its own."""
+    request = request or PlanRequest()
+    job = job_file.job(name)
+    if request.action is not None or request.params is not None:
+        raise ConfigError("job", f"job {name!r} runs its own action and params")
+    configured = job.targets.resolve()
+    outside = [a for a in request.accounts if a not in configured]
+    if outside:
+        raise ConfigError("accounts", f"{', '.join(outside)} not among the targets of job {name!r}")
+    return plan_run(
+        sessions,
+        job,
+        PlanRequest(
+            action=job.action,
+            params=job.params,
+            accounts=list(request.accounts or configured),
+            regions=request.regions,
+            dry_run=request.dry_run,
+            concurrency=request.concurrency,
+            extra_via=request.extra_via,
+            job=name,
+            source_identity=request.source_identity,
+            session_tags=request.session_tags,
+        ),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _ssm_value(sessions: ChainSessions, name: str) -> str:
+    try:
+        value: str = sessions.client(None, "ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    except Exception as exc:
+        raise RolechainError(f"cannot read the ExternalId from SSM parameter {name!r}: {exc}") from exc
+    return value
+
+
+def resolve_external_id(sessions: ChainSessions, value: str | SsmParameter | None) -> str | None:
+    """The ExternalId itself: a literal, or the value of an SSM SecureString parameter (read once
+    per process with the base credentials)."""
+    if isinstance(value, SsmParameter):
+        return _ssm_value(sessions, value.ssm_parameter)
+    return value
