@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from rolechain.actions.base import ActionContext, Params, register
+from rolechain.actions import ActionContext, Params, register
 from rolechain.actions.s3util import buckets_in_region
 
 BLOCK_ALL = {

@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import Field, model_validator
 
-from rolechain.actions.base import ActionContext, ActionFailed, Params, register
+from rolechain.actions import ActionContext, ActionFailed, Params, register
 from rolechain.actions.s3util import bucket_arn, buckets_in_region
 
 TAG_BATCH = 20  # TagResources accepts at most 20 ARNs per call

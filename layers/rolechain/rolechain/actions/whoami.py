@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rolechain.actions.base import ActionContext, Params, register
+from rolechain.actions import ActionContext, Params, register
 
 
 class WhoamiParams(Params):
