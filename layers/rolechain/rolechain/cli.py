@@ -14,7 +14,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 from pydantic import ValidationError
 
-from rolechain.actions import REGISTRY, target_role_policy
+from rolechain.actions import REGISTRY, Action, get_action, target_role_policy
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id
 from rolechain.errors import AssumeRoleError, BaseCredentialsError, ConfigError, RolechainError
 from rolechain.jobs import MAX_CONCURRENCY, RoleSettings, load_job_file, plan_job, plan_run
@@ -247,10 +247,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def render_report(report: RunReport) -> str:
-    """The run as a table: one row per target, then the summary line."""
+    """The run as a table: one row per target (the action's own summary of each), then the summary line."""
+    action = get_action(report.action)
     rows = []
     for r in report.results:
-        rows.append((r.account, r.region, str(r.status), _brief(r)))
+        rows.append((r.account, r.region, str(r.status), _brief(r, action)))
     summary = ", ".join(f"{n} {status}" for status, n in report.summary.items())
     header = f"run {report.run_id}: {report.action}{' (dry run)' if report.dry_run else ''}"
     return (
@@ -259,23 +260,13 @@ def render_report(report: RunReport) -> str:
     )
 
 
-def _brief(result: TargetResult) -> str:
-    """One line about a target's result, for the table."""
+def _brief(result: TargetResult, action: Action[Any]) -> str:
+    """One line about a target's result, for the table: its error, else what the action says of its output."""
     if result.error:
         if result.error.get("type") == "assume_role":
             return f"hop {result.error['hop']} {result.error['code']}: {result.error['hint']}"[:160]
         return f"{result.error.get('code') or result.error.get('type')}: {result.error.get('message')}"[:160]
-    out = result.output or {}
-    if "buckets" in out:
-        names = ", ".join(b["name"] for b in out["buckets"])
-        tags = sorted({f"{k}={v}" for b in out["buckets"] for k, v in (b.get("tags") or {}).items()})
-        return (f"{out['count']} bucket(s): {names}" + (f"; tags {' '.join(tags)}" if tags else ""))[:200]
-    for key in ("tagged", "would_tag", "changed", "would_change"):
-        if key in out:
-            return f"{key} {len(out[key])}, already {len(out.get('already_tagged', out.get('already_compliant', [])))}"
-    if "arn" in out:
-        return str(out["arn"])
-    return json.dumps(out, default=str)[:160]
+    return action.summarize(result.output or {})
 
 
 class _Progress:

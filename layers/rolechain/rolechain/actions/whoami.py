@@ -11,7 +11,13 @@ class WhoamiParams(Params):
     pass
 
 
-@register("whoami", params=WhoamiParams, iam_actions=["sts:GetCallerIdentity"], changes=False)
+@register(
+    "whoami",
+    params=WhoamiParams,
+    iam_actions=["sts:GetCallerIdentity"],
+    changes=False,
+    summary=lambda out: str(out["arn"]),
+)
 def whoami(ctx: ActionContext, params: WhoamiParams) -> dict[str, Any]:
     """The identity at the end of the chain in the target account (GetCallerIdentity)."""
     identity = ctx.client("sts").get_caller_identity()
