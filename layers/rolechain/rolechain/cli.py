@@ -1,5 +1,6 @@
 """The ``rolechain`` command line: the operator's edge. Exit codes: 0 ok, 1 a hop/target failed,
-2 bad input. Each command parses its flags into domain objects and calls the library."""
+2 bad input (a plugin that cannot be loaded included). Each command parses its flags into domain
+objects and calls the library; the commands that use actions load the plugins first."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ProfileNotFound
 from pydantic import ValidationError
 
 from rolechain.actions import REGISTRY, Action, get_action, target_role_policy
+from rolechain.actions.plugins import load_plugins
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id
 from rolechain.errors import AssumeRoleError, BaseCredentialsError, ConfigError, RolechainError
 from rolechain.jobs import MAX_CONCURRENCY, RoleSettings, load_job_file, plan_job, plan_run
@@ -84,7 +86,7 @@ def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _actions_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("actions", help="list the registered actions")
     p.add_argument("--json", action="store_true", help="print name, description, params schema and IAM actions")
-    p.set_defaults(command=cmd_actions)
+    p.set_defaults(command=cmd_actions, uses_actions=True)
 
 
 def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -104,7 +106,7 @@ def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p = sub.add_parser("policy", help="print IAM policies derived from the action registry")
     p.add_argument("which", choices=["target"], help="target: the permissions R2 needs for the actions")
     p.add_argument("--actions", type=_csv, help="only these actions (comma-separated; default: all)")
-    p.set_defaults(command=cmd_policy)
+    p.set_defaults(command=cmd_policy, uses_actions=True)
 
 
 def cmd_policy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -115,7 +117,7 @@ def cmd_policy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help="validate a job file")
     p.add_argument("file", help="YAML job file")
-    p.set_defaults(command=cmd_validate)
+    p.set_defaults(command=cmd_validate, uses_actions=True)
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -169,7 +171,7 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--concurrency", type=int, help="targets in flight at once")
     p.add_argument("--profile", help="AWS profile of the base credentials")
     p.add_argument("--json", action="store_true", help="print the run as JSON")
-    p.set_defaults(command=cmd_run)
+    p.set_defaults(command=cmd_run, uses_actions=True)
 
 
 def _adhoc_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -315,6 +317,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     command: Command = args.command
     try:
+        if getattr(args, "uses_actions", False):  # whoami works even when a plugin is broken
+            load_plugins()
         return command(args, out, err)
     except ConfigError as exc:
         err.write(f"rolechain: error: {exc.field}: {exc.rule}\n")

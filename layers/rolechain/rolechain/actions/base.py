@@ -135,7 +135,7 @@ class Action(Generic[P]):
                 line = None
         if line is None:
             line = json.dumps(output, default=str)
-        return " ".join(str(line).split())[:SUMMARY_WIDTH]
+        return one_line(line)[:SUMMARY_WIDTH]
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -148,6 +148,11 @@ class Action(Generic[P]):
 
 
 REGISTRY: dict[str, Action[Any]] = {}
+
+
+def one_line(text: object) -> str:
+    """``text`` with every run of whitespace (newlines included) made one space."""
+    return " ".join(str(text).split())
 
 
 def register(
@@ -173,7 +178,7 @@ def register(
         description = (func.__doc__ or name).strip().split("\n\n")[0].replace("\n", " ")
         REGISTRY[name] = Action(
             name=name,
-            description=" ".join(description.split()),
+            description=one_line(description),
             params_model=params,
             iam_actions=tuple(sorted(set(iam_actions))),
             changes=changes,
