@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,12 @@ def run_cli(argv: Sequence[str]) -> CliResult:
     out, err = io.StringIO(), io.StringIO()
     code = cli.main(list(argv), out=out, err=err)
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def run_process(command: Sequence[str], env: Mapping[str, str], timeout: float = 120) -> CliResult:
+    """``command`` (the CLI in a fresh process) with ``env``, stdout and stderr captured."""
+    process = subprocess.run(list(command), capture_output=True, text=True, env=dict(env), timeout=timeout, check=False)
+    return CliResult(process.returncode, process.stdout, process.stderr)
 
 
 def assume_role_requests(emulator: Emulator, role_arn: str | None = None) -> list[RecordedRequest]:

@@ -298,3 +298,17 @@ def test_api_large_run_is_queued_with_202_and_completes_through_the_worker(hub: 
     assert response == {"batchItemFailures": []}
     status, done = api_call(api, "api-get-run.json", RUN_ID=run["run_id"])
     assert done["status"] == "completed" and done["summary"]["ok"] == 2
+
+
+def test_api_accepts_every_registered_action_name_including_digits(hub: Hub) -> None:
+    # Given the built-in block_s3_public_access (a digit in "s3"), which the API's old pattern refused
+    api = hub.load("api")
+    event = load_event("api-post-run-action.json")
+    event["body"] = json.dumps({"action": "block_s3_public_access", "accounts": ["200000000004"], "dry_run": True})
+    event["headers"].pop("Idempotency-Key", None)
+    event["multiValueHeaders"].pop("Idempotency-Key", None)
+    # When it is requested, then it runs (dry run) instead of being refused by the request model
+    response = api.lambda_handler(event, FakeContext("api"))
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 200, body
+    assert body["action"] == "block_s3_public_access" and body["summary"]["dry_run"] == 1

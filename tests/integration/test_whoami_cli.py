@@ -3,9 +3,7 @@ installed console script, with the AWS environment pointed at the emulator."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +11,7 @@ from pathlib import Path
 import pytest
 from rolechain_dev.emulator import HUB_ACCOUNT, Emulator, Seed
 
-from tests.integration.support import CliResult, assume_role_requests, assumed_roles, run_cli
+from tests.integration.support import CliResult, assume_role_requests, assumed_roles, run_cli, run_process
 
 pytestmark = pytest.mark.integration
 
@@ -155,18 +153,15 @@ def test_console_script_whoami_json(operator_env: Seed, emulator: Emulator) -> N
     target = operator_env.targets[2]
 
     # When
-    process = subprocess.run(
+    result = run_process(
         [str(script), "whoami", *via_target(operator_env, 2), "--external-id", operator_env.external_id, "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
+        env,
         timeout=60,
-        check=False,
     )
 
     # Then
-    assert process.returncode == 0, process.stderr
-    hops = json.loads(process.stdout)["hops"]
+    assert result.code == 0, result.err
+    hops = result.json["hops"]
     assert [hop["account"] for hop in hops] == [HUB_ACCOUNT, HUB_ACCOUNT, target.account_id]
     assert hops[0]["arn"] == operator_env.user_arn
     assert assumed_roles(emulator) == [operator_env.hub_role_arn, target.role_arn]

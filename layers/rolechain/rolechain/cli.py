@@ -1,5 +1,6 @@
 """The ``rolechain`` command line: the operator's edge. Exit codes: 0 ok, 1 a hop/target failed,
-2 bad input. Each command parses its flags into domain objects and calls the library."""
+2 bad input (a plugin that cannot be loaded included). Each command parses its flags into domain
+objects and calls the library; the commands that use actions load the plugins first."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 from pydantic import ValidationError
 
-from rolechain.actions import REGISTRY, target_role_policy
+from rolechain.actions import REGISTRY, Action, get_action, target_role_policy
+from rolechain.actions.plugins import load_plugins
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id
 from rolechain.errors import AssumeRoleError, BaseCredentialsError, ConfigError, RolechainError
 from rolechain.jobs import MAX_CONCURRENCY, RoleSettings, load_job_file
@@ -85,7 +87,7 @@ def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _actions_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("actions", help="list the registered actions")
     p.add_argument("--json", action="store_true", help="print name, description, params schema and IAM actions")
-    p.set_defaults(command=cmd_actions)
+    p.set_defaults(command=cmd_actions, uses_actions=True)
 
 
 def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -105,7 +107,7 @@ def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p = sub.add_parser("policy", help="print IAM policies derived from the action registry")
     p.add_argument("which", choices=["target"], help="target: the permissions R2 needs for the actions")
     p.add_argument("--actions", type=_csv, help="only these actions (comma-separated; default: all)")
-    p.set_defaults(command=cmd_policy)
+    p.set_defaults(command=cmd_policy, uses_actions=True)
 
 
 def cmd_policy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -116,7 +118,7 @@ def cmd_policy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help="validate a job file")
     p.add_argument("file", help="YAML job file")
-    p.set_defaults(command=cmd_validate)
+    p.set_defaults(command=cmd_validate, uses_actions=True)
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -170,7 +172,7 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--concurrency", type=int, help="targets in flight at once")
     p.add_argument("--profile", help="AWS profile of the base credentials")
     p.add_argument("--json", action="store_true", help="print the run as JSON")
-    p.set_defaults(command=cmd_run)
+    p.set_defaults(command=cmd_run, uses_actions=True)
 
 
 def _adhoc_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -237,10 +239,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def render_report(report: RunReport) -> str:
-    """The run as a table: one row per target, then the summary line."""
+    """The run as a table: one row per target (the action's own summary of each), then the summary line."""
+    action = get_action(report.action)
     rows = []
     for r in report.results:
-        rows.append((r.account, r.region, str(r.status), _brief(r)))
+        rows.append((r.account, r.region, str(r.status), _brief(r, action)))
     summary = ", ".join(f"{n} {status}" for status, n in report.summary.items())
     header = f"run {report.run_id}: {report.action}{' (dry run)' if report.dry_run else ''}"
     return (
@@ -249,23 +252,13 @@ def render_report(report: RunReport) -> str:
     )
 
 
-def _brief(result: TargetResult) -> str:
-    """One line about a target's result, for the table."""
+def _brief(result: TargetResult, action: Action[Any]) -> str:
+    """One line about a target's result, for the table: its error, else what the action says of its output."""
     if result.error:
         if result.error.get("type") == "assume_role":
             return f"hop {result.error['hop']} {result.error['code']}: {result.error['hint']}"[:160]
         return f"{result.error.get('code') or result.error.get('type')}: {result.error.get('message')}"[:160]
-    out = result.output or {}
-    if "buckets" in out:
-        names = ", ".join(b["name"] for b in out["buckets"])
-        tags = sorted({f"{k}={v}" for b in out["buckets"] for k, v in (b.get("tags") or {}).items()})
-        return (f"{out['count']} bucket(s): {names}" + (f"; tags {' '.join(tags)}" if tags else ""))[:200]
-    for key in ("tagged", "would_tag", "changed", "would_change"):
-        if key in out:
-            return f"{key} {len(out[key])}, already {len(out.get('already_tagged', out.get('already_compliant', [])))}"
-    if "arn" in out:
-        return str(out["arn"])
-    return json.dumps(out, default=str)[:160]
+    return action.summarize(result.output or {})
 
 
 class _Progress:
@@ -314,6 +307,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     command: Command = args.command
     try:
+        if getattr(args, "uses_actions", False):  # whoami works even when a plugin is broken
+            load_plugins()
         return command(args, out, err)
     except ConfigError as exc:
         err.write(f"rolechain: error: {exc.field}: {exc.rule}\n")

@@ -28,6 +28,11 @@ class ConfigError(RolechainError, ValueError):
         self.rule = rule
 
 
+class PluginError(ConfigError):
+    """A plugin (a module named by a ``rolechain.actions`` entry point or by ``ROLECHAIN_PLUGINS``) cannot
+    be loaded: ``field`` names the plugin and how it was named, ``rule`` the cause."""
+
+
 LikelyCause = Literal["caller_permission", "trust_policy", "either", "caller_credentials", "request", "transient"]
 
 

@@ -23,6 +23,7 @@ ROLE_ARN = (
     rf"role/(?P<path>(?:[{WORD}+=,.@-]+/)*)(?P<name>[{WORD}+=,.@-]{{1,64}})"
 )
 JOB_NAME = rf"[{WORD}.-]{{1,64}}"
+ACTION_NAME = r"[a-z][a-z0-9_]{0,63}"  # goes into session names and API bodies
 RUN_ID = rf"[{WORD}-]{{1,64}}"
 EXTERNAL_ID = rf"[{WORD}+=,.@:/-]{{2,1224}}"
 SSM_PARAMETER_NAME = rf"/?[{WORD}.\-/]+"
@@ -36,6 +37,7 @@ RoleName = Annotated[str, StringConstraints(pattern=f"^{ROLE_NAME}$")]
 RolePath = Annotated[str, StringConstraints(pattern=f"^{ROLE_PATH}$")]
 RoleArn = Annotated[str, StringConstraints(pattern=f"^{ROLE_ARN}$")]
 JobName = Annotated[str, StringConstraints(pattern=f"^{JOB_NAME}$")]
+ActionName = Annotated[str, StringConstraints(pattern=f"^{ACTION_NAME}$")]
 RunId = Annotated[str, StringConstraints(pattern=f"^{RUN_ID}$")]
 ExternalId = Annotated[str, StringConstraints(pattern=f"^{EXTERNAL_ID}$")]
 

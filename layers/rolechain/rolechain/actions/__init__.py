@@ -1,12 +1,16 @@
-"""Built-in actions. Importing this package registers them in :data:`REGISTRY`."""
+"""The action registry's public API, and the built-in actions (importing this package registers them).
 
-from rolechain.actions import block_s3_public_access, list_buckets, tag_resources, whoami
+An action module, built-in or plugin, imports what it needs from here:
+``from rolechain.actions import ActionContext, Params, register``.
+"""
+
 from rolechain.actions.base import (
     REGISTRY,
     Action,
     ActionContext,
     ActionFailed,
     DryRunViolation,
+    DuplicateAction,
     Params,
     get_action,
     policy_document,
@@ -14,12 +18,18 @@ from rolechain.actions.base import (
     target_role_policy,
 )
 
+# isort: split
+# The built-ins last: each imports the names above from this package, which must be bound by then
+# (sorted first, as isort would, they found a half-initialised package: a circular ImportError).
+from rolechain.actions import block_s3_public_access, list_buckets, tag_resources, whoami
+
 __all__ = [
     "REGISTRY",
     "Action",
     "ActionContext",
     "ActionFailed",
     "DryRunViolation",
+    "DuplicateAction",
     "Params",
     "block_s3_public_access",
     "get_action",

@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from rolechain.actions.base import ActionContext, Params, register
+from rolechain.actions import ActionContext, Params, register
 from rolechain.actions.s3util import buckets_in_region
 
 BLOCK_ALL = {
@@ -22,11 +22,17 @@ class BlockPublicAccessParams(Params):
     bucket: str | None = Field(default=None, min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
 
 
+def _summary(out: dict[str, Any]) -> str:
+    key = "would_change" if "would_change" in out else "changed"
+    return f"{key} {len(out[key])}, already {len(out['already_compliant'])}"
+
+
 @register(
     "block_s3_public_access",
     params=BlockPublicAccessParams,
     iam_actions=["s3:ListAllMyBuckets", "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"],
     changes=True,
+    summary=_summary,
 )
 def block_s3_public_access(ctx: ActionContext, params: BlockPublicAccessParams) -> dict[str, Any]:
     """Put a bucket-level public access block (all four settings on) on ``bucket``, or on every

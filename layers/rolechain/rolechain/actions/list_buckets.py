@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rolechain.actions.base import ActionContext, Params, register
+from rolechain.actions import ActionContext, Params, register
 from rolechain.actions.s3util import buckets_in_region
 
 
@@ -14,11 +14,18 @@ class ListBucketsParams(Params):
     with_tags: bool = False
 
 
+def _summary(out: dict[str, Any]) -> str:
+    names = ", ".join(b["name"] for b in out["buckets"])
+    tags = sorted({f"{k}={v}" for b in out["buckets"] for k, v in (b.get("tags") or {}).items()})
+    return f"{out['count']} bucket(s): {names}" + (f"; tags {' '.join(tags)}" if tags else "")
+
+
 @register(
     "list_buckets",
     params=ListBucketsParams,
     iam_actions=["s3:ListAllMyBuckets", "s3:GetBucketTagging"],
     changes=False,
+    summary=_summary,
 )
 def list_buckets(ctx: ActionContext, params: ListBucketsParams) -> dict[str, Any]:
     """S3 inventory of the target account in the target region: name, region and creation date of

@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import Field, model_validator
 
-from rolechain.actions.base import ActionContext, ActionFailed, Params, register
+from rolechain.actions import ActionContext, ActionFailed, Params, register
 from rolechain.actions.s3util import bucket_arn, buckets_in_region
 
 TAG_BATCH = 20  # TagResources accepts at most 20 ARNs per call
@@ -32,6 +32,11 @@ class TagResourcesParams(Params):
         return self
 
 
+def _summary(out: dict[str, Any]) -> str:
+    key = "would_tag" if "would_tag" in out else "tagged"
+    return f"{key} {len(out[key])}, already {len(out['already_tagged'])}"
+
+
 @register(
     "tag_resources",
     params=TagResourcesParams,
@@ -45,6 +50,7 @@ class TagResourcesParams(Params):
         "ec2:CreateTags",
     ],
     changes=True,
+    summary=_summary,
 )
 def tag_resources(ctx: ActionContext, params: TagResourcesParams) -> dict[str, Any]:
     """Apply ``tags`` to the given ``arns`` or to the resources of ``resource_types`` (e.g. ``s3``,

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from rolechain.actions.base import ActionContext, Params, register
+from rolechain.actions import ActionContext, Params, register
 
 
 class WhoamiParams(Params):
     pass
 
 
-@register("whoami", params=WhoamiParams, iam_actions=["sts:GetCallerIdentity"], changes=False)
+@register(
+    "whoami",
+    params=WhoamiParams,
+    iam_actions=["sts:GetCallerIdentity"],
+    changes=False,
+    summary=lambda out: str(out["arn"]),
+)
 def whoami(ctx: ActionContext, params: WhoamiParams) -> dict[str, Any]:
     """The identity at the end of the chain in the target account (GetCallerIdentity)."""
     identity = ctx.client("sts").get_caller_identity()

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import boto3
 from pydantic import BaseModel, ConfigDict, Field
 
+from rolechain.actions.plugins import load_plugins
 from rolechain.hub import Caller, Hub, Settings
 from rolechain.sessions import ChainSessions
 from rolechain.types import AccountId, JobName, Region
@@ -56,6 +57,7 @@ def remaining_seconds(context: LambdaContextLike) -> Callable[[], float]:
 
 def build_hub(env: Mapping[str, str]) -> Hub:
     """The hub for this container: settings from ``env``; base credentials are the function's role."""
+    load_plugins(env)
     settings = Settings.from_env(env)
     sessions = ChainSessions(boto3.Session(), region=settings.region)
     return Hub(settings, sessions)

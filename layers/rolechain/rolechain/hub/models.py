@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rolechain.chain import sanitize_session_name
-from rolechain.types import AccountId, JobName, Region, RoleName, RunId
+from rolechain.types import AccountId, ActionName, JobName, Region, RoleName, RunId
 
 
 class TargetMessage(BaseModel):
@@ -18,7 +18,7 @@ class TargetMessage(BaseModel):
 
     run_id: RunId
     job: str | None = None
-    action: str
+    action: ActionName
     params: dict[str, Any] = Field(default_factory=dict)
     account: AccountId
     region: Region
@@ -32,7 +32,7 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     job: JobName | None = None
-    action: str | None = Field(default=None, pattern=r"^[a-z_]{1,64}$")
+    action: ActionName | None = None
     params: dict[str, Any] | None = None
     accounts: list[AccountId] | None = Field(default=None, min_length=1, max_length=1000)
     regions: list[Region] | None = Field(default=None, min_length=1, max_length=30)
