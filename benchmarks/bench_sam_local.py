@@ -73,7 +73,9 @@ from rolechain_dev.local import (
     find_sam,
     project_root,
     sam_containers,
-    sam_environment,
+)
+from rolechain_dev.local import (
+    sam_build as local_sam_build,
 )
 
 ROOT = project_root()
@@ -190,12 +192,8 @@ def sam_build(sam: str, bench_dir: Path) -> tuple[Path, float]:
     """`sam build --cached` of template.yaml into ``bench_dir``/build, run from ``bench_dir``."""
     bench_dir.mkdir(parents=True, exist_ok=True)
     build_dir = bench_dir / "build"
-    args = [sam, "build", "--cached", "--parallel", "--template-file", str(ROOT / "template.yaml")]
-    args += ["--build-dir", str(build_dir), "--cache-dir", str(bench_dir / "cache")]
     started = time.perf_counter()
-    result = subprocess.run(
-        args, cwd=bench_dir, env=sam_environment(), capture_output=True, text=True, check=False, timeout=900
-    )
+    result = local_sam_build(sam, build_dir, cache_dir=bench_dir / "cache", cwd=bench_dir)
     if result.returncode != 0:
         raise RuntimeError(f"sam build failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
     return build_dir, time.perf_counter() - started

@@ -430,6 +430,30 @@ def sam_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def sam_build(
+    sam: str,
+    build_dir: Path,
+    *,
+    cache_dir: Path | None = None,
+    cwd: Path | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
+    """``sam build --cached --parallel`` of the project's template.yaml into ``build_dir`` (output
+    captured, not checked). Raises FileNotFoundError when no python3.13 is found (see find_python313)."""
+    find_python313()
+    args = [sam, "build", "--cached", "--parallel", "--template-file", str(project_root() / "template.yaml")]
+    args += ["--build-dir", str(build_dir), *(["--cache-dir", str(cache_dir)] if cache_dir else [])]
+    return subprocess.run(
+        args,
+        cwd=cwd or project_root(),
+        env=sam_environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
 @dataclass
 class Invocation:
     payload: Any
@@ -512,16 +536,9 @@ class SamLocal:
         """``sam build`` into ``build_path``. Raises FileNotFoundError when no python3.13 is found,
         subprocess.CalledProcessError when the build fails."""
         assert self.sam is not None
-        find_python313()
-        return subprocess.run(
-            [self.sam, "build", "--cached", "--parallel", "--build-dir", str(self.build_path)],
-            cwd=self.root,
-            env=sam_environment(),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=timeout,
-        )
+        result = sam_build(self.sam, self.build_path, cwd=self.root, timeout=timeout)
+        result.check_returncode()
+        return result
 
     def invoke(self, function: str, event: Mapping[str, Any], timeout: float = 300) -> Invocation:
         """``sam local invoke`` of ``function`` (scheduler, worker, remediation, api) with ``event``.
@@ -595,8 +612,9 @@ def main(argv: list[str] | None = None) -> int:
     if sam is None:
         print("SAM CLI not found (make sam installs it into .venv-sam)", file=sys.stderr)
         return 1
-    build = [sam, "build", "--cached", "--parallel"]
-    return subprocess.run(build, cwd=project_root(), env=sam_environment(), check=False).returncode
+    result = sam_build(sam, project_root() / ".aws-sam" / "build")
+    print(result.stdout[-3000:], result.stderr[-3000:], sep="\n")
+    return result.returncode
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ The emulator listens on the host's bridge address, which containers reach as hos
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from rolechain_dev.local import (
     docker_engine_problem,
     find_python313,
     find_sam,
-    sam_environment,
+    sam_build,
 )
 
 from tests.hub_support import ROOT, create_hub_resources, stored_results
@@ -71,15 +70,7 @@ def built(sam: str, gateway: str) -> str:
         require(False, str(exc))
     build_dir = ROOT / ".aws-sam" / "e2e" / "build"  # apart from a developer's own `sam build`
     cache_dir = ROOT / ".aws-sam" / "e2e" / "cache"
-    result = subprocess.run(
-        [sam, "build", "--cached", "--cache-dir", str(cache_dir), "--parallel", "--build-dir", str(build_dir)],
-        cwd=ROOT,
-        env=sam_environment(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
+    result = sam_build(sam, build_dir, cache_dir=cache_dir)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return str(build_dir)
 
