@@ -17,12 +17,19 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from pydantic import ValidationError
 
 from rolechain.actions import ActionContext, ActionFailed, DryRunViolation
 from rolechain.chain import config_error, default_session_name, new_run_id
-from rolechain.errors import AssumeRoleError, ConfigError, RolechainError
+from rolechain.errors import TRANSIENT_ERROR_CODES, AssumeRoleError, ConfigError, RolechainError
 from rolechain.planning import RunPlan, Target
 from rolechain.sessions import ChainSessions
 
@@ -36,8 +43,29 @@ class Status(StrEnum):
     DRY_RUN = "dry_run"
 
 
+class FailureKind(StrEnum):
+    """Why a target did not end ok: the ``type`` of its error."""
+
+    ASSUME_ROLE = "assume_role"  # a hop of the chain failed (error carries hop, caller, cause, hint)
+    AWS = "aws"  # the action's AWS call answered an error (code, message, operation)
+    ACTION = "action"  # the action reported a failure with a partial result
+    DRY_RUN_VIOLATION = "dry_run_violation"  # a changing call was refused during a dry run
+    CONFIG = "config"  # the target's plan or params broke a rule
+    NETWORK = "network"  # the endpoint could not be reached or timed out
+    CLIENT = "client"  # another error of rolechain or botocore before or around the call
+    SKIPPED = "skipped"  # not started (out of time)
+    UNEXPECTED = "unexpected"  # a bug in the action
+
+
+# botocore's errors of reaching an endpoint at all: a retry may well succeed.
+NETWORK_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
+
+
 @dataclass
 class TargetResult:
+    """One target's outcome. ``retryable``: whether a retry could change it (throttling, 5xx, network),
+    decided where the error was caught, for the worker to hand the target back to SQS."""
+
     account: str
     region: str
     action: str
@@ -45,6 +73,11 @@ class TargetResult:
     output: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     duration_ms: int = 0
+    retryable: bool = False
+
+    @property
+    def kind(self) -> FailureKind | None:
+        return FailureKind(self.error["type"]) if self.error else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,7 +161,7 @@ def run_plan(
                 target.region,
                 plan.action.name,
                 Status.SKIPPED,
-                error={"type": "skipped", "message": "out of time: not started before the time budget ended"},
+                error={"type": FailureKind.SKIPPED, "message": "out of time: not started before the time budget ended"},
             )
         else:
             result = _run_target(sessions, plan, target, run_id, session_name, policy)
@@ -177,26 +210,33 @@ def _run_target(
         result.output = plan.action.run(context, plan.params)
         result.status = Status.DRY_RUN if plan.dry_run else Status.OK
     except AssumeRoleError as exc:
-        result.error = {"type": "assume_role", **exc.failure.to_dict()}
+        result.error = {"type": FailureKind.ASSUME_ROLE, **exc.failure.to_dict()}
+        result.retryable = exc.failure.likely_cause == "transient"
     except ClientError as exc:
         error = exc.response.get("Error", {})
         result.error = {
-            "type": "aws",
+            "type": FailureKind.AWS,
             "code": error.get("Code", "Unknown"),
             "message": error.get("Message", str(exc)),
             "operation": exc.operation_name,
         }
+        result.retryable = result.error["code"] in TRANSIENT_ERROR_CODES
     except ActionFailed as exc:
         result.output = exc.output
-        result.error = {"type": "action", "message": str(exc)}
+        result.error = {"type": FailureKind.ACTION, "message": str(exc)}
     except DryRunViolation as exc:
-        result.error = {"type": "dry_run_violation", "message": str(exc)}
+        result.error = {"type": FailureKind.DRY_RUN_VIOLATION, "message": str(exc)}
     except ValidationError as exc:
-        result.error = {"type": "ConfigError", "message": str(config_error(exc))}
-    except (ConfigError, RolechainError, BotoCoreError) as exc:
-        result.error = {"type": type(exc).__name__, "message": str(exc)}
+        result.error = {"type": FailureKind.CONFIG, "message": str(config_error(exc))}
+    except ConfigError as exc:
+        result.error = {"type": FailureKind.CONFIG, "message": str(exc)}
+    except NETWORK_ERRORS as exc:
+        result.error = {"type": FailureKind.NETWORK, "message": str(exc)}
+        result.retryable = True
+    except (RolechainError, BotoCoreError) as exc:
+        result.error = {"type": FailureKind.CLIENT, "message": f"{type(exc).__name__}: {exc}"}
     except Exception as exc:  # one target's bug must not lose the others' results
         logger.exception("target %s/%s failed unexpectedly", target.account, target.region)
-        result.error = {"type": "unexpected", "message": f"{type(exc).__name__}: {exc}"}
+        result.error = {"type": FailureKind.UNEXPECTED, "message": f"{type(exc).__name__}: {exc}"}
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rolechain.errors import TRANSIENT_ERROR_CODES
 from rolechain.hub.errors import TransientTargetError
 from rolechain.hub.models import Caller, TargetMessage
 from rolechain.planning import PlanRequest, plan_run
@@ -45,15 +44,6 @@ def process_target(
 
 
 def is_transient(result: TargetResult) -> bool:
-    """Whether a retry could change the outcome (throttling, network), unlike a denied hop."""
-    if result.status != Status.FAILED or not result.error:
-        return False
-    error = result.error
-    if error.get("type") == "assume_role":
-        return error.get("likely_cause") == "transient"
-    return error.get("code") in TRANSIENT_ERROR_CODES or error.get("type") in {
-        "EndpointConnectionError",
-        "ConnectTimeoutError",
-        "ReadTimeoutError",
-        "ConnectionClosedError",
-    }
+    """Whether a retry could change the outcome (throttling, 5xx, network), unlike a denied hop: the
+    runner decides it where it caught the error (``TargetResult.retryable``)."""
+    return result.status == Status.FAILED and result.retryable
