@@ -44,14 +44,15 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from http import HTTPStatus
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
-from urllib.parse import parse_qsl, unquote
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape as xml_escape
 
 import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver, Credentials, ReadOnlyCredentials
+from rolechain import iam
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -115,7 +116,6 @@ _JSON_BODY_LIMIT = 1 << 20  # parse JSON bodies up to 1 MiB; keep S3/XML text bo
 _TEXT_BODY_LIMIT = 1 << 16
 
 _Creds = tuple[str, str, str | None]  # access key id, secret access key, session token
-_Decision = Literal["allow", "deny", "implicit"]
 
 
 def target_account_id(index: int) -> str:
@@ -251,7 +251,7 @@ class _Caller:
 
     arn: str
     account: str
-    principals: frozenset[str]  # values that match it in a trust policy's Principal.AWS
+    principal: iam.Principal  # as a trust policy's Principal element sees it
     statements: tuple[dict[str, Any], ...] | None  # identity policy statements; None = account root
     chained: bool  # an assumed-role session (role chaining limits apply)
 
@@ -490,120 +490,13 @@ def _signature_scope(headers: Mapping[str, str], query: Mapping[str, str]) -> tu
 # --------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
-def _wildcard_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(regex, (re.IGNORECASE if ignore_case else 0) | re.DOTALL)
-
-
-def _wildcard_match(pattern: str, value: str, *, ignore_case: bool) -> bool:
-    return _wildcard_regex(pattern, ignore_case).fullmatch(value) is not None
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
 def _statements(document: Any) -> list[dict[str, Any]]:
-    """Statements of a policy document given as dict, JSON text or URL-encoded JSON text."""
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError:
-            try:
-                document = json.loads(unquote(document))
-            except ValueError:
-                return []
-    if not isinstance(document, dict):
+    """Statements of a policy document given as dict, JSON text or URL-encoded JSON text ([] when it is
+    none of those: moto stores what it was given)."""
+    try:
+        return [dict(s) for s in iam.statements_of(document)]
+    except iam.UnsupportedPolicy:
         return []
-    return [s for s in _as_list(document.get("Statement")) if isinstance(s, dict)]
-
-
-def _action_matches(statement: Mapping[str, Any], action: str) -> bool:
-    if "Action" in statement:
-        return any(_wildcard_match(str(p), action, ignore_case=True) for p in _as_list(statement["Action"]))
-    if "NotAction" in statement:
-        return not any(_wildcard_match(str(p), action, ignore_case=True) for p in _as_list(statement["NotAction"]))
-    return False
-
-
-def _resource_matches(statement: Mapping[str, Any], resource: str) -> bool:
-    if "Resource" in statement:
-        return any(_wildcard_match(str(p), resource, ignore_case=False) for p in _as_list(statement["Resource"]))
-    if "NotResource" in statement:
-        return not any(_wildcard_match(str(p), resource, ignore_case=False) for p in _as_list(statement["NotResource"]))
-    return False
-
-
-def _combine(statements: Iterable[Mapping[str, Any]], applies: Callable[[Mapping[str, Any]], bool]) -> _Decision:
-    """IAM combination: an applicable Deny wins over any Allow; nothing applicable is an implicit deny."""
-    decision: _Decision = "implicit"
-    for statement in statements:
-        if not applies(statement):
-            continue
-        effect = str(statement.get("Effect", "")).lower()
-        if effect == "deny":
-            return "deny"
-        if effect == "allow":
-            decision = "allow"
-    return decision
-
-
-def _identity_decision(statements: Sequence[Mapping[str, Any]], action: str, resource: str) -> _Decision:
-    """Identity-based policy decision. Conditions in identity policies are ignored (treated as met)."""
-    return _combine(statements, lambda s: _action_matches(s, action) and _resource_matches(s, resource))
-
-
-def _principal_matches(statement: Mapping[str, Any], principals: frozenset[str]) -> bool:
-    def matches(value: Any) -> bool:
-        if value == "*":
-            return True
-        if isinstance(value, dict):
-            return any(str(p) == "*" or str(p) in principals for p in _as_list(value.get("AWS")))
-        return False
-
-    if "Principal" in statement:
-        return matches(statement["Principal"])
-    if "NotPrincipal" in statement:
-        return not matches(statement["NotPrincipal"])
-    return False
-
-
-def _conditions_met(statement: Mapping[str, Any], context: Mapping[str, str | None]) -> bool:
-    """Evaluate ``StringEquals`` / ``StringLike`` on ``sts:ExternalId``; every other condition is ignored."""
-    conditions = statement.get("Condition")
-    if not isinstance(conditions, dict):
-        return True
-    for operator, block in conditions.items():
-        op = str(operator).lower()
-        if op not in ("stringequals", "stringlike") or not isinstance(block, dict):
-            continue
-        for key, expected in block.items():
-            value = context.get(str(key).lower())
-            if str(key).lower() not in context:
-                continue
-            if value is None:
-                return False
-            wanted = [str(e) for e in _as_list(expected)]
-            if op == "stringequals" and value not in wanted:
-                return False
-            if op == "stringlike" and not any(_wildcard_match(w, value, ignore_case=False) for w in wanted):
-                return False
-    return True
-
-
-def _trust_decision(
-    statements: Sequence[Mapping[str, Any]],
-    principals: frozenset[str],
-    action: str,
-    context: Mapping[str, str | None],
-) -> _Decision:
-    return _combine(
-        statements,
-        lambda s: _action_matches(s, action) and _principal_matches(s, principals) and _conditions_met(s, context),
-    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -662,9 +555,8 @@ def _identify_caller(access_key: str, account: str) -> _Caller:
     from moto.sts.models import sts_backends
 
     root = f"arn:aws:iam::{account}:root"
-    account_principals = {root, account}
-    iam = iam_backends[account]["global"]
-    key = iam.access_keys.get(access_key)
+    backend = iam_backends[account]["global"]
+    key = backend.access_keys.get(access_key)
     if key is not None and key.role_arn:
         role_arn: str = key.role_arn
         role_name = role_arn.rsplit("/", 1)[-1]
@@ -673,19 +565,38 @@ def _identify_caller(access_key: str, account: str) -> _Caller:
         arn = f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}"
         role = _find_role(account, role_arn)
         statements = tuple(_policy_statements(role)) if role is not None else ()
-        return _Caller(arn, account, frozenset({role_arn, arn, *account_principals}), statements, True)
+        return _Caller(arn, account, iam.Principal(arn, role_arn=role_arn), statements, True)
     if key is not None and key.user_name:
-        user = iam.users.get(key.user_name)
+        user = backend.users.get(key.user_name)
         if user is not None:
             statements_list = _policy_statements(user)
-            for group in list(iam.groups.values()):
+            for group in list(backend.groups.values()):
                 if user in group.users:
                     statements_list.extend(_policy_statements(group))
-            principals = frozenset({user.arn, *account_principals})
-            return _Caller(user.arn, account, principals, tuple(statements_list), False)
+            return _Caller(user.arn, account, iam.Principal(user.arn), tuple(statements_list), False)
         arn = f"arn:aws:iam::{account}:user/{key.user_name}"
-        return _Caller(arn, account, frozenset({arn, *account_principals}), (), False)
-    return _Caller(root, account, frozenset(account_principals), None, False)
+        return _Caller(arn, account, iam.Principal(arn), (), False)
+    return _Caller(root, account, iam.Principal(root), None, False)
+
+
+def _assume_role_context(params: Mapping[str, str], caller: _Caller) -> dict[str, Any]:
+    """The condition keys IAM sets on an AssumeRole request (those the emulator can know)."""
+    tags = {
+        params[key]: params.get(key.replace(".Key", ".Value"), "")
+        for key in params
+        if key.startswith("Tags.member.") and key.endswith(".Key")
+    }
+    context: dict[str, Any] = {
+        "sts:ExternalId": params.get("ExternalId"),
+        "sts:SourceIdentity": params.get("SourceIdentity"),
+        "sts:RoleSessionName": params.get("RoleSessionName"),
+        "aws:PrincipalArn": caller.principal.role_arn or caller.arn,  # a session's is its role's ARN
+        "aws:PrincipalAccount": caller.account,
+        "aws:PrincipalType": "AssumedRole" if caller.chained else "Account" if caller.statements is None else "User",
+        "aws:TagKeys": list(tags) or None,
+        **{f"aws:RequestTag/{key}": value for key, value in tags.items()},
+    }
+    return context
 
 
 # --------------------------------------------------------------------------------------------------
@@ -913,9 +824,10 @@ class Emulator:
            it on the role ARN, and the role's trust policy must allow it for the caller. Account-root
            callers (keys moto does not know) pass the identity check. Trust principals match the user
            ARN, the role ARN or session ARN of an assumed-role caller, the caller account's root ARN or
-           bare id, or ``*``. Conditions: only ``StringEquals``/``StringLike`` on ``sts:ExternalId`` are
-           evaluated (missing ExternalId fails them); other operators and keys are ignored, as are
-           session policies and permission boundaries. Unlike AWS, a same-account trust policy naming
+           bare id, or ``*``. Both are decided by :mod:`rolechain.iam` with every condition operator, on
+           the keys of :func:`_assume_role_context` (sts:ExternalId, sts:SourceIdentity,
+           aws:PrincipalArn, request tags...); session policies and permission boundaries are not
+           applied yet. Unlike AWS, a same-account trust policy naming
            the caller does not waive the identity-policy check (the emulator is stricter).
         3. A role-chaining caller may not ask for more than 3600 s; nobody for more than the role's
            MaxSessionDuration (ValidationError).
@@ -946,32 +858,35 @@ class Emulator:
                 message += reason
             return _ErrorReply(403, "AccessDenied", message)
 
-        def resource_reason(action: str, decision: _Decision) -> str:
-            if decision == "deny":
+        def resource_reason(action: str, decision: iam.Decision) -> str:
+            if decision == iam.Decision.DENY:
                 return " with an explicit deny in a resource-based policy"
             return f" because no resource-based policy allows the {action} action"
 
         m = _ROLE_ARN_RE.match(role_arn)
         role = _find_role(m.group(2), role_arn) if m else None
         if role is None:
-            return denied("sts:AssumeRole", resource_reason("sts:AssumeRole", "implicit"))
+            return denied("sts:AssumeRole", resource_reason("sts:AssumeRole", iam.Decision.IMPLICIT))
 
         actions = ["sts:AssumeRole"]
         if any(k.startswith("Tags.member.") for k in params):
             actions.append("sts:TagSession")
         if "SourceIdentity" in params:
             actions.append("sts:SetSourceIdentity")
-        trust = _statements(role.assume_role_policy_document)
-        context = {"sts:externalid": params.get("ExternalId")}
+        trust = {"Statement": _statements(role.assume_role_policy_document)}
+        context = _assume_role_context(params, caller)
         for action in actions:
-            if caller.statements is not None:
-                identity = _identity_decision(caller.statements, action, role_arn)
-                if identity == "deny":
-                    return denied(action, " with an explicit deny in an identity-based policy")
-                if identity == "implicit":
-                    return denied(action, f" because no identity-based policy allows the {action} action")
-            decision = _trust_decision(trust, caller.principals, action, context)
-            if decision != "allow":
+            try:
+                if caller.statements is not None:
+                    identity = iam.evaluate([{"Statement": list(caller.statements)}], action, role_arn, context)
+                    if identity.decision == iam.Decision.DENY:
+                        return denied(action, " with an explicit deny in an identity-based policy")
+                    if not identity.allowed:
+                        return denied(action, f" because no identity-based policy allows the {action} action")
+                decision = iam.evaluate([trust], action, role_arn, context, principal=caller.principal).decision
+            except iam.UnsupportedPolicy as exc:
+                return denied(action, f" because a policy cannot be evaluated: {exc}")
+            if decision != iam.Decision.ALLOW:
                 return denied(action, resource_reason(action, decision))
 
         if duration is not None:

@@ -526,3 +526,40 @@ def test_recorded_request_is_immutable() -> None:
     request = RecordedRequest("sts", "GetCallerIdentity", {}, "AKIA", HUB_ACCOUNT, False, "h", "POST", "/", 200, 0.0)
     with pytest.raises(AttributeError):
         request.status = 500  # type: ignore[misc]
+
+
+def test_trust_conditions_are_evaluated_like_iam(emulator: Emulator, seed: Seed) -> None:
+    # Given R2 (in the account seeded without it) trusting R1 only with a SourceIdentity "ops-*",
+    # refusing sessions tagged env=prod
+    admin_iam = emulator.admin_session(MISSING).client("iam")
+    actions = ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
+    trust_r1 = {"Principal": {"AWS": seed.hub_role_arn}, "Action": actions}
+
+    def trust(*statements: dict[str, Any]) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+    allow_ops = {
+        "Effect": "Allow",
+        **trust_r1,
+        "Condition": {
+            "StringLike": {"sts:SourceIdentity": "ops-*"},
+            "ArnEquals": {"aws:PrincipalArn": seed.hub_role_arn},
+        },
+    }
+    deny_prod = {"Effect": "Deny", **trust_r1, "Condition": {"StringEquals": {"aws:RequestTag/env": "prod"}}}
+    name = seed.target_role_name
+    role = admin_iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(allow_ops, deny_prod))["Role"]["Arn"]
+    hub = hub_session(emulator, seed)
+    # Then each condition decides
+    assume(hub, role, SourceIdentity="ops-alice", Tags=[{"Key": "env", "Value": "dev"}])
+    prod = [{"Key": "env", "Value": "prod"}]
+    for refused in ({"SourceIdentity": "dev-bob"}, {}, {"SourceIdentity": "ops-alice", "Tags": prod}):
+        with pytest.raises(ClientError) as excinfo:
+            assume(hub, role, **refused)
+        assert error_of(excinfo)[0] == "AccessDenied", refused
+    # And MFA, which a role session never has, is demanded like IAM demands it
+    mfa = {"Effect": "Allow", **trust_r1, "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}
+    admin_iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust(mfa))
+    with pytest.raises(ClientError) as excinfo:
+        assume(hub, role)
+    assert "because no resource-based policy allows the sts:AssumeRole action" in error_of(excinfo)[1]
