@@ -40,7 +40,7 @@ test: $(STAMP) $(SAM_STAMP) lint
 ## test-lowest: the unit and integration tiers with every direct dependency at its lowest allowed version
 test-lowest: $(STAMP) $(SAM_STAMP)
 	rm -rf $(LOWEST_VENV)
-	$(BIN)/uv venv --quiet --python $(PYTHON) $(LOWEST_VENV)
+	$(BIN)/uv venv --quiet --seed --python $(PYTHON) $(LOWEST_VENV)  # --seed: pip, which the plugin tests use
 	$(BIN)/uv pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e ".[test]" -e ./dev
 	$(BIN)/uv pip list --python $(LOWEST_VENV)/bin/python 2>/dev/null \
 	  | grep -iE '^(boto3|pydantic|pyyaml|aws-lambda-powertools|moto|pytest|cfn-lint) ' | tr -s ' ' | paste -sd ',' -
