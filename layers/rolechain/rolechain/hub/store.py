@@ -42,7 +42,10 @@ class RunStore:
         )
 
     def put_results(self, run_id: str, results: Iterable[TargetResult]) -> None:
-        items = [self._result_item(run_id, r) for r in results]
+        """Store one item per target; a target given twice keeps its last result, since DynamoDB
+        refuses a BatchWriteItem that names one key twice."""
+        by_key = {(r.account, r.region): r for r in results}
+        items = [self._result_item(run_id, r) for r in by_key.values()]
         for start in range(0, len(items), 25):  # BatchWriteItem takes 25 items a call
             request = {self._table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
             for _ in range(8):
