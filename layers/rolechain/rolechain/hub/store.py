@@ -65,6 +65,16 @@ class RunStore:
             {**data, "pk": f"run#{run_id}", "sk": f"target#{result.account}#{result.region}", "ttl": self._ttl()}
         )
 
+    def get_run_record(self, run_id: str) -> dict[str, Any] | None:
+        """The run's own record (no results), or None when there is none."""
+        item = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        record: dict[str, Any] = _plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
+        return record
+
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run with its results and a summary. Raises NotFound."""
         items: list[dict[str, Any]] = []
