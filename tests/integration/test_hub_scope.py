@@ -168,3 +168,97 @@ def test_duplicate_regions_act_once_and_the_run_completes(hub: Hub, inline_limit
     assert hub.changing_calls("TagResources") == 1
     status, stored = api_call(hub.load("api"), "api-get-run.json", RUN_ID=run["run_id"])
     assert stored["status"] == "completed" and stored["summary"]["ok"] == 1
+
+
+# -- defect 3: remediation acts only inside the configuration, on the account's own resources ---------
+def remediate(hub: Hub, event: dict[str, Any]) -> dict[str, Any]:
+    outcome: dict[str, Any] = hub.load("remediation").lambda_handler(event, FakeContext("remediation"))
+    return outcome
+
+
+def rule_statuses(outcome: dict[str, Any]) -> dict[str, list[str]]:
+    return {rule["rule"]: [r["status"] for r in rule["results"]] for rule in outcome["rules"]}
+
+
+def run_records(hub: Hub, prefix: str) -> list[str]:
+    dynamodb = hub.admin(hub.seed.hub_account).client("dynamodb")
+    items = dynamodb.scan(TableName=hub.resources.table)["Items"]
+    return sorted(i["pk"]["S"] for i in items if i["sk"]["S"] == "meta" and i["pk"]["S"].startswith(prefix))
+
+
+@pytest.mark.parametrize("account", ["999999999999", "111111111111", "200000000006"], ids=["foreign", "hub", "seeded"])
+def test_remediation_refuses_an_event_from_an_unconfigured_account(hub: Hub, account: str) -> None:
+    event = load_event("remediation-create-bucket.json", **{"200000000001": account})
+    outcome = remediate(hub, event)
+    assert rule_statuses(outcome) == {"block-public-bucket": ["skipped"], "tag-new-bucket-creator": ["skipped"]}
+    assert all("refused" in r["error"]["message"] for rule in outcome["rules"] for r in rule["results"])
+    assert hub.emulator.calls(action="AssumeRole") == []
+    # recorded, one run per rule, ids derived from the event
+    assert len(run_records(hub, f"run#{outcome['run_id']}-")) == 2
+
+
+def test_a_remediation_rule_may_list_its_own_accounts(
+    hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = yaml.safe_load(Path(hub.resources.job_file).read_text())
+    jobs["remediations"][0]["targets"] = {"accounts": ["200000000002"]}
+    job_file = tmp_path / "jobs.yaml"
+    job_file.write_text(yaml.safe_dump(jobs))
+    monkeypatch.setenv("JOB_FILE", str(job_file))
+    outcome = remediate(hub, load_event("remediation-create-bucket.json"))
+    assert rule_statuses(outcome) == {"block-public-bucket": ["skipped"], "tag-new-bucket-creator": ["ok"]}
+    assert hub.changing_calls("PutPublicAccessBlock") == 0 and hub.changing_calls("TagResources") == 1
+
+
+def test_a_rule_whose_params_cannot_be_built_fails_alone_and_the_event_is_not_retried(hub: Hub) -> None:
+    # Given a CreateBucket made by an AWS service: no userIdentity.arn for the tagging rule
+    event = load_event("remediation-create-bucket.json")
+    event["detail"]["userIdentity"] = {"type": "AWSService", "invokedBy": "cloudformation.amazonaws.com"}
+    # When it is delivered (twice, as EventBridge may), then the block rule acted once, the tag rule failed
+    remediation = hub.load("remediation")
+    outcome = remediation.lambda_handler(event, FakeContext("remediation"))
+    again = remediation.lambda_handler(event, FakeContext("remediation"))
+    assert again == outcome, (again, outcome)
+    assert rule_statuses(outcome) == {"block-public-bucket": ["ok"], "tag-new-bucket-creator": ["failed"]}
+    (tag_result,) = outcome["rules"][1]["results"]
+    assert "userIdentity.arn" in tag_result["error"]["message"]
+    assert hub.changing_calls("PutPublicAccessBlock") == 1 and hub.changing_calls("TagResources") == 0
+    assert run_records(hub, f"run#{outcome['run_id']}-") == [f"run#{outcome['run_id']}-0", f"run#{outcome['run_id']}-1"]
+    assert run_records(hub, "run#") == run_records(hub, f"run#{outcome['run_id']}-")  # one record per rule
+
+
+def test_remediation_never_touches_another_accounts_bucket(hub: Hub) -> None:
+    # Given an event in 200000000001 naming 200000000002's bucket
+    event = load_event("remediation-create-bucket.json", **{"rc-200000000001-01": "rc-200000000002-01"})
+    outcome = remediate(hub, event)
+    # Then both rules failed at that target and nothing changed in either account
+    assert rule_statuses(outcome) == {"block-public-bucket": ["failed"], "tag-new-bucket-creator": ["failed"]}
+    assert hub.changing_calls("PutPublicAccessBlock") == 0 and hub.changing_calls("TagResources") == 0
+    tagging = outcome["rules"][1]["results"][0]["output"]
+    assert tagging["tagged"] == [] and tagging["failed"]["arn:aws:s3:::rc-200000000002-01"]["code"] == "ForeignResource"
+    # and every bucket call named the event's account as the expected owner
+    bucket_calls = hub.emulator.calls(action="GetPublicAccessBlock")
+    assert bucket_calls and {c.params.get("ExpectedBucketOwner") for c in bucket_calls} == {"200000000001"}
+
+
+def test_block_public_access_names_the_expected_owner_on_every_bucket_call(hub: Hub) -> None:
+    status, run = api_post(hub, {"job": "block-public-access", "accounts": ["200000000004"], "dry_run": False})
+    assert status == 200 and run["summary"]["ok"] == 1
+    calls = hub.emulator.calls(action="GetPublicAccessBlock") + hub.emulator.calls(action="PutPublicAccessBlock")
+    assert len(calls) == 6 and {c.params.get("ExpectedBucketOwner") for c in calls} == {"200000000004"}
+
+
+def test_api_tag_resources_refuses_foreign_arns_and_never_reports_them_tagged(hub: Hub) -> None:
+    foreign = ["arn:aws:s3:::rc-200000000001-01", "arn:aws:ec2:us-east-1:200000000001:instance/i-0123456789abcdef0"]
+    own = "arn:aws:s3:::rc-200000000003-01"
+    body = {
+        "action": "tag_resources",
+        "accounts": ["200000000003"],
+        "params": {"arns": [*foreign, own], "tags": {"a": "b"}},
+    }
+    status, run = api_post(hub, body)
+    (result,) = run["results"]
+    assert status == 200 and result["status"] == "failed"
+    assert result["output"]["tagged"] == [own] and sorted(result["output"]["failed"]) == sorted(foreign)
+    sent = [c.body for c in hub.emulator.calls(action="TagResources")]
+    assert len(sent) == 1 and sent[0]["ResourceARNList"] == [own]

@@ -46,6 +46,21 @@ def start_job(
     return start(hub, plan, run_id or new_run_id(), caller, remaining_seconds)
 
 
+def run_record(
+    run_id: str, job: str | None, action: str, dry_run: bool, caller: Caller | None, target_count: int
+) -> dict[str, Any]:
+    """The stored record of a run (its results are items of their own)."""
+    return {
+        "run_id": run_id,
+        "job": job,
+        "action": action,
+        "dry_run": dry_run,
+        "requested_by": caller.arn if caller else None,
+        "created_at": datetime.now(UTC).isoformat(),
+        "target_count": target_count,
+    }
+
+
 def start(
     hub: Hub,
     plan: RunPlan,
@@ -56,15 +71,7 @@ def start(
     inline: bool | None = None,
 ) -> dict[str, Any]:
     """Record the run, then run it at once (few targets, or ``inline``) or queue one message per target."""
-    run: dict[str, Any] = {
-        "run_id": run_id,
-        "job": plan.job,
-        "action": plan.action.name,
-        "dry_run": plan.dry_run,
-        "requested_by": caller.arn if caller else None,
-        "created_at": datetime.now(UTC).isoformat(),
-        "target_count": len(plan.targets),
-    }
+    run = run_record(run_id, plan.job, plan.action.name, plan.dry_run, caller, len(plan.targets))
     if inline or (inline is None and len(plan.targets) <= hub.settings.inline_target_limit):
         run["mode"] = "inline"
         hub.store.put_run(run)
