@@ -262,3 +262,55 @@ def test_api_tag_resources_refuses_foreign_arns_and_never_reports_them_tagged(hu
     assert result["output"]["tagged"] == [own] and sorted(result["output"]["failed"]) == sorted(foreign)
     sent = [c.body for c in hub.emulator.calls(action="TagResources")]
     assert len(sent) == 1 and sent[0]["ResourceARNList"] == [own]
+
+
+# -- nothing is lost: every target of a queued run ends exactly once, no side effect twice --------------
+def deliver_until_done(hub: Hub, messages: list[dict[str, Any]], max_receive: int = 3) -> list[str]:
+    """SQS's part: deliver ``messages`` in batches, redeliver what the worker hands back (with its
+    receive count), dead-letter what failed ``max_receive`` times. Returns the dead-lettered bodies."""
+    worker = hub.load("worker")
+    pending = [{**m, "receive_count": 1} for m in messages]
+    dead: list[str] = []
+    while pending:
+        response = worker.lambda_handler(sqs_event(pending), FakeContext("worker"))
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        again = [{**m, "receive_count": m["receive_count"] + 1} for m in pending if m["id"] in failed]
+        dead += [m["body"] for m in again if m["receive_count"] > max_receive]
+        pending = [m for m in again if m["receive_count"] <= max_receive]
+    return dead
+
+
+def test_a_queued_run_under_faults_ends_every_target_exactly_once(hub: Hub, no_backoff: None) -> None:
+    # Given tag-owner queued (5 targets) and faults: throttling, 5xx, a throttled hop, and a result
+    # write that fails after the action ran (the record raises: SQS delivers it again)
+    scheduler = hub.load("scheduler")
+    scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 2})
+    run = scheduler.lambda_handler(load_event("scheduler-tag-owner.json"), FakeContext("scheduler"))
+    assert run["status"] == "queued"
+    messages = drain_queue(hub)
+
+    def at(account: str) -> Any:
+        return lambda r: r.account == account or account in str(r.params.get("RoleArn", ""))
+
+    emu = hub.emulator
+    emu.inject_fault("GetResources", "Throttling", "Rate exceeded", status=400, times=2, match=at("200000000002"))
+    emu.inject_fault("ListBuckets", "InternalError", "boom", status=500, times=2, match=at("200000000003"))
+    emu.inject_fault("AssumeRole", "Throttling", "Rate exceeded", status=400, times=2, match=at("200000000004"))
+    emu.inject_fault("BatchWriteItem", "InternalServerError", "boom", status=500, times=2)
+    # When SQS and the worker have done their parts
+    dead = deliver_until_done(hub, messages)
+    # Then nothing was dead-lettered, each target has one final result and the run completed
+    assert dead == []
+    results = stored_results(hub, run["run_id"])
+    assert sorted(results) == [f"target#20000000000{i}#us-east-1" for i in range(1, 6)]
+    assert set(results.values()) <= {"ok", "failed", "skipped", "dry_run"}
+    status, body = api_call(hub.load("api"), "api-get-run.json", RUN_ID=run["run_id"])
+    assert status == 200 and body["status"] == "completed" and sum(body["summary"].values()) == 5
+    # and no resource was tagged twice
+    tagged = [arn for c in emu.calls(action="TagResources") if c.status == 200 for arn in c.body["ResourceARNList"]]
+    assert len(tagged) == len(set(tagged))
+    injected = {c.action for c in emu.calls() if c.emulator_error}
+    assert injected >= {"GetResources", "ListBuckets", "AssumeRole", "BatchWriteItem"}
+    ok = [key.split("#")[1] for key, status in results.items() if status == "ok"]
+    assert {f"arn:aws:s3:::rc-{account}-0{i}" for account in ok for i in (1, 2, 3)} <= set(tagged)
+    assert len(ok) == 5  # every fault here is transient: each target succeeded on a later delivery
