@@ -8,6 +8,8 @@ address. A middleware in front of moto
 * enforces ``sts:AssumeRole`` the way IAM does (identity policy, trust policy, ExternalId, session tags,
   role-chaining and MaxSessionDuration limits), because moto itself lets anybody assume any role,
   existing or not;
+* enforces S3's ``ExpectedBucketOwner`` (``x-amz-expected-bucket-owner``, recorded as the
+  ``ExpectedBucketOwner`` param): a bucket of another account answers 403, which moto never does;
 * recognises "admin" credentials (:meth:`Emulator.admin_session`) used for seeding and assertions: they
   bypass enforcement, latency and faults, and their requests are hidden from :meth:`Emulator.calls`.
 
@@ -404,6 +406,17 @@ _S3_OBJECT_SUBRESOURCES: dict[str, tuple[str | None, str | None, str | None]] = 
     "attributes": ("GetObjectAttributes", None, None),
 }
 _METHOD_INDEX = {"GET": 0, "PUT": 1, "DELETE": 2}
+
+
+def _check_bucket_owner(request: RecordedRequest) -> _ErrorReply | None:
+    """S3's answer to a path-style request whose ExpectedBucketOwner does not own the bucket."""
+    from moto.s3.models import s3_backends
+
+    bucket = request.path.lstrip("/").split("/", 1)[0]
+    owner = s3_backends.bucket_accounts.get(bucket)
+    if owner is not None and owner[1] != request.params["ExpectedBucketOwner"]:
+        return _ErrorReply(403, "AccessDenied", "Access Denied")
+    return None
 
 
 def _s3_operation(method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> str:
@@ -926,6 +939,8 @@ class Emulator:
                 parsed_body = None
         elif body and len(body) <= _TEXT_BODY_LIMIT and ("xml" in content_type or body.startswith(b"<")):
             parsed_body = body.decode("utf-8", "replace")
+        if "x-amz-expected-bucket-owner" in headers:
+            params["ExpectedBucketOwner"] = headers["x-amz-expected-bucket-owner"]
         target = headers.get("x-amz-target", "")
         if "Action" in params:
             action = params["Action"]
@@ -984,6 +999,8 @@ class Emulator:
             fault = self._take_fault(request)
             if fault is not None:
                 reply = _ErrorReply(fault.status, fault.code, fault.message)
+            elif self.enforce and request.service == "s3" and "ExpectedBucketOwner" in request.params:
+                reply = _check_bucket_owner(request)
             elif self.enforce and request.service == "sts" and request.action == "AssumeRole":
                 try:
                     reply = self._check_assume_role(request)

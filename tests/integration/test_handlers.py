@@ -124,12 +124,27 @@ def test_worker_fixture_batch_records_both_targets(hub: Hub) -> None:
 
 
 def test_worker_reports_only_retryable_failures(hub: Hub) -> None:
-    # Given a batch: a good target, a malformed body, a denied hop (R2 missing) and a throttled target
+    # Given a batch of the inventory job: a good target, a malformed body, a denied hop and a throttled target
     def body(account: str) -> str:
         return json.dumps(
-            {"run_id": "mixedrun0001", "action": "list_buckets", "account": account, "region": "us-east-1"}
+            {
+                "run_id": "mixedrun0001",
+                "job": "inventory",
+                "action": "list_buckets",
+                "params": {"with_tags": True},
+                "account": account,
+                "region": "us-east-1",
+            }
         )
 
+    hub.emulator.inject_fault(
+        "AssumeRole",
+        "AccessDenied",
+        "not authorized to perform: sts:AssumeRole",
+        status=403,
+        times=20,
+        match=lambda r: r.params.get("RoleArn", "").startswith("arn:aws:iam::200000000002:"),
+    )
     hub.emulator.inject_fault(
         "ListBuckets",
         "SlowDown",
@@ -142,7 +157,7 @@ def test_worker_reports_only_retryable_failures(hub: Hub) -> None:
         [
             {"id": "good", "body": body("200000000001")},
             {"id": "malformed", "body": '{"run_id": "mixedrun0001", "account": "nope"}'},
-            {"id": "denied", "body": body("200000000006")},
+            {"id": "denied", "body": body("200000000002")},
             {"id": "throttled", "body": body("200000000003")},
         ]
     )
@@ -151,13 +166,20 @@ def test_worker_reports_only_retryable_failures(hub: Hub) -> None:
     # Then only the malformed and the throttled messages go back to the queue; the denied hop is recorded failed
     assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["malformed", "throttled"]
     statuses = stored_results(hub, "mixedrun0001")
-    assert statuses == {"target#200000000001#us-east-1": "ok", "target#200000000006#us-east-1": "failed"}
+    assert statuses == {"target#200000000001#us-east-1": "ok", "target#200000000002#us-east-1": "failed"}
 
 
 def test_worker_records_a_throttled_target_as_failed_on_its_last_delivery(hub: Hub) -> None:
     hub.emulator.inject_fault("ListBuckets", "SlowDown", "Please reduce your request rate.", status=503, times=20)
     body = json.dumps(
-        {"run_id": "lastrun0001", "action": "list_buckets", "account": "200000000001", "region": "us-east-1"}
+        {
+            "run_id": "lastrun0001",
+            "job": "inventory",
+            "action": "list_buckets",
+            "params": {"with_tags": True},
+            "account": "200000000001",
+            "region": "us-east-1",
+        }
     )
     response = hub.load("worker").lambda_handler(
         sqs_event([{"id": "last", "body": body, "receive_count": 3}]), FakeContext("worker")

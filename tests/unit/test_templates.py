@@ -90,6 +90,20 @@ def test_worker_gets_partial_batch_responses_and_a_dead_letter_queue() -> None:
     assert visibility >= 6 * resources["WorkerFunction"]["Properties"]["Timeout"]
 
 
+@pytest.mark.parametrize(
+    ("function", "event"), [("SchedulerFunction", "Schedule"), ("RemediationFunction", "S3Changes")]
+)
+def test_schedule_and_remediation_events_have_an_on_failure_destination(function: str, event: str) -> None:
+    resources = load_template()["Resources"]
+    dead_letters = {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
+    properties = resources[function]["Properties"]
+    rule = properties["Events"][event]["Properties"]
+    assert rule["DeadLetterConfig"] == {"Arn": dead_letters} and rule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert on_failure == {"Type": "SQS", "Destination": dead_letters}
+    assert resources["EventDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+
+
 def test_api_requires_iam_auth() -> None:
     api = load_template()["Resources"]["RolechainApi"]["Properties"]
     assert api["Auth"]["DefaultAuthorizer"] == "AWS_IAM"

@@ -18,6 +18,7 @@ A job file is YAML::
         match: {source: aws.s3, event_names: [CreateBucket, PutBucketAcl]}
         action: block_s3_public_access
         params_from_event: {bucket: "{detail.requestParameters.bucketName}"}
+        # targets: {accounts: [...]}   # default: the accounts the jobs target; others are refused
 
 Every error names the job (or rule), the field and the rule it broke.
 """
@@ -167,6 +168,10 @@ class Remediation(RoleSettings):
     ``params_from_event`` maps a param (a dotted path for nested ones, e.g. ``tags.created-by``) to a
     template whose ``{dotted.path}`` placeholders are filled from the event; a list param gets a
     one-element list.
+
+    ``targets`` lists the accounts whose events the rule acts on (as a job's targets do); without it,
+    the rule acts on the accounts the file's jobs target. An event from any other account (the hub's
+    own included, unless listed) is refused and recorded, and nothing acts.
     """
 
     name: JobName
@@ -174,6 +179,7 @@ class Remediation(RoleSettings):
     action: str
     params: dict[str, Any] = Field(default_factory=dict)
     params_from_event: dict[str, str] = Field(default_factory=dict)
+    targets: Targets | None = None
 
     @model_validator(mode="after")
     def _action(self) -> Remediation:
@@ -215,6 +221,10 @@ class JobFile(BaseModel):
     def target_accounts(self) -> set[str]:
         """Every account some job targets: what an on-demand run may touch."""
         return {account for job in self.jobs.values() for account in job.targets.resolve()}
+
+    def remediation_accounts(self, rule: Remediation) -> set[str]:
+        """The accounts whose events ``rule`` may act on: its own targets, else every job's."""
+        return set(rule.targets.resolve()) if rule.targets else self.target_accounts()
 
     def role_names(self) -> set[str]:
         return {self.defaults.role_name} | {job.role_name for job in self.jobs.values()}

@@ -122,7 +122,8 @@ def plan_run(sessions: ChainSessions, settings: RoleSettings, request: PlanReque
         raise ConfigError("accounts", "no target accounts")
     for arn in request.extra_via:  # settings.via is validated by RoleSettings; these come straight from the caller
         check("role_arn", arn, "via")
-    regions = list(request.regions or settings.regions)
+    # Deduplicated (order kept): a repeated account or region is one target, acted on once.
+    regions = list(dict.fromkeys(request.regions or settings.regions))
     for region in regions:
         check("region", region, "regions")
     role = RoleSpec(

@@ -36,26 +36,30 @@ def _summary(out: dict[str, Any]) -> str:
 )
 def block_s3_public_access(ctx: ActionContext, params: BlockPublicAccessParams) -> dict[str, Any]:
     """Put a bucket-level public access block (all four settings on) on ``bucket``, or on every
-    bucket of the target region when none is named; reports what was already compliant."""
+    bucket of the target region when none is named; reports what was already compliant. Every bucket
+    call names the target account as ExpectedBucketOwner: another account's bucket is never touched."""
     s3 = ctx.client("s3")
     names = [params.bucket] if params.bucket else [b["Name"] for b in buckets_in_region(s3, ctx.region)]
     compliant: list[str] = []
     changed: list[dict[str, Any]] = []
     for name in names:
-        current = _current_block(s3, name)
+        current = _current_block(s3, name, ctx.account)
         if current == BLOCK_ALL:
             compliant.append(name)
             continue
         if not ctx.dry_run:
-            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=BLOCK_ALL)
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=BLOCK_ALL, ExpectedBucketOwner=ctx.account
+            )
         changed.append({"bucket": name, "before": current, "after": BLOCK_ALL})
     key = "would_change" if ctx.dry_run else "changed"
     return {key: changed, "already_compliant": compliant}
 
 
-def _current_block(s3: Any, name: str) -> dict[str, bool]:
+def _current_block(s3: Any, name: str, owner: str) -> dict[str, bool]:
     try:
-        config: dict[str, bool] = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+        response = s3.get_public_access_block(Bucket=name, ExpectedBucketOwner=owner)
+        config: dict[str, bool] = response["PublicAccessBlockConfiguration"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "NoSuchPublicAccessBlockConfiguration":
             return {}

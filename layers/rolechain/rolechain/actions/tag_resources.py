@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -60,7 +61,8 @@ def tag_resources(ctx: ActionContext, params: TagResourcesParams) -> dict[str, A
     returns a bucket that was never tagged). At most 20 ARNs per TagResources call; per-ARN failures
     are reported."""
     tagging = ctx.client("resourcegroupstaggingapi")
-    current = _current_tags(ctx, tagging, params)
+    refused = _foreign_arns(ctx, params.arns or [])
+    current = {arn: tags for arn, tags in _current_tags(ctx, tagging, params, refused).items() if arn not in refused}
     # What each resource gets: every tag, or with missing_only just the keys it lacks, so a value
     # someone already set is never overwritten.
     plans = {
@@ -70,18 +72,21 @@ def tag_resources(ctx: ActionContext, params: TagResourcesParams) -> dict[str, A
     selected = [arn for arn, tags in plans.items() if tags]
     skipped = [arn for arn, tags in plans.items() if not tags]
     if ctx.dry_run:
-        return {
+        dry = {
             "would_tag": selected,
             "already_tagged": skipped,
             "tags": params.tags,
             "changes": {arn: plans[arn] for arn in selected},
         }
+        if refused:
+            raise ActionFailed(f"{len(refused)} resource(s) refused", {**dry, "failed": refused})
+        return dry
     # One TagResources call takes one tag map: group resources by what they get, then 20 ARNs a call.
     groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
     for arn in selected:
         groups.setdefault(tuple(sorted(plans[arn].items())), []).append(arn)
     tagged: list[str] = []
-    failed: dict[str, dict[str, Any]] = {}
+    failed: dict[str, dict[str, Any]] = dict(refused)  # never sent, never reported tagged
     for tag_items, arns in groups.items():
         for start in range(0, len(arns), TAG_BATCH):
             batch = arns[start : start + TAG_BATCH]
@@ -106,20 +111,42 @@ def tag_resources(ctx: ActionContext, params: TagResourcesParams) -> dict[str, A
     if failed:
         # A partial failure is a failure of the target, with what succeeded still reported.
         raise ActionFailed(
-            f"{len(failed)} of {len(selected)} resource(s) failed to tag",
+            f"{len(failed)} of {len(selected) + len(refused)} resource(s) failed to tag",
             {"tagged": tagged, "failed": failed, "already_tagged": skipped, "tags": params.tags},
         )
     return {"tagged": tagged, "already_tagged": skipped, "tags": params.tags}
 
 
-def _current_tags(ctx: ActionContext, tagging: Any, params: TagResourcesParams) -> dict[str, dict[str, str]]:
-    """ARN -> current tags of the resources the params select."""
+def _foreign_arns(ctx: ActionContext, arns: list[str]) -> dict[str, dict[str, Any]]:
+    """The ``arns`` that are not the target account's, each with why: an ARN naming another account,
+    or an S3 bucket ARN (which names no account) of a bucket the account does not own."""
+    refused: dict[str, dict[str, Any]] = {}
+    owned: set[str] | None = None
+    for arn in arns:
+        parts = arn.split(":", 5)
+        if len(parts) < 6:
+            refused[arn] = {"code": "InvalidArn", "message": "not a resource ARN"}
+        elif parts[2] == "s3" and not parts[4]:
+            if owned is None:
+                owned = {b["Name"] for b in buckets_in_region(ctx.client("s3"), None)}
+            if parts[5].split("/", 1)[0] not in owned:
+                refused[arn] = {"code": "ForeignResource", "message": f"bucket not owned by account {ctx.account}"}
+        elif parts[4] != ctx.account:
+            refused[arn] = {"code": "ForeignResource", "message": f"not a resource of account {ctx.account}"}
+    return refused
+
+
+def _current_tags(
+    ctx: ActionContext, tagging: Any, params: TagResourcesParams, refused: Mapping[str, Any]
+) -> dict[str, dict[str, str]]:
+    """ARN -> current tags of the resources the params select (``refused`` ARNs are not looked up)."""
     found: dict[str, dict[str, str]] = {}
     queries: list[dict[str, Any]] = []
     if params.arns is not None:
-        found = {arn: {} for arn in params.arns}
+        arns = [arn for arn in params.arns if arn not in refused]
+        found = {arn: {} for arn in arns}
         # GetResources takes at most 100 ARNs a call
-        queries = [{"ResourceARNList": params.arns[i : i + 100]} for i in range(0, len(params.arns), 100)]
+        queries = [{"ResourceARNList": arns[i : i + 100]} for i in range(0, len(arns), 100)]
     else:
         queries = [{"ResourceTypeFilters": params.resource_types}]
         if "s3" in (params.resource_types or []):

@@ -8,11 +8,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rolechain.chain import sanitize_session_name
+from rolechain.jobs import RoleRef
 from rolechain.types import AccountId, ActionName, JobName, Region, RoleName, RunId
 
 
 class TargetMessage(BaseModel):
-    """One target of a queued run: the SQS message the scheduler/API send and the worker reads."""
+    """One target of a queued run: the SQS message the scheduler/API send and the worker reads.
+
+    The worker never trusts it alone: it derives the plan again from the job file (``job``) or from the
+    run record (an ad-hoc run) and refuses a message that asks for anything else; ``role`` is the role
+    the run was planned with (no ExternalId), checked the same way.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -24,6 +30,19 @@ class TargetMessage(BaseModel):
     region: Region
     dry_run: bool = False
     requested_by: str | None = None
+    role: RoleRef | None = None
+
+
+class QueuedPlan(BaseModel):
+    """What a queued run was planned as, kept in its run record: the worker checks each message
+    against it (an ad-hoc run has no job file entry to derive it from)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    params: dict[str, Any] = Field(default_factory=dict)
+    accounts: list[AccountId] = Field(min_length=1)
+    regions: list[Region] = Field(min_length=1)
+    role: RoleRef
 
 
 class RunRequest(BaseModel):

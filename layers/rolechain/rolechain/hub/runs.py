@@ -14,7 +14,8 @@ from rolechain.actions import REGISTRY
 from rolechain.chain import new_run_id
 from rolechain.errors import ConfigError
 from rolechain.hub.errors import Forbidden, NotFound
-from rolechain.hub.models import Caller, RunRequest, TargetMessage
+from rolechain.hub.models import Caller, QueuedPlan, RunRequest, TargetMessage
+from rolechain.jobs import RoleRef
 from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
 from rolechain.runner import run_plan
 
@@ -45,6 +46,21 @@ def start_job(
     return start(hub, plan, run_id or new_run_id(), caller, remaining_seconds)
 
 
+def run_record(
+    run_id: str, job: str | None, action: str, dry_run: bool, caller: Caller | None, target_count: int
+) -> dict[str, Any]:
+    """The stored record of a run (its results are items of their own)."""
+    return {
+        "run_id": run_id,
+        "job": job,
+        "action": action,
+        "dry_run": dry_run,
+        "requested_by": caller.arn if caller else None,
+        "created_at": datetime.now(UTC).isoformat(),
+        "target_count": target_count,
+    }
+
+
 def start(
     hub: Hub,
     plan: RunPlan,
@@ -55,15 +71,7 @@ def start(
     inline: bool | None = None,
 ) -> dict[str, Any]:
     """Record the run, then run it at once (few targets, or ``inline``) or queue one message per target."""
-    run = {
-        "run_id": run_id,
-        "job": plan.job,
-        "action": plan.action.name,
-        "dry_run": plan.dry_run,
-        "requested_by": caller.arn if caller else None,
-        "created_at": datetime.now(UTC).isoformat(),
-        "target_count": len(plan.targets),
-    }
+    run = run_record(run_id, plan.job, plan.action.name, plan.dry_run, caller, len(plan.targets))
     if inline or (inline is None and len(plan.targets) <= hub.settings.inline_target_limit):
         run["mode"] = "inline"
         hub.store.put_run(run)
@@ -71,17 +79,27 @@ def start(
         hub.store.put_results(run_id, report.results)
         return {**run, **report.to_dict(), "status": "completed"}
     run["mode"] = "queued"
+    params = plan.params.model_dump(mode="json", exclude_unset=True)
+    role = RoleRef.model_validate(plan.role.model_dump(include=set(RoleRef.model_fields)))
+    # What the worker checks every message against (no ExternalId: the record is readable through the API).
+    run["queued"] = QueuedPlan(
+        params=params,
+        accounts=list(dict.fromkeys(t.account for t in plan.targets)),
+        regions=list(dict.fromkeys(t.region for t in plan.targets)),
+        role=role,
+    ).model_dump(mode="json")
     hub.store.put_run(run)
     messages = [
         TargetMessage(
             run_id=run_id,
             job=plan.job,
             action=plan.action.name,
-            params=plan.params.model_dump(mode="json", exclude_unset=True),
+            params=params,
             account=t.account,
             region=t.region,
             dry_run=plan.dry_run,
             requested_by=caller.arn if caller else None,
+            role=role,
         )
         for t in plan.targets
     ]

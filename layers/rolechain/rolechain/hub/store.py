@@ -42,7 +42,10 @@ class RunStore:
         )
 
     def put_results(self, run_id: str, results: Iterable[TargetResult]) -> None:
-        items = [self._result_item(run_id, r) for r in results]
+        """Store one item per target; a target given twice keeps its last result, since DynamoDB
+        refuses a BatchWriteItem that names one key twice."""
+        by_key = {(r.account, r.region): r for r in results}
+        items = [self._result_item(run_id, r) for r in by_key.values()]
         for start in range(0, len(items), 25):  # BatchWriteItem takes 25 items a call
             request = {self._table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
             for _ in range(8):
@@ -61,6 +64,16 @@ class RunStore:
         return self._item(
             {**data, "pk": f"run#{run_id}", "sk": f"target#{result.account}#{result.region}", "ttl": self._ttl()}
         )
+
+    def get_run_record(self, run_id: str) -> dict[str, Any] | None:
+        """The run's own record (no results), or None when there is none."""
+        item = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        record: dict[str, Any] = _plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
+        return record
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run with its results and a summary. Raises NotFound."""

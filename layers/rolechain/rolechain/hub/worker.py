@@ -1,17 +1,28 @@
-"""The worker's use case: one queued target run and recorded, or handed back to SQS for a retry."""
+"""The worker's use case: one queued target run and recorded, or handed back to SQS for a retry.
+
+A message is a request, not an order: the worker derives the target's plan again from the job file (a
+job's run) or from the run record (an ad-hoc run the API accepted) and refuses a message asking for
+another action, params, account, region, role, dry-run setting or requester. A refused message is
+recorded failed (kind ``config``) and never retried, so its run still completes.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from rolechain.hub.errors import TransientTargetError
-from rolechain.hub.models import Caller, TargetMessage
-from rolechain.planning import PlanRequest, plan_run
-from rolechain.runner import Status, TargetResult, run_plan
+from rolechain.errors import ConfigError
+from rolechain.hub.errors import Forbidden, TransientTargetError
+from rolechain.hub.models import Caller, QueuedPlan, TargetMessage
+from rolechain.jobs import RoleRef
+from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
+from rolechain.runner import FailureKind, Status, TargetResult, run_plan
 
 if TYPE_CHECKING:
     from rolechain.hub.hub import Hub
+
+logger = logging.getLogger(__name__)
 
 
 def process_target(
@@ -20,27 +31,88 @@ def process_target(
     """Run one queued target and record its result.
 
     Raises:
-        TransientTargetError: the target failed in a way a retry may fix (throttling, network),
-            and SQS may still deliver it again; nothing is recorded so the retry decides.
+        TransientTargetError: the target failed in a way a retry may fix (throttling, network) or was
+            not started for lack of time, and SQS may still deliver it again; nothing is recorded so
+            the retry decides. On the last delivery the result is recorded instead.
     """
-    caller = Caller(message.requested_by) if message.requested_by else None
-    settings = hub.job_file.job(message.job) if message.job else hub.job_file.defaults
-    request = PlanRequest(
-        action=message.action,
-        params=message.params,
-        accounts=[message.account],
-        regions=[message.region],
-        dry_run=message.dry_run,
-        job=message.job,
-        source_identity=caller.source_identity if caller else None,
-        session_tags=caller.session_tags if caller else None,
-    )
-    plan = plan_run(hub.sessions, settings, request)
+    try:
+        plan = plan_message(hub, message)
+    except (ConfigError, Forbidden) as exc:  # the message itself is wrong: a retry cannot mend it
+        logger.warning("run %s: refused message for %s/%s: %s", message.run_id, message.account, message.region, exc)
+        result = TargetResult(
+            message.account,
+            message.region,
+            message.action,
+            Status.FAILED,
+            error={"type": FailureKind.CONFIG, "message": f"refused: {exc}"},
+        )
+        hub.store.put_results(message.run_id, [result])
+        return result
     result = run_plan(hub.sessions, plan, run_id=message.run_id, remaining_seconds=remaining_seconds).results[0]
-    if is_transient(result) and receive_count < hub.settings.max_receive_count:
+    retry = is_transient(result) or result.status == Status.SKIPPED
+    if retry and receive_count < hub.settings.max_receive_count:
         raise TransientTargetError(result)
     hub.store.put_results(message.run_id, [result])
     return result
+
+
+def plan_message(hub: Hub, message: TargetMessage) -> RunPlan:
+    """The plan for ``message``'s target as its job (or its run record) defines it.
+
+    Raises:
+        ConfigError: an unknown job, or a message that differs from what its job or run allows.
+        Forbidden: an ad-hoc message without a run record, or outside the run's accounts/regions.
+    """
+    record = hub.store.get_run_record(message.run_id)
+    requested_by = record.get("requested_by") if record else message.requested_by
+    if record is not None:
+        _same("job", message.job, record.get("job"))
+        _same("requested_by", message.requested_by, requested_by)
+    caller = Caller(requested_by) if requested_by else None
+    identity: dict[str, Any] = {
+        "source_identity": caller.source_identity if caller else None,
+        "session_tags": caller.session_tags if caller else None,
+    }
+    if message.job:
+        job = hub.job_file.job(message.job)
+        regions = QueuedPlan.model_validate(record["queued"]).regions if record and "queued" in record else job.regions
+        if message.region not in regions:
+            raise ConfigError("region", f"{message.region} is not a region of job {message.job!r}")
+        dry_run = bool(record["dry_run"]) if record else job.dry_run
+        request = PlanRequest(accounts=[message.account], regions=[message.region], dry_run=dry_run, **identity)
+        plan = plan_job(hub.sessions, hub.job_file, message.job, request)  # refuses an account outside the job
+    else:
+        if record is None or "queued" not in record:
+            raise Forbidden(f"no queued run {message.run_id!r} recorded for this ad-hoc message")
+        queued = QueuedPlan.model_validate(record["queued"])
+        if message.account not in queued.accounts or message.account not in hub.job_file.target_accounts():
+            raise Forbidden(f"account {message.account} is not a target of run {message.run_id!r}")
+        if message.region not in queued.regions:
+            raise Forbidden(f"region {message.region} is not a region of run {message.run_id!r}")
+        if queued.role.role_name not in hub.job_file.role_names():
+            raise Forbidden(f"role {queued.role.role_name!r} is not a configured target role")
+        settings = hub.job_file.defaults.model_copy(update=queued.role.model_dump())
+        request = PlanRequest(
+            action=str(record["action"]),
+            params=queued.params,
+            accounts=[message.account],
+            regions=[message.region],
+            dry_run=bool(record["dry_run"]),
+            job=None,
+            **identity,
+        )
+        plan = plan_run(hub.sessions, settings, request)
+    _same("action", message.action, plan.action.name)
+    _same("params", message.params, plan.params.model_dump(mode="json", exclude_unset=True))
+    _same("dry_run", message.dry_run, plan.dry_run)
+    if message.role is not None:
+        _same("role", message.role, RoleRef.model_validate(plan.role.model_dump(include=set(RoleRef.model_fields))))
+    return plan
+
+
+def _same(field: str, sent: object, allowed: object) -> None:
+    if sent != allowed:
+        raise ConfigError(field, f"the message asks for {sent!r}, its run allows {allowed!r}")
 
 
 def is_transient(result: TargetResult) -> bool:
