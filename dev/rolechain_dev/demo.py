@@ -119,6 +119,11 @@ def cli_story(emulator: Emulator, targets: int, buckets: int) -> list[int]:
     code = _run(["whoami", *via, "--via", first.role_arn])
     codes.append(0 if code == 1 else 1)  # the expected outcome here is a clear failure
 
+    _say("the doctor on that chain: which of the four conditions fails, and the statement that fixes it")
+    audit = _audit_role(emulator, seed, first.account_id)
+    code = _run(["doctor", *via, "--via", first.role_arn, "--inspect-via", audit])
+    codes.append(0 if code == 1 else 1)
+
     configured = [a for a in seed.target_account_ids if a in _job_accounts()]
     only = ["--accounts", ",".join(configured)] if len(configured) < len(_job_accounts()) else []
     _say(f"the example inventory job ({job_file})")
@@ -198,6 +203,25 @@ def lambda_story(
             rows.append((account, bucket["Name"], _tags(s3, bucket["Name"]), _blocked(s3, bucket["Name"])))
     print(cli.render_table(("account", "bucket", "tags", "public access blocked"), rows))
     return codes
+
+
+def _audit_role(emulator: Emulator, seed: Seed, account: str) -> str:
+    """A read-only audit role in ``account`` that U1 may assume, for the doctor to read trust policies."""
+    document = {"Effect": "Allow", "Principal": {"AWS": seed.user_arn}, "Action": "sts:AssumeRole"}
+    target_iam = emulator.admin_session(account).client("iam")
+    arn = str(
+        target_iam.create_role(
+            RoleName="rolechain-audit",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [document]}),
+        )["Role"]["Arn"]
+    )
+    read = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"}]}
+    target_iam.put_role_policy(RoleName="rolechain-audit", PolicyName="read", PolicyDocument=json.dumps(read))
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}]}
+    emulator.admin_session(seed.hub_account).client("iam").put_user_policy(
+        UserName=seed.user_arn.rsplit("/", 1)[-1], PolicyName="audit", PolicyDocument=json.dumps(allow)
+    )
+    return arn
 
 
 def _outcome_line(payload: Any) -> str:

@@ -14,6 +14,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 from pydantic import ValidationError
 
+from rolechain import doctor
 from rolechain.actions import REGISTRY, Action, get_action, target_role_policy
 from rolechain.actions.plugins import load_plugins
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id
@@ -81,6 +82,65 @@ def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         rows = [("base" if n == 0 else n, i.account, i.arn, i.user_id) for n, i in enumerate(identities)]
         out.write(render_table(("hop", "account", "arn", "user_id"), rows) + "\n")
     return EXIT_OK
+
+
+# -- doctor ---------------------------------------------------------------------------------------
+def _doctor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "doctor",
+        help="which of each hop's two conditions fails, and the statement that fixes it",
+        description="For each --via hop: does the caller's identity policy allow sts:AssumeRole on the role, "
+        "and does the role's trust policy allow the caller? Both read and decided locally where the policies "
+        "can be read, then confirmed by a real AssumeRole.",
+    )
+    p.add_argument("--via", action="append", default=[], metavar="ROLE_ARN", help="role to assume (repeatable)")
+    p.add_argument("--external-id", help="ExternalId for the last hop")
+    p.add_argument(
+        "--inspect-via",
+        action="append",
+        default=[],
+        metavar="ROLE_ARN",
+        help="a role (reached from the base credentials) allowed iam:GetRole in another account, to read its "
+        "trust policies",
+    )
+    add_aws_flags(p)
+    p.add_argument("--json", action="store_true", help='print {"hops": [...], "ok": bool}')
+    p.set_defaults(command=cmd_doctor)
+
+
+def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if not args.via:
+        raise ConfigError("--via", "give at least one ROLE_ARN to examine")
+    sessions = ChainSessions(base_session(args))
+    name = default_session_name("doctor", new_run_id())
+    chain = Chain.build(args.via, external_id=args.external_id, session_name=name)
+    inspect = [Chain.build([arn], session_name=name) for arn in args.inspect_via]
+    reports = doctor.examine(sessions, chain, inspect=inspect)
+    ok = all(r.ok for r in reports)
+    if args.json:
+        out.write(json.dumps({"hops": [r.to_dict() for r in reports], "ok": ok}) + "\n")
+        return EXIT_OK if ok else EXIT_FAILED
+
+    def verdict(value: bool | None) -> str:
+        return {True: "allows", False: "DENIES", None: "unknown"}[value]
+
+    rows = [
+        (r.hop, r.caller_arn or "", r.role_arn, verdict(r.identity_policy_allows), verdict(r.trust_policy_allows),
+         "yes" if r.assumed else "NO")
+        for r in reports
+    ]  # fmt: skip
+    out.write(
+        render_table(("hop", "caller", "role", "(1) identity policy", "(2) trust policy", "assumed"), rows) + "\n"
+    )
+    for r in reports:
+        for note in r.notes:
+            out.write(f"hop {r.hop}: {note}\n")
+        if r.fix is not None:
+            out.write(f"hop {r.hop} fix: {r.fix.say}\n")
+            if r.fix.statement is not None:
+                out.write(json.dumps(r.fix.statement, indent=2) + "\n")
+    out.write("every hop works\n" if ok else "the chain is broken: see the fix above\n")
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 # -- actions / policy / validate -----------------------------------------------------------------
@@ -281,6 +341,7 @@ class _Progress:
 # -- entry point ----------------------------------------------------------------------------------
 PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _whoami_parser,
+    _doctor_parser,
     _actions_parser,
     _run_parser,
     _validate_parser,
