@@ -12,6 +12,7 @@ a stand-in built under the same tag), ``ROLECHAIN_SAM_SKIP_PULL=0`` always pulls
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import ipaddress
 import json
@@ -39,6 +40,7 @@ FUNCTIONS = {
     "api": "ApiFunction",
 }
 LAMBDA_IMAGE = "public.ecr.aws/lambda/python:3.13-x86_64"  # the template's runtime and architecture
+LAYER_IMAGE_PREFIX = "rolechain-local-layer-"
 REPORT_RE = re.compile(
     r"REPORT RequestId: \S+\s+(?:Init Duration: (?P<init>[\d.]+) ms\s+)?Duration: (?P<dur>[\d.]+) ms"
 )
@@ -476,6 +478,9 @@ class SamLocal:
     root: Path = field(default_factory=project_root)
     sam: str | None = None
     build_dir: Path | None = None
+    # The layer baked into an image of our own, once per layer content, instead of SAM rebuilding its
+    # layer image on every invoke (SAM always rebuilds for a layer defined in the template).
+    prebuilt_layer: bool = True
 
     def __post_init__(self) -> None:
         self.sam = self.sam or find_sam(self.root)
@@ -503,22 +508,58 @@ class SamLocal:
 
     def stage_job_file(self) -> Path:
         """Copy the demo's job file into this build's layer folder (as ``LOCAL_JOB_FILE`` in the
-        container): the deployable layer never holds it, a local build gets it before every run."""
+        container): the deployable layer never holds it, a local build gets it before every run. An
+        unchanged file is left alone, so the layer's content (and its image) stays the same."""
         staged = self.build_path / "RolechainLayer" / LOCAL_JOB_DIR / "jobs.yaml"
         staged.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(DEMO_JOB_FILE, staged)
+        if not staged.exists() or staged.read_bytes() != DEMO_JOB_FILE.read_bytes():
+            shutil.copyfile(DEMO_JOB_FILE, staged)
         return staged
+
+    def layer_image(self) -> str:
+        """An image of the Lambda base image with this build's layer at /opt, tagged by the layer's
+        content (names, sizes, mtimes): built once per content, older ones of this kind removed."""
+        layer = self.build_path / "RolechainLayer"
+        digest = hashlib.sha256()
+        for path in sorted(p for p in layer.rglob("*") if p.is_file()):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(layer)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        # a repository per content: SAM names its own runtime image after the repository
+        image = f"{LAYER_IMAGE_PREFIX}{digest.hexdigest()[:16]}"
+        if _output(["docker", "image", "inspect", image]) is None:
+            dockerfile = self._workdir / "Dockerfile.layer"
+            dockerfile.write_text(f"FROM {LAMBDA_IMAGE}\nCOPY . /opt/\n")
+            subprocess.run(
+                ["docker", "build", "--quiet", "--tag", image, "--file", str(dockerfile), str(layer)],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=600,
+            )
+            stale = (_output(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]) or "").split()
+            old = [i for i in stale if i.startswith(LAYER_IMAGE_PREFIX) and not i.startswith(image)]
+            if old:
+                subprocess.run(["docker", "image", "rm", "--force", *old], capture_output=True, check=False)
+        return image
+
+    def local_template(self) -> Path:
+        """The built template without the layer (its content is in :meth:`layer_image`)."""
+        template = load_template(self.build_path, "template.yaml")
+        template["Globals"]["Function"].pop("Layers", None)
+        for resource in template["Resources"].values():
+            if resource.get("Type") == "AWS::Serverless::Function":
+                resource.get("Properties", {}).pop("Layers", None)
+        local = self.build_path / "template.local.json"
+        local.write_text(json.dumps(template, indent=1))
+        return local
 
     def _base_args(self) -> list[str]:
         self.stage_job_file()
-        args = [
-            "--env-vars",
-            str(self.env_file),
-            "--add-host",
-            "host.docker.internal:host-gateway",
-            "--template",
-            str(self.build_path / "template.yaml"),
-        ]
+        args = ["--env-vars", str(self.env_file), "--add-host", "host.docker.internal:host-gateway"]
+        if self.prebuilt_layer:
+            return [*args, "--template", str(self.local_template()), "--invoke-image", self.layer_image(),
+                    "--skip-pull-image"]  # fmt: skip
+        args += ["--template", str(self.build_path / "template.yaml")]
         if self.skip_pull:
             args.append("--skip-pull-image")
         return args
