@@ -61,7 +61,14 @@ def classify_assume_role_error(*, hop: int, hop_spec: Hop, caller_arn: str, code
         f"(add a statement Allow {action} on {role} to the caller's policies, and check SCPs / "
         "permission boundaries)"
     )
-    ext = f" with ExternalId {hop_spec.external_id!r}" if hop_spec.external_id else ""
+    # The ExternalId is a shared secret: say that one was sent, never its value (hints reach API
+    # responses, stored runs, logs and the CLI). Whether it matched is not knowable from the caller's
+    # side: STS answers a wrong ExternalId and a missing trust statement with the same AccessDenied.
+    ext = (
+        " with the ExternalId it was given (value not shown; check it matches the trust policy's)"
+        if hop_spec.external_id
+        else ""
+    )
     cond2 = (
         f"condition (2): the trust policy of {role} does not allow {caller_arn}{ext} "
         f'(its AssumeRolePolicyDocument needs Principal {{"AWS": "{_principal(caller_arn)}"}}'
