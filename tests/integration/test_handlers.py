@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from rolechain.hub import Caller
 from rolechain_dev.emulator import Emulator, Seed
 
 from tests import hub_support
@@ -25,6 +26,9 @@ from tests.hub_support import (
     sqs_event,
     test_env,
 )
+
+
+ALICE = "arn:aws:iam::111111111111:user/alice"  # the caller of the events/api-*.json fixtures
 
 
 @dataclass
@@ -232,10 +236,13 @@ def test_api_runs_a_job_and_passes_the_caller_down_the_chain(hub: Hub) -> None:
     status, run = api_call(api, "api-post-run-job.json")
     assert status == 200 and run["status"] == "completed"
     assert sorted(r["account"] for r in run["results"]) == ["200000000001", "200000000002"]
-    assert run["requested_by"] == "arn:aws:iam::111111111111:user/alice"
+    assert run["requested_by"] == ALICE
     assume = hub.emulator.calls(action="AssumeRole")
-    assert {r.params.get("SourceIdentity") for r in assume} == {"alice"}
+    # SourceIdentity: alice's name plus a digest of her full ARN; the session tag: the full ARN
+    assert {r.params.get("SourceIdentity") for r in assume} == {Caller(ALICE).source_identity}
+    assert {r.params.get("SourceIdentity", "")[:6] for r in assume} == {"alice."}
     assert all(r.params.get("Tags.member.1.Key") == "requested-by" for r in assume)
+    assert {r.params.get("Tags.member.1.Value") for r in assume} == {ALICE}
     status, stored = api_call(api, "api-get-run.json", RUN_ID=run["run_id"])
     assert status == 200 and stored["requested_by"] == run["requested_by"] and stored["summary"]["ok"] == 2
 

@@ -298,6 +298,15 @@ def sanitize_session_name(value: str, *, fallback: str = "rolechain") -> str:
     return cleaned if len(cleaned) >= 2 else (cleaned + "--")[:2]
 
 
+TAG_VALUE_CHARS_RE = re.compile(r"[^A-Za-z0-9_ .:/=+@-]")
+
+
+def sanitize_tag_value(value: str) -> str:
+    """``value`` made valid as a session tag value: characters STS refuses (and every non-ASCII one)
+    become '-', the result is cut to 256 characters."""
+    return TAG_VALUE_CHARS_RE.sub("-", value)[:256]
+
+
 def default_session_name(purpose: str, run_id: str | None = None) -> str:
     """A RoleSessionName that tells a CloudTrail reader in the target account what ran and which run.
 
