@@ -27,7 +27,6 @@ from tests.hub_support import (
     test_env,
 )
 
-
 ALICE = "arn:aws:iam::111111111111:user/alice"  # the caller of the events/api-*.json fixtures
 
 
