@@ -12,6 +12,8 @@ from rolechain_dev.local import FakeContext, HubResources, load_handler, project
 from rolechain_dev.local import create_hub_resources as _create
 from rolechain_dev.local import load_template as _load_template
 
+from tests.secrets_guard import GUARD
+
 ROOT = project_root()
 EVENTS = ROOT / "events"
 
@@ -33,7 +35,9 @@ def load_template(name: str = "template.yaml") -> dict[str, Any]:
 
 
 def create_hub_resources(emulator: Emulator, seed: Seed) -> HubResources:
-    return _create(emulator, seed, ROOT)
+    resources = _create(emulator, seed, ROOT)
+    GUARD.learn_credentials(resources.r1_credentials)  # R1's, as Lambda would give them: never to be shown
+    return resources
 
 
 def test_env(hub: HubResources, seed: Seed, **extra: str) -> dict[str, str]:
