@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import yaml
 from rolechain_dev.emulator import Emulator, Seed
-from rolechain_dev.local import FakeContext, HubResources, load_handler, project_root
+from rolechain_dev.local import DEMO_JOB_FILE, FakeContext, HubResources, load_handler, project_root
 from rolechain_dev.local import create_hub_resources as _create
 from rolechain_dev.local import load_template as _load_template
 
@@ -63,6 +66,15 @@ def stored_results(emulator: Emulator, seed: Seed, table: str, run_id: str) -> d
         ExpressionAttributeValues={":pk": {"S": f"run#{run_id}"}},
     )["Items"]
     return {i["sk"]["S"]: i["status"]["S"] for i in items if i["sk"]["S"].startswith("target#")}
+
+
+def edited_demo_job_file(directory: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the demo's job file in ``directory``, changed by ``edit`` (which gets the parsed YAML)."""
+    data = yaml.safe_load(DEMO_JOB_FILE.read_text())
+    edit(data)
+    path = directory / "jobs.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 def load_event(name: str, **replace: str) -> dict[str, Any]:

@@ -13,14 +13,20 @@ import logging
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
 from rolechain import CACHE
 from rolechain_dev.emulator import Emulator, Seed
-from rolechain_dev.local import DEMO_JOB_FILE
 
-from tests.hub_support import FakeContext, create_hub_resources, load_event, load_handler, test_env
+from tests.hub_support import (
+    FakeContext,
+    create_hub_resources,
+    edited_demo_job_file,
+    load_event,
+    load_handler,
+    test_env,
+)
 from tests.integration.support import run_cli
 from tests.secrets_guard import GUARD
 
@@ -35,11 +41,12 @@ def leaky_landscape(
     """Six targets (the sixth without R2) behind a distinctive ExternalId, and a job file using it."""
     external_id = f"xid-{secrets.token_hex(12)}"
     seed = seed_landscape(targets=6, missing_role_accounts=[NO_R2], external_id=external_id)
-    job_file = yaml.safe_load(DEMO_JOB_FILE.read_text())
-    job_file["defaults"]["external_id"] = external_id
-    job_file["jobs"]["inventory"]["targets"]["accounts"].append(NO_R2)
-    path = tmp_path / "jobs.yaml"
-    path.write_text(yaml.safe_dump(job_file))
+
+    def use_it(job_file: dict[str, Any]) -> None:
+        job_file["defaults"]["external_id"] = external_id
+        job_file["jobs"]["inventory"]["targets"]["accounts"].append(NO_R2)
+
+    path = edited_demo_job_file(tmp_path, use_it)
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
     return seed, path
 

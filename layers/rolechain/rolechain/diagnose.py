@@ -71,7 +71,7 @@ def classify_assume_role_error(*, hop: int, hop_spec: Hop, caller_arn: str, code
     )
     cond2 = (
         f"condition (2): the trust policy of {role} does not allow {caller_arn}{ext} "
-        f'(its AssumeRolePolicyDocument needs Principal {{"AWS": "{_principal(caller_arn)}"}}'
+        f'(its AssumeRolePolicyDocument needs Principal {{"AWS": "{trust_principal(caller_arn)}"}}'
         + (" and Condition StringEquals sts:ExternalId" if hop_spec.external_id else "")
         + (", plus sts:TagSession" if hop_spec.tags else "")
         + (", plus sts:SetSourceIdentity" if hop_spec.source_identity else "")
@@ -133,7 +133,7 @@ def classify_assume_role_error(*, hop: int, hop_spec: Hop, caller_arn: str, code
     )
 
 
-def _principal(caller_arn: str) -> str:
+def trust_principal(caller_arn: str) -> str:
     """The principal a trust policy names for a caller: an assumed-role session is trusted by its role ARN."""
     parts = caller_arn.split(":")
     if len(parts) >= 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
