@@ -92,3 +92,13 @@ def test_hint_says_an_external_id_was_given_but_never_its_value(code: str, messa
     f = classify(code, message, external_id=secret)
     assert "ExternalId" in f.hint and secret not in f.hint
     assert secret not in str(f.to_dict())
+
+
+def test_no_model_holding_an_external_id_shows_it_in_its_repr() -> None:
+    from rolechain.jobs import RoleSettings
+    from rolechain.planning import RoleSpec
+
+    secret = "xid-s3cr3t-7f1e2d"
+    for model in (Hop(role_arn=R2, external_id=secret), RoleSpec(external_id=secret), RoleSettings(external_id=secret)):
+        assert secret not in repr(model) and secret not in str(model)
+        assert model.external_id == secret  # still there to send

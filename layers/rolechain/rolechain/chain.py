@@ -42,7 +42,7 @@ class Hop(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     role_arn: str
-    external_id: str | None = None
+    external_id: str | None = Field(default=None, repr=False)  # a shared secret: never in a repr
     session_name: str | None = None
     duration_seconds: int = Field(default=DEFAULT_DURATION)
     source_identity: str | None = None

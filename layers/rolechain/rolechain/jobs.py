@@ -119,7 +119,7 @@ class RoleRef(BaseModel):
 class RoleSettings(RoleRef):
     """How to reach targets and how many at once; shared by jobs, remediation rules and the file's defaults."""
 
-    external_id: str | SsmParameter | None = None
+    external_id: str | SsmParameter | None = Field(default=None, repr=False)
     regions: list[Region] = Field(default_factory=lambda: ["us-east-1"], min_length=1)
     concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
     dry_run: bool = False
