@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import yaml
 from rolechain_dev.emulator import Emulator, Seed
-from rolechain_dev.local import FakeContext, HubResources, load_handler, project_root
+from rolechain_dev.local import DEMO_JOB_FILE, FakeContext, HubResources, load_handler, project_root
 from rolechain_dev.local import create_hub_resources as _create
 from rolechain_dev.local import load_template as _load_template
+
+from tests.secrets_guard import GUARD
 
 ROOT = project_root()
 EVENTS = ROOT / "events"
@@ -33,7 +38,9 @@ def load_template(name: str = "template.yaml") -> dict[str, Any]:
 
 
 def create_hub_resources(emulator: Emulator, seed: Seed) -> HubResources:
-    return _create(emulator, seed, ROOT)
+    resources = _create(emulator, seed, ROOT)
+    GUARD.learn_credentials(resources.r1_credentials)  # R1's, as Lambda would give them: never to be shown
+    return resources
 
 
 def test_env(hub: HubResources, seed: Seed, **extra: str) -> dict[str, str]:
@@ -59,6 +66,15 @@ def stored_results(emulator: Emulator, seed: Seed, table: str, run_id: str) -> d
         ExpressionAttributeValues={":pk": {"S": f"run#{run_id}"}},
     )["Items"]
     return {i["sk"]["S"]: i["status"]["S"] for i in items if i["sk"]["S"].startswith("target#")}
+
+
+def edited_demo_job_file(directory: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the demo's job file in ``directory``, changed by ``edit`` (which gets the parsed YAML)."""
+    data = yaml.safe_load(DEMO_JOB_FILE.read_text())
+    edit(data)
+    path = directory / "jobs.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 def load_event(name: str, **replace: str) -> dict[str, Any]:

@@ -28,6 +28,9 @@ IDEMPOTENCY = IdempotencyConfig(
 )
 
 
+NO_IDENTITY = "no IAM identity on the request (the API requires AWS_IAM auth)"
+
+
 def _error(status: int, message: str, field: str | None = None) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {"statusCode": status, "message": message}
     if field:
@@ -87,7 +90,7 @@ def create_run(
 ) -> Response[dict[str, Any]]:
     caller = api_caller(app.current_event.request_context.identity.user_arn, os.environ)
     if caller is None:
-        return _error(403, "no IAM identity on the request (the API requires AWS_IAM auth)")
+        return _error(403, NO_IDENTITY)
     logger.append_keys(caller=caller.arn)
     metrics.add_metric(name="RunsRequested", unit="Count", value=1)
     if idempotency_key:
@@ -102,8 +105,11 @@ def create_run(
 
 
 @app.get("/runs/<run_id>")
-def get_run(run_id: Annotated[str, Path(pattern=f"^{RUN_ID}$")]) -> dict[str, Any]:
-    return HUB.get_run(run_id)
+def get_run(run_id: Annotated[str, Path(pattern=f"^{RUN_ID}$")]) -> Response[dict[str, Any]]:
+    caller = api_caller(app.current_event.request_context.identity.user_arn, os.environ)
+    if caller is None:
+        return _error(403, NO_IDENTITY)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=HUB.get_run(run_id, caller))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

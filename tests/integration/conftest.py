@@ -20,6 +20,7 @@ from rolechain_dev.emulator import Emulator, Seed
 
 from tests.helpers import Clock
 from tests.integration.support import CliResult, run_cli
+from tests.secrets_guard import GUARD
 
 TARGETS = 5  # the example job file's 200000000001..200000000005
 BUCKETS = 3
@@ -29,11 +30,34 @@ BUCKETS = 3
 def _empty_credential_cache() -> Iterator[None]:
     CACHE.clear()
     yield
+    GUARD.learn_cache(CACHE)  # what the test's chains obtained: no output may show it
     CACHE.clear()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Fail a test whose captured stdout, stderr or log, or whose DynamoDB/SQS writes, show a seeded
+    secret (ExternalId, access key id, secret key, session token). Tests that print the emulator's
+    seed on purpose are marked ``shows_secrets``."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if report.when != "teardown" or item.get_closest_marker("shows_secrets"):
+        return
+    emulator = getattr(item, "funcargs", {}).get("emulator")
+    if emulator is not None:
+        GUARD.add(*(secret for creds in emulator._admin_creds.values() for secret in creds))
+    leaks = {name: GUARD.leaks(text) for name, text in report.sections}
+    if emulator is not None:
+        leaks["DynamoDB/SQS writes"] = GUARD.stored_leaks(emulator)
+    found = {name: secrets for name, secrets in leaks.items() if secrets}
+    if found and report.outcome != "failed":
+        report.outcome = "failed"
+        report.longrepr = "seeded secrets disclosed: " + "; ".join(f"{n}: {', '.join(s)}" for n, s in found.items())
 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
+    GUARD.clear()  # the last module's secrets died with its emulator
     with Emulator() as emu:
         yield emu
 
@@ -43,6 +67,7 @@ READ_ONLY_PREFIXES = ("Get", "List", "Head", "Describe")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mutates: the test changes the seeded landscape, so it gets one of its own")
+    config.addinivalue_line("markers", "shows_secrets: the test prints the emulator's seeded secrets on purpose")
 
 
 class Landscapes:
@@ -69,6 +94,7 @@ class Landscapes:
         }
         options.update(kwargs)
         seed = emulator.seed(**options)
+        GUARD.learn_seed(seed)
         self._restore_settings()
         return seed
 

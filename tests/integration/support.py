@@ -15,6 +15,8 @@ from rolechain.planning import PlanRequest, RunPlan, plan_run
 from rolechain.runner import RunReport, run_plan
 from rolechain_dev.emulator import HUB_ACCOUNT, Emulator, RecordedRequest, Seed
 
+from tests.secrets_guard import GUARD
+
 # Operations that change something; a dry run must send none of them.
 CHANGING_ACTIONS = ("TagResources", "UntagResources", "PutPublicAccessBlock", "PutBucketTagging")
 JUMP_ROLE_NAME = "rolechain-jump"
@@ -35,6 +37,7 @@ def run_cli(argv: Sequence[str]) -> CliResult:
     """``rolechain ARGV`` in this process, with stdout and stderr captured."""
     out, err = io.StringIO(), io.StringIO()
     code = cli.main(list(argv), out=out, err=err)
+    GUARD.check(out.getvalue() + err.getvalue(), f"the output of rolechain {' '.join(argv)[:60]}")
     return CliResult(code, out.getvalue(), err.getvalue())
 
 

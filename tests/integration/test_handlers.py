@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from rolechain.hub import Caller
 from rolechain_dev.emulator import Emulator, Seed
 
 from tests import hub_support
@@ -25,6 +26,8 @@ from tests.hub_support import (
     sqs_event,
     test_env,
 )
+
+ALICE = "arn:aws:iam::111111111111:user/alice"  # the caller of the events/api-*.json fixtures
 
 
 @dataclass
@@ -254,10 +257,13 @@ def test_api_runs_a_job_and_passes_the_caller_down_the_chain(hub: Hub) -> None:
     status, run = api_call(api, "api-post-run-job.json")
     assert status == 200 and run["status"] == "completed"
     assert sorted(r["account"] for r in run["results"]) == ["200000000001", "200000000002"]
-    assert run["requested_by"] == "arn:aws:iam::111111111111:user/alice"
+    assert run["requested_by"] == ALICE
     assume = hub.emulator.calls(action="AssumeRole")
-    assert {r.params.get("SourceIdentity") for r in assume} == {"alice"}
+    # SourceIdentity: alice's name plus a digest of her full ARN; the session tag: the full ARN
+    assert {r.params.get("SourceIdentity") for r in assume} == {Caller(ALICE).source_identity}
+    assert {r.params.get("SourceIdentity", "")[:6] for r in assume} == {"alice."}
     assert all(r.params.get("Tags.member.1.Key") == "requested-by" for r in assume)
+    assert {r.params.get("Tags.member.1.Value") for r in assume} == {ALICE}
     status, stored = api_call(api, "api-get-run.json", RUN_ID=run["run_id"])
     assert status == 200 and stored["requested_by"] == run["requested_by"] and stored["summary"]["ok"] == 2
 
@@ -334,3 +340,85 @@ def test_api_accepts_every_registered_action_name_including_digits(hub: Hub) -> 
     body = json.loads(response["body"])
     assert response["statusCode"] == 200, body
     assert body["action"] == "block_s3_public_access" and body["summary"]["dry_run"] == 1
+
+
+# -- api authorisation (the job file's api rules; issue 10, defect 2) --------------------------------
+BOB = "arn:aws:iam::111111111111:user/bob"  # named by no rule of the demo job file
+CAROL = "arn:aws:sts::111111111111:assumed-role/rolechain-readers/carol"  # a session of the readers role
+
+
+def api_as(api: ModuleType, caller: str, fixture: str, body: dict[str, Any] | None = None, **replace: str) -> Any:
+    """``fixture`` sent by ``caller`` (with ``body`` instead of the fixture's own, without its Idempotency-Key)."""
+    event = load_event(fixture, **replace)
+    event["requestContext"]["identity"]["userArn"] = caller
+    if body is not None:
+        event["body"] = json.dumps(body)
+        event["headers"].pop("Idempotency-Key", None)
+        event["multiValueHeaders"].pop("Idempotency-Key", None)
+    response = api.lambda_handler(event, FakeContext("api"))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_api_a_caller_no_rule_names_may_list_but_run_nothing(hub: Hub) -> None:
+    api = hub.load("api")
+    assert api_as(api, BOB, "api-get-actions.json")[0] == 200
+    assert api_as(api, BOB, "api-get-jobs.json")[0] == 200
+    status, body = api_as(api, BOB, "api-post-run-job.json")
+    assert (
+        status == 403
+        and body["message"] == f"{BOB} is not allowed any run (no api rule of the job file names this caller)"
+    )
+    status, _ = api_as(api, BOB, "api-post-run-action.json", {"action": "whoami", "accounts": ["200000000001"]})
+    assert status == 403
+    assert hub.emulator.calls(action="AssumeRole") == []
+
+
+def test_api_an_ungranted_caller_cannot_turn_a_jobs_dry_run_off(hub: Hub) -> None:
+    # Given the repro of issue 10: {"job": "block-public-access", "dry_run": false} made 3 PutPublicAccessBlock
+    api = hub.load("api")
+    live = {"job": "block-public-access", "dry_run": False, "accounts": ["200000000001"]}
+    for caller in (BOB, CAROL):
+        status, body = api_as(api, caller, "api-post-run-job.json", live)
+        assert status == 403 and body["message"].startswith(f"{caller} is not allowed ")
+    assert hub.changing_calls("PutPublicAccessBlock") == 0
+    # alice is granted disable_dry_run: hers runs for real
+    status, run = api_as(api, ALICE, "api-post-run-job.json", live)
+    assert status == 200 and run["dry_run"] is False and run["summary"]["ok"] == 1
+    assert hub.changing_calls("PutPublicAccessBlock") == 3
+
+
+def test_api_readers_run_read_only_actions_and_their_job_but_nothing_changing(hub: Hub) -> None:
+    api = hub.load("api")
+    status, run = api_as(api, CAROL, "api-post-run-action.json", {"action": "whoami", "accounts": ["200000000001"]})
+    assert status == 200 and run["summary"]["ok"] == 1 and run["requested_by"] == CAROL
+    assert api_as(api, CAROL, "api-post-run-job.json")[0] == 200  # inventory
+    tagging = {
+        "action": "tag_resources",
+        "accounts": ["200000000001"],
+        "params": {"resource_types": ["s3"], "tags": {"x": "y"}},
+    }
+    status, body = api_as(api, CAROL, "api-post-run-action.json", tagging)
+    assert status == 403 and body["message"] == (
+        f"{CAROL} is not allowed the ad-hoc action 'tag_resources', which changes resources"
+    )
+    status, body = api_as(api, CAROL, "api-post-run-job.json", {"job": "tag-owner"})
+    assert status == 403 and body["message"] == f"{CAROL} is not allowed starting job 'tag-owner'"
+    assert "inventory" not in body["message"]  # what else the rules allow is not disclosed
+    assert hub.changing_calls("TagResources") == 0
+
+
+def test_api_a_run_is_readable_by_its_requester_and_read_all_only(hub: Hub) -> None:
+    api = hub.load("api")
+    _, run = api_as(api, CAROL, "api-post-run-action.json", {"action": "whoami", "accounts": ["200000000001"]})
+    assert api_as(api, CAROL, "api-get-run.json", RUN_ID=run["run_id"])[0] == 200
+    assert api_as(api, ALICE, "api-get-run.json", RUN_ID=run["run_id"])[0] == 200  # read_all
+    other_carol = "arn:aws:sts::222222222222:assumed-role/rolechain-readers/carol"
+    for stranger in (BOB, other_carol):
+        status, body = api_as(api, stranger, "api-get-run.json", RUN_ID=run["run_id"])
+        assert status == 404 and body["message"] == f"no run {run['run_id']!r}"  # as if there were none
+    # a scheduled run has no requester: only read_all reads it
+    scheduled = hub.load("scheduler").lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
+    assert api_as(api, CAROL, "api-get-run.json", RUN_ID=scheduled["run_id"])[0] == 404
+    event = load_event("api-get-run.json", RUN_ID=run["run_id"])
+    event["requestContext"]["identity"]["userArn"] = None
+    assert hub.load("api").lambda_handler(event, FakeContext("api"))["statusCode"] == 403

@@ -16,7 +16,14 @@ from rolechain.actions import REGISTRY, policy_document, target_role_policy
 from rolechain.errors import PluginError
 from rolechain_dev.emulator import Emulator, Seed
 
-from tests.hub_support import FakeContext, create_hub_resources, load_event, load_handler, test_env
+from tests.hub_support import (
+    FakeContext,
+    create_hub_resources,
+    edited_demo_job_file,
+    load_event,
+    load_handler,
+    test_env,
+)
 from tests.integration.support import CliResult, assume_role_requests, run_process
 from tests.plugin_support import (
     MARKER,
@@ -187,7 +194,14 @@ def plugin_hub(
     deployed = policy_document([*target_role_policy()["Statement"][0]["Action"], *PLUGIN_IAM_ACTIONS])
     seed = seed_landscape(targets=2, buckets_per_account=0, target_policy=deployed)
     resources = create_hub_resources(emulator, seed)
-    env = test_env(resources, seed, AWS_LAMBDA_FUNCTION_NAME="rolechain-test", ROLECHAIN_PLUGINS=PLUGIN_MODULE)
+
+    def grant_the_plugin(job_file: dict[str, Any]) -> None:  # a changing action: the API runs it once granted
+        job_file["api"]["rules"][0]["actions"].append(PLUGIN_ACTION)
+
+    job_file = str(edited_demo_job_file(tmp_path, grant_the_plugin))
+    env = test_env(
+        resources, seed, AWS_LAMBDA_FUNCTION_NAME="rolechain-test", ROLECHAIN_PLUGINS=PLUGIN_MODULE, JOB_FILE=job_file
+    )
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     emulator.clear_requests()

@@ -75,3 +75,30 @@ def test_other_failures(code: str, message: str, cause: str, needle: str) -> Non
     assert f.likely_cause == cause
     assert needle in f.hint
     assert f.to_dict()["code"] == code
+
+
+@pytest.mark.parametrize(
+    "code,message",
+    [
+        ("AccessDenied", f"User: {R1_SESSION} is not authorized to perform: sts:AssumeRole on resource: {R2}"),
+        ("AccessDenied", "because no resource-based policy allows the sts:AssumeRole action"),
+        ("SomethingElse", "unexpected"),
+    ],
+)
+def test_hint_says_an_external_id_was_given_but_never_its_value(code: str, message: str) -> None:
+    # Given a hop with a distinctive ExternalId (issue 10, defect 1: it was quoted in the hint)
+    secret = "xid-s3cr3t-7f1e2d"
+    # When the failure is explained, then the hint says one was sent and never shows it
+    f = classify(code, message, external_id=secret)
+    assert "ExternalId" in f.hint and secret not in f.hint
+    assert secret not in str(f.to_dict())
+
+
+def test_no_model_holding_an_external_id_shows_it_in_its_repr() -> None:
+    from rolechain.jobs import RoleSettings
+    from rolechain.planning import RoleSpec
+
+    secret = "xid-s3cr3t-7f1e2d"
+    for model in (Hop(role_arn=R2, external_id=secret), RoleSpec(external_id=secret), RoleSettings(external_id=secret)):
+        assert secret not in repr(model) and secret not in str(model)
+        assert model.external_id == secret  # still there to send

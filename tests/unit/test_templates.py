@@ -109,6 +109,24 @@ def test_api_requires_iam_auth() -> None:
     assert api["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
 
 
+def test_api_resource_policy_admits_only_the_allowed_principals_or_the_hub_account() -> None:
+    # Given IAM auth alone, which lets in any principal of the account whose own policy allows Invoke
+    template = load_template()
+    assert template["Parameters"]["ApiAllowedPrincipals"]["Default"] == ""
+    allow, deny = template["Resources"]["RolechainApi"]["Properties"]["Auth"]["ResourcePolicy"]["CustomStatements"]
+    principals = {"Fn::Split": [",", {"Ref": "ApiAllowedPrincipals"}]}
+    # Then the listed principals are allowed (the hub account's when none are listed)...
+    assert allow["Effect"] == "Allow" and allow["Action"] == "execute-api:Invoke"
+    assert allow["Condition"]["Fn::If"][1] == {"ArnLike": {"aws:PrincipalArn": principals}}
+    assert allow["Principal"]["AWS"]["Fn::If"][2] == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    # ...and everyone else is denied, whatever their own policies allow
+    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"} and deny["Resource"] == "execute-api:/*"
+    assert deny["Condition"]["Fn::If"][1:] == [
+        {"ArnNotLike": {"aws:PrincipalArn": principals}},
+        {"StringNotEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}},
+    ]
+
+
 def test_outputs_name_what_operators_and_tests_need() -> None:
     outputs = load_template()["Outputs"]
     assert {"ApiUrl", "HubRoleArn", "RunsTableName", "TargetQueueUrl"} <= set(outputs)

@@ -42,7 +42,7 @@ class Hop(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     role_arn: str
-    external_id: str | None = None
+    external_id: str | None = Field(default=None, repr=False)  # a shared secret: never in a repr
     session_name: str | None = None
     duration_seconds: int = Field(default=DEFAULT_DURATION)
     source_identity: str | None = None
@@ -296,6 +296,15 @@ def sanitize_session_name(value: str, *, fallback: str = "rolechain") -> str:
     # ':' is not an allowed character, so the result can never start with the reserved "aws:".
     cleaned = SESSION_NAME_CHARS_RE.sub("-", value).strip("-")[:64] or fallback
     return cleaned if len(cleaned) >= 2 else (cleaned + "--")[:2]
+
+
+TAG_VALUE_CHARS_RE = re.compile(r"[^A-Za-z0-9_ .:/=+@-]")
+
+
+def sanitize_tag_value(value: str) -> str:
+    """``value`` made valid as a session tag value: characters STS refuses (and every non-ASCII one)
+    become '-', the result is cut to 256 characters."""
+    return TAG_VALUE_CHARS_RE.sub("-", value)[:256]
 
 
 def default_session_name(purpose: str, run_id: str | None = None) -> str:

@@ -61,10 +61,17 @@ def classify_assume_role_error(*, hop: int, hop_spec: Hop, caller_arn: str, code
         f"(add a statement Allow {action} on {role} to the caller's policies, and check SCPs / "
         "permission boundaries)"
     )
-    ext = f" with ExternalId {hop_spec.external_id!r}" if hop_spec.external_id else ""
+    # The ExternalId is a shared secret: say that one was sent, never its value (hints reach API
+    # responses, stored runs, logs and the CLI). Whether it matched is not knowable from the caller's
+    # side: STS answers a wrong ExternalId and a missing trust statement with the same AccessDenied.
+    ext = (
+        " with the ExternalId it was given (value not shown; check it matches the trust policy's)"
+        if hop_spec.external_id
+        else ""
+    )
     cond2 = (
         f"condition (2): the trust policy of {role} does not allow {caller_arn}{ext} "
-        f'(its AssumeRolePolicyDocument needs Principal {{"AWS": "{_principal(caller_arn)}"}}'
+        f'(its AssumeRolePolicyDocument needs Principal {{"AWS": "{trust_principal(caller_arn)}"}}'
         + (" and Condition StringEquals sts:ExternalId" if hop_spec.external_id else "")
         + (", plus sts:TagSession" if hop_spec.tags else "")
         + (", plus sts:SetSourceIdentity" if hop_spec.source_identity else "")
@@ -126,7 +133,7 @@ def classify_assume_role_error(*, hop: int, hop_spec: Hop, caller_arn: str, code
     )
 
 
-def _principal(caller_arn: str) -> str:
+def trust_principal(caller_arn: str) -> str:
     """The principal a trust policy names for a caller: an assumed-role session is trusted by its role ARN."""
     parts = caller_arn.split(":")
     if len(parts) >= 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):

@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from rolechain.actions import get_action
 from rolechain.chain import config_error
@@ -47,6 +55,7 @@ from rolechain.types import (
     Region,
     RoleName,
     RolePath,
+    check,
 )
 
 SCHEDULE_RE = re.compile(r"^(rate\([0-9]+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$", re.ASCII)
@@ -111,7 +120,7 @@ class RoleRef(BaseModel):
 class RoleSettings(RoleRef):
     """How to reach targets and how many at once; shared by jobs, remediation rules and the file's defaults."""
 
-    external_id: str | SsmParameter | None = None
+    external_id: str | SsmParameter | None = Field(default=None, repr=False)
     regions: list[Region] = Field(default_factory=lambda: ["us-east-1"], min_length=1)
     concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
     dry_run: bool = False
@@ -211,12 +220,83 @@ class Remediation(RoleSettings):
         return event.get("source") == self.match.source and detail.get("eventName") in self.match.event_names
 
 
+CALLER_PATTERN_RE = re.compile(r"^(\*|arn:[A-Za-z0-9*?-]+:(iam|sts|\*)::[0-9*?]{1,12}:[!-~]{1,2000})$")  # ASCII only
+
+
+class ApiRule(BaseModel):
+    """What the API callers matching ``principals`` may do; a request is allowed when one rule allows all of it.
+
+    ``principals`` are IAM ARN globs (fnmatch: ``*``, ``?``, ``[...]``); an assumed-role session
+    (``arn:aws:sts::<acct>:assumed-role/<role>/<session>``) also matches by its role,
+    ``arn:aws:iam::<acct>:role/<role>`` (the session ARN carries no role path). ``jobs`` they may start
+    (``"*"``: every job); ``adhoc``: they may run read-only actions ad hoc; ``actions``: ad-hoc actions
+    granted by name, the only way to run a changing one (implies ``adhoc``); ``accounts``/``regions``
+    in scope (``"*"``, the default: every configured one); ``disable_dry_run``: they may turn off a dry
+    run that the job (or the file's defaults) sets; ``read_all``: they may read every run, not only
+    their own.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    principals: list[str] = Field(min_length=1)
+    jobs: list[str] = Field(default_factory=list)
+    adhoc: bool = False
+    actions: list[str] = Field(default_factory=list)
+    accounts: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    regions: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    disable_dry_run: bool = False
+    read_all: bool = False
+
+    @field_validator("principals")
+    @classmethod
+    def _principals(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not CALLER_PATTERN_RE.match(pattern):
+                raise ValueError(
+                    f"{pattern!r} must be '*' or an IAM ARN pattern like arn:aws:iam::111111111111:role/ops-*"
+                )
+        return value
+
+    @field_validator("actions")
+    @classmethod
+    def _actions(cls, value: list[str]) -> list[str]:
+        for name in value:
+            try:
+                get_action(name)
+            except ConfigError as exc:
+                raise ValueError(exc.rule) from exc
+        return value
+
+    @field_validator("accounts", "regions")
+    @classmethod
+    def _scope(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        kind = "account" if info.field_name == "accounts" else "region"
+        for item in value:
+            if item != "*":
+                try:
+                    check(kind, item, kind)
+                except ConfigError as exc:
+                    raise ValueError(f"{exc.rule} (or '*')") from exc
+        return value
+
+    @property
+    def ad_hoc_allowed(self) -> bool:
+        return self.adhoc or bool(self.actions)
+
+
+class ApiPolicy(BaseModel):
+    """Who may do what through the API. No rule matching a caller: GET /actions and /jobs only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    rules: list[ApiRule] = Field(default_factory=list)
+
+
 class JobFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     version: Literal[1] = 1
     defaults: RoleSettings = Field(default_factory=RoleSettings)
     jobs: dict[JobName, Job] = Field(default_factory=dict)
     remediations: list[Remediation] = Field(default_factory=list)
+    api: ApiPolicy = Field(default_factory=ApiPolicy)
 
     def target_accounts(self) -> set[str]:
         """Every account some job targets: what an on-demand run may touch."""
@@ -267,9 +347,14 @@ def parse_job_file(data: Any, *, source: str = "job file") -> JobFile:
     data["remediations"] = [{**defaults, **rule} if isinstance(rule, Mapping) else rule for rule in rules]
     data["defaults"] = defaults
     try:
-        return JobFile.model_validate(data)
+        job_file = JobFile.model_validate(data)
     except ValidationError as exc:
         raise config_error(exc) from exc
+    for index, rule in enumerate(job_file.api.rules):
+        unknown = [name for name in rule.jobs if name != "*" and name not in job_file.jobs]
+        if unknown:
+            raise ConfigError(f"api.rules[{index}].jobs", f"{unknown[0]!r} is not a job of this file")
+    return job_file
 
 
 def load_job_file(path: str | Path) -> JobFile:

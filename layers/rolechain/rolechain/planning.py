@@ -32,7 +32,7 @@ class RoleSpec(RoleRef):
     """How a plan reaches the target role in an account: the job's :class:`RoleRef` with the ExternalId
     resolved, the session duration and the partition."""
 
-    external_id: str | None = None
+    external_id: str | None = Field(default=None, repr=False)  # the resolved secret: never in a repr
     duration_seconds: int = Field(default=3600, ge=900, le=3600)
     partition: str = "aws"
 

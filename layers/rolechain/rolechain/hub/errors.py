@@ -7,7 +7,7 @@ from rolechain.runner import TargetResult
 
 
 class Forbidden(RolechainError):
-    """The request names accounts or roles outside the configuration."""
+    """The request names accounts or roles outside the configuration, or a run the caller is not granted."""
 
 
 class NotFound(RolechainError):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rolechain.chain import sanitize_session_name
+from rolechain.chain import sanitize_session_name, sanitize_tag_value
 from rolechain.jobs import RoleRef
 from rolechain.types import AccountId, ActionName, JobName, Region, RoleName, RunId
 
@@ -59,6 +60,10 @@ class RunRequest(BaseModel):
     dry_run: bool | None = None
 
 
+SOURCE_IDENTITY_DIGEST_CHARS = 12  # 48 bits of SHA-256: distinct callers do not collide in practice
+MAX_SOURCE_IDENTITY = 64
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who asked for a run (the API caller's IAM identity, or the scheduler/rule that fired)."""
@@ -67,10 +72,20 @@ class Caller:
 
     @property
     def source_identity(self) -> str:
-        """SourceIdentity for the chain: the caller's name, sanitised to STS rules."""
-        return sanitize_session_name(self.arn.rsplit("/", 1)[-1] or self.arn)
+        """SourceIdentity for the chain: a readable name and a digest of the full ARN, e.g.
+        ``alice.1f2e3d4c5b6a`` for ``arn:aws:iam::111111111111:user/alice``.
+
+        The name alone would collide (``user/alice``, ``assumed-role/AnyRole/alice`` and another
+        account's ``user/alice``); the digest is of the whole ARN, so different callers differ. The
+        result is 2-64 characters of ``[A-Za-z0-9_+=,.@-]``, as STS requires.
+        """
+        digest = hashlib.sha256(self.arn.encode("utf-8", "surrogatepass")).hexdigest()[:SOURCE_IDENTITY_DIGEST_CHARS]
+        resource = self.arn.split(":", 5)[-1]  # user/alice, assumed-role/AnyRole/alice, root
+        name = resource.split("/", 1)[-1]  # the type says little; the role and session name do
+        room = MAX_SOURCE_IDENTITY - SOURCE_IDENTITY_DIGEST_CHARS - 1
+        return f"{sanitize_session_name(name)[:room].rstrip('-')}.{digest}"
 
     @property
     def session_tags(self) -> dict[str, str]:
-        value = "".join(ch if ch.isalnum() or ch in " _.:/=+-@" else "-" for ch in self.arn)[:256]
-        return {"requested-by": value}
+        """The session tag naming the caller: the full ARN, sanitised to STS's tag-value rules."""
+        return {"requested-by": sanitize_tag_value(self.arn)}

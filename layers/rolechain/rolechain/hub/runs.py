@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rolechain.actions import REGISTRY
 from rolechain.chain import new_run_id
 from rolechain.errors import ConfigError
+from rolechain.hub.authz import RunScope, authorize_run, may_read
 from rolechain.hub.errors import Forbidden, NotFound
 from rolechain.hub.models import Caller, QueuedPlan, RunRequest, TargetMessage
 from rolechain.jobs import RoleRef
@@ -36,14 +37,20 @@ def start_job(
     run_id: str | None = None,
 ) -> dict[str, Any]:
     """Run job ``job``: at once when it has few targets, else one SQS message per target."""
+    plan = _job_plan(hub, job, caller, accounts, dry_run)
+    return start(hub, plan, run_id or new_run_id(), caller, remaining_seconds)
+
+
+def _job_plan(
+    hub: Hub, job: str, caller: Caller | None, accounts: Sequence[str] | None, dry_run: bool | None
+) -> RunPlan:
     request = PlanRequest(
         accounts=accounts or (),
         dry_run=dry_run,
         source_identity=caller.source_identity if caller else None,
         session_tags=caller.session_tags if caller else None,
     )
-    plan = plan_job(hub.sessions, hub.job_file, job, request)
-    return start(hub, plan, run_id or new_run_id(), caller, remaining_seconds)
+    return plan_job(hub.sessions, hub.job_file, job, request)
 
 
 def run_record(
@@ -111,8 +118,12 @@ def start(
 def create_run(
     hub: Hub, request: RunRequest, caller: Caller, *, remaining_seconds: Callable[[], float] | None = None
 ) -> dict[str, Any]:
-    """POST /runs. Raises Forbidden for accounts/roles outside the configuration, ConfigError for
-    a malformed request, NotFound for an unknown job."""
+    """POST /runs, once the job file's ``api`` rules allow ``caller`` the planned run.
+
+    Raises:
+        Forbidden: accounts/roles outside the configuration, or a run the caller is not granted.
+        ConfigError: a malformed request. NotFound: an unknown job.
+    """
     if (request.job is None) == (request.action is None):
         raise ConfigError("body", "give exactly one of 'job' or 'action'")
     allowed = hub.job_file.target_accounts()
@@ -127,15 +138,11 @@ def create_run(
             raise NotFound(f"no job {request.job!r}")
         if request.params is not None or request.regions is not None or request.role_name is not None:
             raise ConfigError("body", "params, regions and role_name go with 'action', not 'job'")
-        return start_job(
-            hub,
-            request.job,
-            remaining_seconds=remaining_seconds,
-            caller=caller,
-            accounts=request.accounts,
-            dry_run=request.dry_run,
-            run_id=run_id,
+        plan = _job_plan(hub, request.job, caller, request.accounts, request.dry_run)
+        authorize_run(
+            hub.job_file.api, caller.arn, RunScope.of(plan, dry_run_by_default=hub.job_file.jobs[request.job].dry_run)
         )
+        return start(hub, plan, run_id, caller, remaining_seconds)
     if not request.accounts:
         raise ConfigError("accounts", "required with 'action'")
     defaults = hub.job_file.defaults
@@ -153,12 +160,18 @@ def create_run(
             session_tags=caller.session_tags,
         ),
     )
+    authorize_run(hub.job_file.api, caller.arn, RunScope.of(plan, dry_run_by_default=settings.dry_run))
     return start(hub, plan, run_id, caller, remaining_seconds)
 
 
-def get_run(hub: Hub, run_id: str) -> dict[str, Any]:
-    """The run with its results and summary. Raises NotFound."""
-    return hub.store.get_run(run_id)
+def get_run(hub: Hub, run_id: str, caller: Caller) -> dict[str, Any]:
+    """GET /runs/{id}: the run with its results and summary, for its requester or a caller granted
+    ``read_all``. Raises NotFound for a missing run and, alike, for another caller's (its existence
+    is not disclosed)."""
+    run = hub.store.get_run(run_id)
+    if not may_read(hub.job_file.api, caller.arn, run.get("requested_by")):
+        raise NotFound(f"no run {run_id!r}")
+    return run
 
 
 def list_actions(hub: Hub) -> list[dict[str, Any]]:
