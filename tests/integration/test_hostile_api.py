@@ -125,5 +125,3 @@ def test_api_never_answers_5xx_to_any_body(api: ModuleType, emulator: Emulator, 
     # Nothing generated is a runnable request here, so nothing reaches STS (no accounts in scope).
     if status >= 400:
         assert emulator.calls(action="AssumeRole") == []
-
-

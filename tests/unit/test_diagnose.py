@@ -75,3 +75,15 @@ def test_other_failures(code: str, message: str, cause: str, needle: str) -> Non
     assert f.likely_cause == cause
     assert needle in f.hint
     assert f.to_dict()["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("InternalError", 500), ("ServiceUnavailable", 503), ("InternalFailure", 500), ("Unknown", 504)],
+)
+def test_an_sts_server_error_is_transient_not_a_policy_problem(code: str, status: int) -> None:
+    f = classify_assume_role_error(
+        hop=2, hop_spec=Hop(role_arn=R2), caller_arn=R1_SESSION, code=code, message="try later", status=status
+    )
+    assert f.likely_cause == "transient"
+    assert "condition" not in f.hint and "retry" in f.hint

@@ -28,8 +28,14 @@ from botocore.exceptions import (
 from pydantic import ValidationError
 
 from rolechain.actions import ActionContext, ActionFailed, DryRunViolation
-from rolechain.chain import config_error, default_session_name, new_run_id
-from rolechain.errors import TRANSIENT_ERROR_CODES, AssumeRoleError, ConfigError, RolechainError
+from rolechain.chain import Chain, config_error, default_session_name, new_run_id
+from rolechain.errors import (
+    REJECTED_CREDENTIAL_CODES,
+    AssumeRoleError,
+    ConfigError,
+    RolechainError,
+    is_transient_error,
+)
 from rolechain.planning import RunPlan, Target
 from rolechain.sessions import ChainSessions
 
@@ -191,6 +197,7 @@ def _run_target(
 ) -> TargetResult:
     started = time.monotonic()
     result = TargetResult(target.account, target.region, plan.action.name, Status.FAILED)
+    chain: Chain | None = None
     try:
         chain = plan.role.chain(
             target.account,
@@ -210,8 +217,11 @@ def _run_target(
         result.output = plan.action.run(context, plan.params)
         result.status = Status.DRY_RUN if plan.dry_run else Status.OK
     except AssumeRoleError as exc:
-        result.error = {"type": FailureKind.ASSUME_ROLE, **exc.failure.to_dict()}
-        result.retryable = exc.failure.likely_cause == "transient"
+        failure = exc.failure
+        result.error = {"type": FailureKind.ASSUME_ROLE, **failure.to_dict()}
+        # A later hop whose caller's credentials were rejected: those are dropped, a retry assumes afresh.
+        rejected = failure.hop > 1 and failure.code in REJECTED_CREDENTIAL_CODES
+        result.retryable = failure.likely_cause == "transient" or rejected
     except ClientError as exc:
         error = exc.response.get("Error", {})
         result.error = {
@@ -220,10 +230,17 @@ def _run_target(
             "message": error.get("Message", str(exc)),
             "operation": exc.operation_name,
         }
-        result.retryable = result.error["code"] in TRANSIENT_ERROR_CODES
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        result.retryable = is_transient_error(result.error["code"], status)
+        if result.error["code"] in REJECTED_CREDENTIAL_CODES and chain is not None:
+            # AWS refused credentials the cache holds as valid: drop them so a retry (or the next run)
+            # assumes the chain again instead of failing the same way with no AssumeRole at all.
+            sessions.forget(chain)
+            result.retryable = True
     except ActionFailed as exc:
         result.output = exc.output
         result.error = {"type": FailureKind.ACTION, "message": str(exc)}
+        result.retryable = exc.retryable
     except DryRunViolation as exc:
         result.error = {"type": FailureKind.DRY_RUN_VIOLATION, "message": str(exc)}
     except ValidationError as exc:

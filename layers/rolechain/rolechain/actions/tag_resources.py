@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -9,8 +11,14 @@ from pydantic import Field, model_validator
 
 from rolechain.actions import ActionContext, ActionFailed, Params, register
 from rolechain.actions.s3util import bucket_arn, buckets_in_region
+from rolechain.errors import THROTTLING_ERROR_CODES, is_transient_error
 
 TAG_BATCH = 20  # TagResources accepts at most 20 ARNs per call
+# A batch still throttled after botocore's own retries is tried again this many times, after a backoff
+# doubling from THROTTLE_BACKOFF seconds (full jitter): bounded, so a target fails retryable in seconds.
+THROTTLE_RETRIES = 3
+THROTTLE_BACKOFF = 0.5
+sleep = time.sleep  # tests replace it
 
 
 class TagResourcesParams(Params):
@@ -86,10 +94,12 @@ def tag_resources(ctx: ActionContext, params: TagResourcesParams) -> dict[str, A
         for start in range(0, len(arns), TAG_BATCH):
             batch = arns[start : start + TAG_BATCH]
             try:
-                response = tagging.tag_resources(ResourceARNList=batch, Tags=dict(tag_items))
+                response = _tag_batch(tagging, batch, dict(tag_items))
             except ClientError as exc:  # the whole call failed: every ARN of the batch failed with it
                 error = exc.response.get("Error", {})
-                failed.update({arn: {"code": error.get("Code"), "message": error.get("Message")} for arn in batch})
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                reason = {"code": error.get("Code"), "message": error.get("Message"), "status": status}
+                failed.update({arn: dict(reason) for arn in batch})
                 continue
             batch_failed = response.get("FailedResourcesMap", {})
             failed.update(
@@ -105,11 +115,34 @@ def tag_resources(ctx: ActionContext, params: TagResourcesParams) -> dict[str, A
             tagged.extend(arn for arn in batch if arn not in batch_failed)
     if failed:
         # A partial failure is a failure of the target, with what succeeded still reported.
+        # Tagging is idempotent, so a retry of the target may tag what was throttled or met a 5xx.
+        retryable = any(is_transient_error(str(f.get("code")), _status(f.get("status"))) for f in failed.values())
         raise ActionFailed(
             f"{len(failed)} of {len(selected)} resource(s) failed to tag",
             {"tagged": tagged, "failed": failed, "already_tagged": skipped, "tags": params.tags},
+            retryable=retryable,
         )
     return {"tagged": tagged, "already_tagged": skipped, "tags": params.tags}
+
+
+def _tag_batch(tagging: Any, arns: list[str], tags: dict[str, str]) -> Any:
+    """One TagResources call, tried again (at most THROTTLE_RETRIES times, with backoff) while throttled.
+
+    Raises:
+        ClientError: the call failed otherwise, or was still throttled after the last retry.
+    """
+    for attempt in range(THROTTLE_RETRIES + 1):
+        try:
+            return tagging.tag_resources(ResourceARNList=arns, Tags=tags)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in THROTTLING_ERROR_CODES or attempt == THROTTLE_RETRIES:
+                raise
+            sleep(random.uniform(0, THROTTLE_BACKOFF * 2**attempt))
+    raise AssertionError("unreachable")
+
+
+def _status(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def _current_tags(ctx: ActionContext, tagging: Any, params: TagResourcesParams) -> dict[str, dict[str, str]]:
