@@ -14,6 +14,9 @@ from rolechain.actions.s3util import bucket_arn, buckets_in_region
 from rolechain.errors import THROTTLING_ERROR_CODES, is_transient_error
 
 TAG_BATCH = 20  # TagResources accepts at most 20 ARNs per call
+# Resources one target may tag in a run: its result lists each ARN, and a run's response must stay far
+# below Lambda's 6 MB (1,000 ARNs are ~100 KB); more is a job for several runs.
+MAX_ARNS = 1000
 # A batch still throttled after botocore's own retries is tried again this many times, after a backoff
 # doubling from THROTTLE_BACKOFF seconds (full jitter): bounded, so a target fails retryable in seconds.
 THROTTLE_RETRIES = 3
@@ -34,6 +37,8 @@ class TagResourcesParams(Params):
         for key, value in self.tags.items():
             if not 1 <= len(key) <= 128 or len(value) > 256 or key.lower().startswith("aws:"):
                 raise ValueError(f"tag {key!r}: keys are 1-128 characters not starting with aws:, values <= 256")
+        if self.arns is not None and len(self.arns) > MAX_ARNS:
+            raise ValueError(f"arns: {len(self.arns)} ARNs given; at most {MAX_ARNS} per target (split the run)")
         for arn in self.arns or []:
             if not arn.startswith("arn:"):
                 raise ValueError(f"arns: {arn!r} is not an ARN")
@@ -77,6 +82,12 @@ def tag_resources(ctx: ActionContext, params: TagResourcesParams) -> dict[str, A
     }
     selected = [arn for arn, tags in plans.items() if tags]
     skipped = [arn for arn, tags in plans.items() if not tags]
+    if len(selected) > MAX_ARNS:
+        raise ActionFailed(
+            f"{len(selected)} resources of {params.resource_types} to tag; at most {MAX_ARNS} per target "
+            "(narrow resource_types, or give arns in several runs)",
+            {"tagged": [], "selected": len(selected), "tags": params.tags},
+        )
     if ctx.dry_run:
         return {
             "would_tag": selected,
