@@ -90,6 +90,22 @@ def test_api_without_an_identity_in_the_request_context_is_refused_with_403(
     assert emulator.calls(action="AssumeRole") == []
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"job": "inventory", "regions": ["us-esat-1"]}, ("body", "regions", 0)),
+        ({"action": "whoami", "accounts": ["٢٠٠٠٠٠٠٠٠٠٠١"]}, ("body", "accounts", 0)),
+    ],
+)
+def test_api_refuses_an_unknown_region_and_non_ascii_digits_naming_the_field(
+    api: ModuleType, emulator: Emulator, body: dict[str, Any], field: tuple[Any, ...]
+) -> None:
+    emulator.clear_requests()
+    status, answer = post(api, json.dumps(body))
+    assert status == 422 and field in {tuple(d["loc"]) for d in answer["detail"]}
+    assert emulator.calls(action="AssumeRole") == []
+
+
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
