@@ -2,7 +2,8 @@
 
 Every target ends ``ok``, ``failed`` (with the hop or AWS error), ``skipped`` (with why) or
 ``dry_run``; one failing account never stops the others. Given a time budget (a Lambda's
-remaining time) the runner stops starting targets before it ends and reports the rest skipped.
+remaining time) the runner stops starting targets before it ends and reports the rest skipped; so it
+does once its ``stop`` event is set (the CLI sets it on Ctrl-C or SIGTERM), after those in flight end.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class FailureKind(StrEnum):
     CONFIG = "config"  # the target's plan or params broke a rule
     NETWORK = "network"  # the endpoint could not be reached or timed out
     CLIENT = "client"  # another error of rolechain or botocore before or around the call
-    SKIPPED = "skipped"  # not started (out of time)
+    SKIPPED = "skipped"  # not started (out of time, or the run was interrupted)
     UNEXPECTED = "unexpected"  # a bug in the action
 
 
@@ -105,6 +106,7 @@ class RunReport:
     started_at: str
     duration_s: float
     results: list[TargetResult] = field(default_factory=list)
+    interrupted: bool = False  # stopped before every target was started
 
     @property
     def summary(self) -> dict[str, int]:
@@ -125,6 +127,7 @@ class RunReport:
             "dry_run": self.dry_run,
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
+            "interrupted": self.interrupted,
             "summary": self.summary,
             "results": [r.to_dict() for r in self.results],
         }
@@ -141,6 +144,7 @@ def run_plan(
     remaining_seconds: Callable[[], float] | None = None,
     reserve_seconds: float = 10.0,
     on_result: ResultCallback | None = None,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Run ``plan`` and return a report with one result per target, in target order.
 
@@ -149,6 +153,8 @@ def run_plan(
         remaining_seconds: time left in the budget (e.g. a Lambda's remaining time); targets not
             started while more than ``reserve_seconds`` remain are reported ``skipped``.
         on_result: called after each target with (result, done, total), for progress display.
+        stop: once set, targets not yet started are reported ``skipped`` (interrupted); those in flight
+            finish, so every target is accounted for once.
     """
     run_id = run_id or new_run_id()
     started = time.monotonic()
@@ -161,13 +167,18 @@ def run_plan(
 
     def one(target: Target) -> TargetResult:
         nonlocal done
-        if remaining_seconds is not None and remaining_seconds() <= reserve_seconds:
+        skipped = None
+        if stop is not None and stop.is_set():
+            skipped = "interrupted: not started before the run was stopped"
+        elif remaining_seconds is not None and remaining_seconds() <= reserve_seconds:
+            skipped = "out of time: not started before the time budget ended"
+        if skipped:
             result = TargetResult(
                 target.account,
                 target.region,
                 plan.action.name,
                 Status.SKIPPED,
-                error={"type": FailureKind.SKIPPED, "message": "out of time: not started before the time budget ended"},
+                error={"type": FailureKind.SKIPPED, "message": skipped},
             )
         else:
             result = _run_target(sessions, plan, target, run_id, session_name, policy)
@@ -187,6 +198,7 @@ def run_plan(
         started_at=started_at,
         duration_s=time.monotonic() - started,
         results=results,
+        interrupted=stop is not None and stop.is_set(),
     )
     logger.info("run %s finished: %s in %.2fs", run_id, report.summary, report.duration_s)
     return report
