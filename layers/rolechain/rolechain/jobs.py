@@ -49,6 +49,7 @@ from rolechain.types import (
 )
 
 MAX_NESTING = 64  # levels of lists and mappings a job file may nest; deeper is a mistake or an attack
+MAX_VALUES = 100_000  # values a job file may hold once YAML aliases are expanded (no "billion laughs")
 SCHEDULE_RE = re.compile(r"^(rate\([0-9]+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$", re.ASCII)
 MAX_CONCURRENCY = 256
 
@@ -304,13 +305,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _nesting_problem(data: Any) -> str | None:
-    """Why ``data`` nests too deeply (over :data:`MAX_NESTING` levels), or None; iterative, so the
-    check itself cannot exhaust the stack."""
+    """Why ``data`` nests too deeply (over :data:`MAX_NESTING` levels) or is too large (over
+    :data:`MAX_VALUES` values, aliases counted each time they are used), or None; iterative, so the
+    check itself cannot exhaust the stack, and bounded, so an alias bomb cannot keep it busy."""
     stack: list[tuple[Any, int]] = [(data, 0)]
+    seen = 0
     while stack:
         value, depth = stack.pop()
+        seen += 1
         if depth > MAX_NESTING:
             return f"nests lists and mappings more than {MAX_NESTING} levels deep"
+        if seen > MAX_VALUES:
+            return f"holds more than {MAX_VALUES} values (YAML aliases counted each time they are used)"
         if isinstance(value, Mapping):
             stack.extend((item, depth + 1) for item in value.values())
         elif isinstance(value, list):
