@@ -11,7 +11,7 @@ from rolechain import ChainSessions
 from rolechain.actions import tag_resources
 from rolechain.jobs import RoleSettings
 from rolechain.planning import PlanRequest, plan_run
-from rolechain.runner import Status, run_plan
+from rolechain.runner import Status, TargetResult, run_plan
 from rolechain.sessions import DENIED_HOP_TTL
 from rolechain_dev.emulator import HUB_ACCOUNT, Emulator, Seed, target_account_id
 
@@ -62,23 +62,26 @@ def no_action_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return slept
 
 
-def bucket_arns(seed: Seed, account: str) -> list[str]:
-    return [f"arn:aws:s3:::{name}" for name in seed.target(account).buckets]
+def tag_throttled_target(
+    emulator: Emulator, seed: Seed, sessions: ChainSessions, code: str, times: int
+) -> tuple[TargetResult, list[str]]:
+    """Tag one target's buckets while TagResources answers ``code`` ``times`` times: its result, and the ARNs."""
+    account = seed.target_account_ids[0]
+    emulator.inject_fault("TagResources", code, "Rate exceeded", times=times)
+    params = {"tags": {"team": "core"}, "arns": [f"arn:aws:s3:::{name}" for name in seed.target(account).buckets]}
+    (result,) = run_action(sessions, seed, "tag_resources", params, accounts=[account]).results
+    return result, params["arns"]
 
 
 @pytest.mark.mutates
 def test_a_throttled_tag_resources_batch_is_retried_with_backoff_inside_the_action(
     emulator: Emulator, landscape: Seed, operator_sessions: ChainSessions, no_action_sleep: list[float]
 ) -> None:
-    # Given TagResources throttled twice (past botocore's own attempts)
-    account = landscape.target_account_ids[0]
-    emulator.inject_fault("TagResources", "ThrottlingException", "Rate exceeded", times=2)
-    # When the target is tagged
-    params = {"tags": {"team": "core"}, "arns": bucket_arns(landscape, account)}
-    (result,) = run_action(operator_sessions, landscape, "tag_resources", params, accounts=[account]).results
+    # Given TagResources throttled twice (past botocore's own attempts), when the target is tagged
+    result, arns = tag_throttled_target(emulator, landscape, operator_sessions, "ThrottlingException", times=2)
     # Then the action retried the batch after backing off, and tagged everything
     assert result.status == Status.OK, result.error
-    assert result.output is not None and sorted(result.output["tagged"]) == sorted(params["arns"])
+    assert result.output is not None and sorted(result.output["tagged"]) == sorted(arns)
     assert len(emulator.calls(action="TagResources")) == 3
     assert len(no_action_sleep) == 2 and all(0 <= s <= tag_resources.THROTTLE_BACKOFF * 2 for s in no_action_sleep)
 
@@ -87,10 +90,7 @@ def test_a_throttled_tag_resources_batch_is_retried_with_backoff_inside_the_acti
 def test_a_tag_resources_batch_still_throttled_fails_the_target_retryable_after_bounded_retries(
     emulator: Emulator, landscape: Seed, operator_sessions: ChainSessions, no_action_sleep: list[float]
 ) -> None:
-    account = landscape.target_account_ids[0]
-    emulator.inject_fault("TagResources", "Throttling", "Rate exceeded", times=100)
-    params = {"tags": {"team": "core"}, "arns": bucket_arns(landscape, account)}
-    (result,) = run_action(operator_sessions, landscape, "tag_resources", params, accounts=[account]).results
+    result, _ = tag_throttled_target(emulator, landscape, operator_sessions, "Throttling", times=100)
     assert result.status == Status.FAILED and result.kind == "action"
     assert result.retryable
     assert result.output is not None and {f["code"] for f in result.output["failed"].values()} == {"Throttling"}
