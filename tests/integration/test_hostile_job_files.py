@@ -47,7 +47,7 @@ def test_a_job_file_that_used_to_crash_gives_a_config_error_naming_the_file(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--region", "us-esat-1"], "regions: 'us-esat-1' is not a known AWS region (did you mean 'us-east-1'?)"),
+        (["--region", "us-esat-1"], "--region: 'us-esat-1' is not a known AWS region (did you mean 'us-east-1'?)"),
         (["--accounts", ARABIC_ACCOUNT], f"accounts: {ARABIC_ACCOUNT} not among the targets of job 'j1'"),
     ],
 )
@@ -58,11 +58,11 @@ def test_run_job_checks_its_flags(tmp_path: Path, rolechain_offline: Rolechain, 
     assert result.err == f"rolechain: error: {message}\n"
 
 
-def test_run_action_refuses_an_unknown_region_and_too_many_arns(rolechain_offline: Rolechain) -> None:
+def test_the_cli_refuses_an_unknown_region_non_ascii_digits_and_too_many_arns(rolechain_offline: Rolechain) -> None:
     result = rolechain_offline("run", "--action", "whoami", "--accounts", "200000000001", "--region", "us-esat-1")
     assert (result.code, result.err) == (
         2,
-        "rolechain: error: regions: 'us-esat-1' is not a known AWS region (did you mean 'us-east-1'?)\n",
+        "rolechain: error: --region: 'us-esat-1' is not a known AWS region (did you mean 'us-east-1'?)\n",
     )
     arns = ",".join(f'"arn:aws:s3:::b{i}"' for i in range(MAX_ARNS + 1))
     result = rolechain_offline(
@@ -75,5 +75,10 @@ def test_run_action_refuses_an_unknown_region_and_too_many_arns(rolechain_offlin
         f'{{"tags": {{"a": "b"}}, "arns": [{arns}]}}',
     )
     assert result.code == 2 and f"at most {MAX_ARNS} per target" in result.err
+    result = rolechain_offline("whoami", "--region", "eu-wset-1")
+    assert (result.code, result.err) == (
+        2,
+        "rolechain: error: --region: 'eu-wset-1' is not a known AWS region (did you mean 'eu-west-1'?)\n",
+    )
     result = rolechain_offline("run", "--action", "whoami", "--accounts", ARABIC_ACCOUNT)
     assert result.err == f"rolechain: error: accounts: '{ARABIC_ACCOUNT}' is not a 12-digit AWS account id\n"

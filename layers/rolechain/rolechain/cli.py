@@ -27,7 +27,7 @@ from rolechain.jobs import MAX_CONCURRENCY, RoleSettings, load_job_file
 from rolechain.planning import PlanRequest, plan_job, plan_run
 from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
-from rolechain.types import DEFAULT_ROLE_NAME
+from rolechain.types import DEFAULT_ROLE_NAME, check
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
@@ -37,6 +37,8 @@ Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 def base_session(args: argparse.Namespace) -> boto3.Session:
     """The operator's base session (U1) from --profile/--region and the standard AWS environment."""
+    if args.region is not None:
+        check("region", args.region, "--region")
     try:
         return boto3.Session(profile_name=args.profile, region_name=args.region)
     except ProfileNotFound as exc:

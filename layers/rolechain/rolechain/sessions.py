@@ -202,10 +202,12 @@ class _Node:
 
     def forget(self) -> None:
         """Drop this point's credentials, clients and any remembered refusal: the next use assumes again."""
-        with self.lock, self._clients_lock:
+        # One lock after the other, never nested: session() takes them in the opposite order.
+        with self.lock:
             self._credentials = None
             self._denied = None
             self.assumed_arn = None
+        with self._clients_lock:
             self._sessions.clear()
             self._clients.clear()
 
