@@ -47,7 +47,7 @@ def test_a_job_file_that_used_to_crash_gives_a_config_error_naming_the_file(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--region", "us-esat-1"], "--region: 'us-esat-1' is not a known AWS region (did you mean 'us-east-1'?)"),
+        (["--region", "us-esat-1"], "regions: 'us-esat-1' is not a known AWS region (did you mean 'us-east-1'?)"),
         (["--accounts", ARABIC_ACCOUNT], f"accounts: {ARABIC_ACCOUNT} not among the targets of job 'j1'"),
     ],
 )
@@ -62,7 +62,7 @@ def test_the_cli_refuses_an_unknown_region_non_ascii_digits_and_too_many_arns(ro
     result = rolechain_offline("run", "--action", "whoami", "--accounts", "200000000001", "--region", "us-esat-1")
     assert (result.code, result.err) == (
         2,
-        "rolechain: error: --region: 'us-esat-1' is not a known AWS region (did you mean 'us-east-1'?)\n",
+        "rolechain: error: regions: 'us-esat-1' is not a known AWS region (did you mean 'us-east-1'?)\n",
     )
     arns = ",".join(f'"arn:aws:s3:::b{i}"' for i in range(MAX_ARNS + 1))
     result = rolechain_offline(

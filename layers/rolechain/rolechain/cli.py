@@ -37,8 +37,6 @@ Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 def base_session(args: argparse.Namespace) -> boto3.Session:
     """The operator's base session (U1) from --profile/--region and the standard AWS environment."""
-    if args.region is not None:
-        check("region", args.region, "--region")
     try:
         return boto3.Session(profile_name=args.profile, region_name=args.region)
     except ProfileNotFound as exc:
@@ -71,6 +69,8 @@ def _whoami_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.region is not None:  # run checks its regions when it plans
+        check("region", args.region, "--region")
     for flag, value in (("--external-id", args.external_id), ("--session-name", args.session_name)):
         if value is not None and not args.via:
             raise ConfigError(flag, "applies to the --via hops; give at least one --via ROLE_ARN")
