@@ -1,5 +1,6 @@
 """On-demand runs over an IAM-authenticated REST API, validated against its OpenAPI models."""
 
+import binascii
 import os
 import warnings
 from typing import Annotated, Any
@@ -13,7 +14,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyVa
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rolechain.errors import ConfigError, RolechainError
 from rolechain.hub import Caller, Forbidden, NotFound, RunRequest
-from rolechain.hub.lambda_support import api_caller, build_hub, idempotency_store, remaining_seconds
+from rolechain.hub.lambda_support import (
+    api_caller,
+    build_hub,
+    idempotency_store,
+    remaining_seconds,
+    request_user_arn,
+)
 from rolechain.types import RUN_ID
 
 logger = Logger()
@@ -58,6 +65,23 @@ def _idempotency_conflict(exc: IdempotencyValidationError) -> Response[dict[str,
     return _error(422, "Idempotency-Key was already used with a different body", field="Idempotency-Key")
 
 
+# The body is decoded and parsed by Powertools' validation before any route runs; what it cannot decode
+# is the caller's mistake (400), never a failure of the function (which API Gateway would answer 502).
+@app.exception_handler(binascii.Error)
+def _not_base64(exc: binascii.Error) -> Response[dict[str, Any]]:
+    return _error(400, "body is not valid base64 (isBase64Encoded is true)", field="body")
+
+
+@app.exception_handler(UnicodeDecodeError)
+def _not_utf8(exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
+    return _error(400, "body is not UTF-8 text", field="body")
+
+
+@app.exception_handler(RecursionError)
+def _too_deep(exc: RecursionError) -> Response[dict[str, Any]]:
+    return _error(400, "body is nested too deeply", field="body")
+
+
 @app.exception_handler(RolechainError)
 def _failed(exc: RolechainError) -> Response[dict[str, Any]]:
     logger.exception("request failed")
@@ -88,7 +112,7 @@ def create_run(
     body: RunRequest,
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", max_length=256)] = None,
 ) -> Response[dict[str, Any]]:
-    caller = api_caller(app.current_event.request_context.identity.user_arn, os.environ)
+    caller = api_caller(request_user_arn(app.current_event.raw_event), os.environ)
     if caller is None:
         return _error(403, NO_IDENTITY)
     logger.append_keys(caller=caller.arn)

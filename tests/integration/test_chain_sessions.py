@@ -18,6 +18,7 @@ import pytest
 from rolechain import AssumeRoleError, Chain, ChainSessions, ConfigError, CredentialCache, Hop, default_session_name
 from rolechain.actions import get_action
 from rolechain.chain import new_run_id
+from rolechain.sessions import DENIED_HOP_TTL
 from rolechain_dev.emulator import HUB_ACCOUNT, Emulator, Seed
 
 from tests.helpers import Clock
@@ -214,7 +215,7 @@ def test_no_source_identity_or_tags_are_sent_unless_set(
 
 
 def test_missing_external_id_fails_hop_2_on_the_trust_policy_without_falling_back(
-    operator_sessions: ChainSessions, landscape: Seed, emulator: Emulator
+    operator_sessions: ChainSessions, landscape: Seed, emulator: Emulator, clock: Clock
 ) -> None:
     chain = Chain.build([landscape.hub_role_arn, landscape.targets[0].role_arn])  # no ExternalId
 
@@ -229,7 +230,13 @@ def test_missing_external_id_fails_hop_2_on_the_trust_policy_without_falling_bac
     assert landscape.hub_role_arn in failure.hint  # the principal the trust policy must name
     # Never falls back to the caller's credentials: nothing but STS was called
     assert {r.service for r in emulator.calls()} == {"sts"}
-    # A second attempt asks STS again for the failed hop only (the hub's credentials are valid and cached)
+    # A second attempt soon after is refused from memory (issue #10: a denied hop costs one AssumeRole a run)
+    with pytest.raises(AssumeRoleError) as again:
+        operator_sessions.credentials(chain)
+    assert again.value.failure == failure
+    assert assumed_roles(emulator) == [landscape.hub_role_arn, landscape.targets[0].role_arn]
+    # Once that memory expired, it asks STS again for the failed hop only (the hub's credentials are cached)
+    clock.advance(DENIED_HOP_TTL + 1)
     with pytest.raises(AssumeRoleError):
         operator_sessions.credentials(chain)
     assert assumed_roles(emulator) == [landscape.hub_role_arn, *[landscape.targets[0].role_arn] * 2]

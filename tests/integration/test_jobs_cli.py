@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from rolechain.actions import REGISTRY, target_role_policy
+from rolechain.actions.tag_resources import MAX_ARNS
 from rolechain.errors import ConfigError
 from rolechain.jobs import load_job_file
 from rolechain_dev.emulator import HUB_ACCOUNT, Emulator, Seed
@@ -90,6 +91,66 @@ BAD_JOB_FILES = {
     "unknown top-level key": ("version: 1\nschedules: {}\njobs: {}\n", "schedules: Extra inputs are not permitted"),
     "bad version": ("version: 2\njobs: {}\n", "version: Input should be 1"),
     "bad defaults": ("defaults: {concurrency: 0}\njobs: {}\n", "defaults.concurrency: Input should be greater than"),
+}
+
+ARABIC_ACCOUNT = "٢٠٠٠٠٠٠٠٠٠٠١"  # Arabic-Indic digits: \\d matches them, AWS does not
+
+REMEDIATION = """version: 1
+jobs: {{}}
+remediations:
+  - name: r1
+    match: {{source: aws.s3, event_names: [CreateBucket]}}
+    action: block_s3_public_access
+    params_from_event: {{bucket: "{template}"}}
+"""
+
+BAD_JOB_FILES |= {  # issue #10 defect 7: files that used to pass
+    "duplicate job key": (
+        f"version: 1\njobs:\n  j1:\n    action: list_buckets\n    {ACCOUNT}\n"
+        f"  j1:\n    action: whoami\n    {ACCOUNT}\n",
+        "at line 6, column 3: duplicate key 'j1'",
+    ),
+    "duplicate nested key": (
+        job_yaml(f"action: list_buckets\n{ACCOUNT}\naction: whoami"),
+        "duplicate key 'action'",
+    ),
+    "unclosed placeholder": (
+        REMEDIATION.format(template="{detail.requestParameters.bucketName"),
+        "remediations[0]: params_from_event.bucket: '{detail.requestParameters.bucketName' has an unclosed",
+    ),
+    "stray brace": (REMEDIATION.format(template="bucket}"), "has an unclosed or malformed placeholder"),
+    "role template without {account}": (
+        job_yaml(f"action: list_buckets\nrole_arn_template: 'arn:aws:iam::123456789012:role/x'\n{ACCOUNT}"),
+        "jobs.j1.role_arn_template: must be a role ARN whose account is the {account} placeholder",
+    ),
+    "role template with {account} outside the account field": (
+        job_yaml(f"action: list_buckets\nrole_arn_template: 'arn:aws:iam::123456789012:role/{{account}}'\n{ACCOUNT}"),
+        "jobs.j1.role_arn_template: must be a role ARN whose account is the {account} placeholder",
+    ),
+    "exclusions remove every account": (
+        job_yaml("action: list_buckets\ntargets: {accounts: ['200000000001'], exclude_accounts: ['200000000001']}"),
+        "jobs.j1.targets: exclude_accounts removes every account",
+    ),
+    "unknown region": (
+        job_yaml(f"action: list_buckets\nregions: [us-east-1, us-esat-1]\n{ACCOUNT}"),
+        "jobs.j1.regions[1]: 'us-esat-1' is not a known AWS region (did you mean 'us-east-1'?)",
+    ),
+    "unknown default region": (
+        "version: 1\ndefaults: {regions: [eu-wset-1]}\njobs: {}\n",
+        "defaults.regions[0]: 'eu-wset-1' is not a known AWS region",
+    ),
+    "non-ASCII digits in an account": (
+        job_yaml(f"action: list_buckets\ntargets: {{accounts: ['{ARABIC_ACCOUNT}']}}"),
+        "jobs.j1.targets.accounts[0]: String should match pattern",
+    ),
+    "too many ARNs to tag": (
+        job_yaml(
+            "action: tag_resources\nparams: {tags: {a: b}, arns: ["
+            + ", ".join(f"'arn:aws:s3:::b{i}'" for i in range(MAX_ARNS + 1))
+            + f"]}}\n{ACCOUNT}"
+        ),
+        f"jobs.j1: params: arns: {MAX_ARNS + 1} ARNs given; at most {MAX_ARNS} per target",
+    ),
 }
 
 

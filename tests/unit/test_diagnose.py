@@ -102,3 +102,15 @@ def test_no_model_holding_an_external_id_shows_it_in_its_repr() -> None:
     for model in (Hop(role_arn=R2, external_id=secret), RoleSpec(external_id=secret), RoleSettings(external_id=secret)):
         assert secret not in repr(model) and secret not in str(model)
         assert model.external_id == secret  # still there to send
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("InternalError", 500), ("ServiceUnavailable", 503), ("InternalFailure", 500), ("Unknown", 504)],
+)
+def test_an_sts_server_error_is_transient_not_a_policy_problem(code: str, status: int) -> None:
+    f = classify_assume_role_error(
+        hop=2, hop_spec=Hop(role_arn=R2), caller_arn=R1_SESSION, code=code, message="try later", status=status
+    )
+    assert f.likely_cause == "transient"
+    assert "condition" not in f.hint and "retry" in f.hint

@@ -1,13 +1,18 @@
 """The ``rolechain`` command line: the operator's edge. Exit codes: 0 ok, 1 a hop/target failed,
-2 bad input (a plugin that cannot be loaded included). Each command parses its flags into domain
-objects and calls the library; the commands that use actions load the plugins first."""
+2 bad input (a plugin that cannot be loaded included), 130 interrupted (Ctrl-C or SIGTERM). Each
+command parses its flags into domain objects and calls the library; the commands that use actions
+load the plugins first."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 from typing import Any, TextIO
 
 import boto3
@@ -23,9 +28,10 @@ from rolechain.jobs import MAX_CONCURRENCY, RoleSettings, load_job_file
 from rolechain.planning import PlanRequest, plan_job, plan_run
 from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
-from rolechain.types import DEFAULT_ROLE_NAME
+from rolechain.types import DEFAULT_ROLE_NAME, check
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
@@ -64,6 +70,8 @@ def _whoami_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.region is not None:  # run checks its regions when it plans
+        check("region", args.region, "--region")
     for flag, value in (("--external-id", args.external_id), ("--session-name", args.session_name)):
         if value is not None and not args.via:
             raise ConfigError(flag, "applies to the --via hops; give at least one --via ROLE_ARN")
@@ -288,14 +296,40 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         plan = plan_run(sessions, settings, request)
     progress = _Progress(err) if err.isatty() and not args.json else None
-    report = run_plan(sessions, plan, on_result=progress.update if progress else None)
+    with _stopped_by_signals(err) as stop:
+        report = run_plan(sessions, plan, on_result=progress.update if progress else None, stop=stop)
     if progress:
         progress.close()
     if args.json:
         out.write(json.dumps(report.to_dict(), default=str) + "\n")
     else:
         out.write(render_report(report) + "\n")
-    return report.exit_code
+    return EXIT_INTERRUPTED if report.interrupted else report.exit_code
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(err: TextIO) -> Iterator[threading.Event]:
+    """An event SIGINT (Ctrl-C) and SIGTERM set instead of ending the process, while the block runs: the
+    run then starts no new target, waits for those in flight and reports the rest skipped, so an
+    operator sees what changed. Outside the main thread (where handlers cannot be set) it is never set."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if not stop.is_set():
+            err.write(
+                f"\nrolechain: {signal.Signals(signum).name}: starting no more targets, waiting for those running\n"
+            )
+        stop.set()
+
+    previous = {number: signal.signal(number, on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def render_report(report: RunReport) -> str:
@@ -306,6 +340,8 @@ def render_report(report: RunReport) -> str:
         rows.append((r.account, r.region, str(r.status), _brief(r, action)))
     summary = ", ".join(f"{n} {status}" for status, n in report.summary.items())
     header = f"run {report.run_id}: {report.action}{' (dry run)' if report.dry_run else ''}"
+    if report.interrupted:
+        header += " (interrupted: targets not started are skipped)"
     return (
         f"{header}\n{render_table(('account', 'region', 'status', 'detail'), rows)}\n"
         f"{summary} in {report.duration_s:.2f}s"
@@ -385,6 +421,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except (BaseCredentialsError, BotoCoreError, RolechainError) as exc:
         err.write(f"rolechain: error: {exc}\n")
         return EXIT_FAILED
+    except KeyboardInterrupt:  # Ctrl-C outside a run (a run reports what it did instead)
+        err.write("rolechain: interrupted\n")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

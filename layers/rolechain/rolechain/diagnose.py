@@ -12,7 +12,13 @@ from __future__ import annotations
 import re
 
 from rolechain.chain import Hop, role_arn_parts
-from rolechain.errors import THROTTLING_ERROR_CODES, HopFailure, LikelyCause
+from rolechain.errors import (
+    REJECTED_CREDENTIAL_CODES,
+    THROTTLING_ERROR_CODES,
+    HopFailure,
+    LikelyCause,
+    is_transient_error,
+)
 
 _IDENTITY_SIDE = (
     "identity-based policy",
@@ -22,10 +28,7 @@ _IDENTITY_SIDE = (
     "resource control policy",
 )
 _TRUST_SIDE = ("resource-based policy", "trust policy")
-_CREDENTIAL_CODES = {
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "InvalidClientTokenId",
+_CREDENTIAL_CODES = REJECTED_CREDENTIAL_CODES | {
     "SignatureDoesNotMatch",
     "UnrecognizedClientException",
     "NoCredentialsError",
@@ -48,9 +51,12 @@ def _account_of(arn: str) -> str | None:
     return parts[4] if len(parts) > 4 and parts[4].isdigit() else None
 
 
-def classify_assume_role_error(*, hop: int, hop_spec: Hop, caller_arn: str, code: str, message: str) -> HopFailure:
+def classify_assume_role_error(
+    *, hop: int, hop_spec: Hop, caller_arn: str, code: str, message: str, status: int | None = None
+) -> HopFailure:
     """A :class:`HopFailure` for AssumeRole of ``hop_spec`` by ``caller_arn`` that failed with
-    ``code``/``message``; ``hop`` is 1-based (hop 1: base credentials -> first role)."""
+    ``code``/``message`` (HTTP ``status`` when known); ``hop`` is 1-based (hop 1: base credentials ->
+    first role). Throttling and server errors (5xx) are ``transient``: a retry may fix them."""
     role = hop_spec.role_arn
     lowered = message.lower()
     # A hop with session tags or a SourceIdentity also needs sts:TagSession / sts:SetSourceIdentity.
@@ -92,6 +98,9 @@ def classify_assume_role_error(*, hop: int, hop_spec: Hop, caller_arn: str, code
     elif code in THROTTLING_ERROR_CODES:
         cause = "transient"
         hint = "STS throttled the call; retry with backoff or lower the run's concurrency"
+    elif is_transient_error(code, status):
+        cause = "transient"
+        hint = f"STS answered a server error ({code}); it is on AWS's side: retry later"
     elif code == "RegionDisabledException":
         cause = "request"
         hint = "STS is not activated in this region for the account; use another region or activate it in IAM"

@@ -158,8 +158,10 @@ def _examine_hop(
                 "external_id); do not drop the condition from the trust policy",
             )
 
+    through = Chain(hops=(*(prefix.hops if prefix else ()), hop), session_name=chain.session_name)
+    sessions.forget(through)  # a real AssumeRole confirms: no cached credentials, no remembered refusal
     try:
-        sessions.identity(Chain(hops=(*(prefix.hops if prefix else ()), hop), session_name=chain.session_name))
+        sessions.identity(through)
         report.assumed = True
     except AssumeRoleError as exc:
         report.notes.append(f"AssumeRole answered {exc.failure.code}")

@@ -10,6 +10,14 @@ THROTTLING_ERROR_CODES = frozenset(
     {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 )
 TRANSIENT_ERROR_CODES = THROTTLING_ERROR_CODES | {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
+# AWS's answers to a request signed with credentials that expired or were revoked before they looked it:
+# the cached credentials must be dropped, and a retry with fresh ones may succeed.
+REJECTED_CREDENTIAL_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId"})
+
+
+def is_transient_error(code: str, status: int | None = None) -> bool:
+    """Whether an AWS error ``code`` (with HTTP ``status``) is one a retry may fix: throttling or a 5xx."""
+    return code in TRANSIENT_ERROR_CODES or (status is not None and status >= 500)
 
 
 class RolechainError(Exception):

@@ -58,6 +58,8 @@ from rolechain.types import (
     check,
 )
 
+MAX_NESTING = 64  # levels of lists and mappings a job file may nest; deeper is a mistake or an attack
+MAX_VALUES = 100_000  # values a job file may hold once YAML aliases are expanded (no "billion laughs")
 SCHEDULE_RE = re.compile(r"^(rate\([0-9]+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$", re.ASCII)
 MAX_CONCURRENCY = 256
 
@@ -76,6 +78,12 @@ class Targets(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     accounts: list[AccountId] = Field(min_length=1)
     exclude_accounts: list[AccountId] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some_account_left(self) -> Targets:
+        if not self.resolve():
+            raise ValueError("exclude_accounts removes every account: nothing would run")
+        return self
 
     def resolve(self) -> list[str]:
         excluded = set(self.exclude_accounts)
@@ -104,8 +112,12 @@ class RoleRef(BaseModel):
             sample = value.format(account="123456789012", partition="aws")
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError("may only use the placeholders {account} and {partition}") from exc
-        if "{account}" not in value or not ROLE_ARN_RE.match(sample):
-            raise ValueError("must be a role ARN with an {account} placeholder, e.g. arn:aws:iam::{account}:role/x")
+        # The placeholder must be the ARN's account field: "role/{account}" would reach one fixed account.
+        fields = value.split(":")
+        if len(fields) < 6 or fields[4] != "{account}" or not ROLE_ARN_RE.match(sample):
+            raise ValueError(
+                "must be a role ARN whose account is the {account} placeholder, e.g. arn:aws:iam::{account}:role/x"
+            )
         return value
 
     @field_validator("via")
@@ -159,7 +171,7 @@ class EventMatch(BaseModel):
     event_names: list[str] = Field(min_length=1)
 
 
-PLACEHOLDER_RE = re.compile(r"\{([\w.-]+)\}")
+PLACEHOLDER_RE = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
 
 
 def _lookup(event: Mapping[str, Any], path: str) -> Any:
@@ -195,9 +207,15 @@ class Remediation(RoleSettings):
         action = get_action(self.action)
         # Validate the fixed params with placeholders for event-sourced ones.
         names = set(action.params_model.model_fields)
-        for key in self.params_from_event:
+        for key, template in self.params_from_event.items():
             if key.split(".")[0] not in names:
                 raise ValueError(f"params_from_event: {key!r} is not a parameter of {self.action}")
+            rest = PLACEHOLDER_RE.sub("", template)
+            if "{" in rest or "}" in rest:
+                raise ValueError(
+                    f"params_from_event.{key}: {template!r} has an unclosed or malformed placeholder "
+                    "(write {detail.path.to.value}: letters, digits, _ . -)"
+                )
         return self
 
     def params_for(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -325,10 +343,14 @@ def parse_job_file(data: Any, *, source: str = "job file") -> JobFile:
     """Validate job-file data; ``defaults`` are merged under each job and remediation first.
 
     Raises:
-        ConfigError: naming the job or rule, the field and the rule broken.
+        ConfigError: naming the job or rule, the field and the rule broken (``source`` when the data
+            is not a mapping or nests more than :data:`MAX_NESTING` levels).
     """
     if not isinstance(data, Mapping):
         raise ConfigError(source, "must be a mapping with 'jobs' (and optional 'defaults', 'remediations')")
+    problem = _nesting_problem(data)
+    if problem:
+        raise ConfigError(source, problem)
     data = dict(data)
     defaults = data.pop("defaults", None) or {}
     if not isinstance(defaults, Mapping):
@@ -357,17 +379,66 @@ def parse_job_file(data: Any, *, source: str = "job file") -> JobFile:
     return job_file
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that gives a key twice (PyYAML keeps the last one
+    silently, so a second job of the same name would replace the first unseen)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable: the base class refuses it with its own message
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _nesting_problem(data: Any) -> str | None:
+    """Why ``data`` nests too deeply (over :data:`MAX_NESTING` levels) or is too large (over
+    :data:`MAX_VALUES` values, aliases counted each time they are used), or None; iterative, so the
+    check itself cannot exhaust the stack, and bounded, so an alias bomb cannot keep it busy."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    seen = 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if depth > MAX_NESTING:
+            return f"nests lists and mappings more than {MAX_NESTING} levels deep"
+        if seen > MAX_VALUES:
+            return f"holds more than {MAX_VALUES} values (YAML aliases counted each time they are used)"
+        if isinstance(value, Mapping):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return None
+
+
 def load_job_file(path: str | Path) -> JobFile:
-    """Read and validate a YAML job file. Raises ConfigError (unreadable, bad YAML, bad content)."""
+    """Read and validate a YAML job file.
+
+    Raises:
+        ConfigError: naming the file when it is unreadable, not UTF-8, not valid YAML, gives a key twice
+            or nests too deeply; naming the job or rule, the field and the rule for bad content.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"is not UTF-8 text (byte {exc.start} cannot be decoded)") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(str(path), f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    except RecursionError as exc:  # the parser recurses once per level of nesting
+        raise ConfigError(str(path), f"nests lists and mappings more than {MAX_NESTING} levels deep") from exc
     return parse_job_file(data, source=str(path))

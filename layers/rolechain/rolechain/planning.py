@@ -19,7 +19,7 @@ from rolechain.chain import Chain, Hop, role_arn_parts
 from rolechain.errors import ConfigError, RolechainError
 from rolechain.jobs import JobFile, RoleRef, RoleSettings, SsmParameter
 from rolechain.sessions import ChainSessions
-from rolechain.types import check
+from rolechain.types import check, region_problem
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,10 @@ def plan_run(sessions: ChainSessions, settings: RoleSettings, request: PlanReque
         via=(*request.extra_via, *settings.via),
         external_id=resolve_external_id(sessions, settings.external_id),
     )
+    for region in regions:
+        problem = region_problem(region, role.partition)
+        if problem:
+            raise ConfigError("regions", problem)
     return RunPlan(
         action=spec,
         params=parsed,

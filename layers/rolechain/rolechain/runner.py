@@ -2,7 +2,8 @@
 
 Every target ends ``ok``, ``failed`` (with the hop or AWS error), ``skipped`` (with why) or
 ``dry_run``; one failing account never stops the others. Given a time budget (a Lambda's
-remaining time) the runner stops starting targets before it ends and reports the rest skipped.
+remaining time) the runner stops starting targets before it ends and reports the rest skipped; so it
+does once its ``stop`` event is set (the CLI sets it on Ctrl-C or SIGTERM), after those in flight end.
 """
 
 from __future__ import annotations
@@ -28,8 +29,14 @@ from botocore.exceptions import (
 from pydantic import ValidationError
 
 from rolechain.actions import ActionContext, ActionFailed, DryRunViolation
-from rolechain.chain import config_error, default_session_name, new_run_id
-from rolechain.errors import TRANSIENT_ERROR_CODES, AssumeRoleError, ConfigError, RolechainError
+from rolechain.chain import Chain, config_error, default_session_name, new_run_id
+from rolechain.errors import (
+    REJECTED_CREDENTIAL_CODES,
+    AssumeRoleError,
+    ConfigError,
+    RolechainError,
+    is_transient_error,
+)
 from rolechain.planning import RunPlan, Target
 from rolechain.sessions import ChainSessions
 
@@ -53,7 +60,7 @@ class FailureKind(StrEnum):
     CONFIG = "config"  # the target's plan or params broke a rule
     NETWORK = "network"  # the endpoint could not be reached or timed out
     CLIENT = "client"  # another error of rolechain or botocore before or around the call
-    SKIPPED = "skipped"  # not started (out of time)
+    SKIPPED = "skipped"  # not started (out of time, or the run was interrupted)
     UNEXPECTED = "unexpected"  # a bug in the action
 
 
@@ -99,6 +106,7 @@ class RunReport:
     started_at: str
     duration_s: float
     results: list[TargetResult] = field(default_factory=list)
+    interrupted: bool = False  # stopped before every target was started
 
     @property
     def summary(self) -> dict[str, int]:
@@ -119,6 +127,7 @@ class RunReport:
             "dry_run": self.dry_run,
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
+            "interrupted": self.interrupted,
             "summary": self.summary,
             "results": [r.to_dict() for r in self.results],
         }
@@ -135,6 +144,7 @@ def run_plan(
     remaining_seconds: Callable[[], float] | None = None,
     reserve_seconds: float = 10.0,
     on_result: ResultCallback | None = None,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Run ``plan`` and return a report with one result per target, in target order.
 
@@ -143,6 +153,8 @@ def run_plan(
         remaining_seconds: time left in the budget (e.g. a Lambda's remaining time); targets not
             started while more than ``reserve_seconds`` remain are reported ``skipped``.
         on_result: called after each target with (result, done, total), for progress display.
+        stop: once set, targets not yet started are reported ``skipped`` (interrupted); those in flight
+            finish, so every target is accounted for once.
     """
     run_id = run_id or new_run_id()
     started = time.monotonic()
@@ -155,13 +167,18 @@ def run_plan(
 
     def one(target: Target) -> TargetResult:
         nonlocal done
-        if remaining_seconds is not None and remaining_seconds() <= reserve_seconds:
+        skipped = None
+        if stop is not None and stop.is_set():
+            skipped = "interrupted: not started before the run was stopped"
+        elif remaining_seconds is not None and remaining_seconds() <= reserve_seconds:
+            skipped = "out of time: not started before the time budget ended"
+        if skipped:
             result = TargetResult(
                 target.account,
                 target.region,
                 plan.action.name,
                 Status.SKIPPED,
-                error={"type": FailureKind.SKIPPED, "message": "out of time: not started before the time budget ended"},
+                error={"type": FailureKind.SKIPPED, "message": skipped},
             )
         else:
             result = _run_target(sessions, plan, target, run_id, session_name, policy)
@@ -181,6 +198,7 @@ def run_plan(
         started_at=started_at,
         duration_s=time.monotonic() - started,
         results=results,
+        interrupted=stop is not None and stop.is_set(),
     )
     logger.info("run %s finished: %s in %.2fs", run_id, report.summary, report.duration_s)
     return report
@@ -191,6 +209,7 @@ def _run_target(
 ) -> TargetResult:
     started = time.monotonic()
     result = TargetResult(target.account, target.region, plan.action.name, Status.FAILED)
+    chain: Chain | None = None
     try:
         chain = plan.role.chain(
             target.account,
@@ -210,8 +229,11 @@ def _run_target(
         result.output = plan.action.run(context, plan.params)
         result.status = Status.DRY_RUN if plan.dry_run else Status.OK
     except AssumeRoleError as exc:
-        result.error = {"type": FailureKind.ASSUME_ROLE, **exc.failure.to_dict()}
-        result.retryable = exc.failure.likely_cause == "transient"
+        failure = exc.failure
+        result.error = {"type": FailureKind.ASSUME_ROLE, **failure.to_dict()}
+        # A later hop whose caller's credentials were rejected: those are dropped, a retry assumes afresh.
+        rejected = failure.hop > 1 and failure.code in REJECTED_CREDENTIAL_CODES
+        result.retryable = failure.likely_cause == "transient" or rejected
     except ClientError as exc:
         error = exc.response.get("Error", {})
         result.error = {
@@ -220,10 +242,17 @@ def _run_target(
             "message": error.get("Message", str(exc)),
             "operation": exc.operation_name,
         }
-        result.retryable = result.error["code"] in TRANSIENT_ERROR_CODES
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        result.retryable = is_transient_error(result.error["code"], status)
+        if result.error["code"] in REJECTED_CREDENTIAL_CODES and chain is not None:
+            # AWS refused credentials the cache holds as valid: drop them so a retry (or the next run)
+            # assumes the chain again instead of failing the same way with no AssumeRole at all.
+            sessions.forget(chain)
+            result.retryable = True
     except ActionFailed as exc:
         result.output = exc.output
         result.error = {"type": FailureKind.ACTION, "message": str(exc)}
+        result.retryable = exc.retryable
     except DryRunViolation as exc:
         result.error = {"type": FailureKind.DRY_RUN_VIOLATION, "message": str(exc)}
     except ValidationError as exc:

@@ -10,7 +10,13 @@ expire. Three things keep it cheap across thousands of accounts:
 * every derived botocore session shares one loader (service models parsed once) and a copy of one
   pre-built event emitter, so a new chain costs ~2 ms instead of ~20 ms for a fresh session;
 * clients are cached per (chain, service, region), and made by one client-making session per thread
-  and region rather than by a session of their own.
+  and region rather than by a session of their own;
+* a hop STS refused for a reason a retry cannot fix (access denied, a bad request) is remembered for
+  :data:`DENIED_HOP_TTL` seconds under the same key, so 40 targets behind a broken hop cost one
+  AssumeRole of it and fail at once with the same cause.
+
+Credentials AWS rejects as expired or invalid although they looked valid are dropped with
+:meth:`ChainSessions.forget`, so the next use assumes the chain's roles again.
 
 An AssumeRole failure raises :class:`~rolechain.errors.AssumeRoleError`; there is no fallback to
 the caller's own credentials.
@@ -23,7 +29,7 @@ import functools
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -34,7 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from rolechain.chain import Chain, Hop
 from rolechain.diagnose import classify_assume_role_error
-from rolechain.errors import AssumeRoleError, BaseCredentialsError
+from rolechain.errors import REJECTED_CREDENTIAL_CODES, AssumeRoleError, BaseCredentialsError, HopFailure
 
 Clock = Callable[[], datetime]
 DEFAULT_REFRESH_WINDOW = 300  # seconds before expiry at which credentials are renewed
@@ -43,6 +49,8 @@ DEFAULT_REGION = "us-east-1"
 # attempts stays botocore's (AWS_MAX_ATTEMPTS, default 3) so a Lambda does not spend its time budget
 # waiting: a queued target that is still throttled goes back to SQS instead.
 CLIENT_CONFIG = Config(retries={"mode": "standard"}, max_pool_connections=50)
+# How long a denied hop is remembered: about one run, so a fixed trust policy is seen on the next one.
+DENIED_HOP_TTL = 30
 
 
 def utc_now() -> datetime:
@@ -163,6 +171,7 @@ class _Node:
         self.lock = threading.Lock()
         self.assumed_arn: str | None = None
         self._credentials: Credentials | None = None
+        self._denied: tuple[HopFailure, datetime] | None = None  # the remembered refusal, and when
         self._sessions: dict[str, boto3.Session] = {}
         self._clients: dict[tuple[str, str], Any] = {}
         self._clients_lock = threading.Lock()
@@ -173,8 +182,34 @@ class _Node:
             return self._credentials
         with self.lock:  # one AssumeRole however many threads arrive together
             if self._credentials is None:
-                self._credentials = self._load()
+                self._raise_if_denied()
+                try:
+                    self._credentials = self._load()
+                except AssumeRoleError as exc:
+                    if _remembered(exc.failure):
+                        self._denied = (exc.failure, self.broker.clock())
+                    raise
             return self._credentials
+
+    def _raise_if_denied(self) -> None:
+        """Raise the refusal STS gave this hop less than :data:`DENIED_HOP_TTL` seconds ago, if any."""
+        if self._denied is None:
+            return
+        failure, at = self._denied
+        if self.broker.clock() - at < timedelta(seconds=DENIED_HOP_TTL):
+            raise AssumeRoleError(failure)
+        self._denied = None
+
+    def forget(self) -> None:
+        """Drop this point's credentials, clients and any remembered refusal: the next use assumes again."""
+        # One lock after the other, never nested: session() takes them in the opposite order.
+        with self.lock:
+            self._credentials = None
+            self._denied = None
+            self.assumed_arn = None
+        with self._clients_lock:
+            self._sessions.clear()
+            self._clients.clear()
 
     def _load(self) -> Credentials:
         if self.hop is None:
@@ -207,15 +242,18 @@ class _Node:
         try:
             response = sts.assume_role(**params)
         except ClientError as exc:
-            raise AssumeRoleError(
-                classify_assume_role_error(
-                    hop=self.index,
-                    hop_spec=self.hop,
-                    caller_arn=self.parent.caller_arn(),
-                    code=exc.response.get("Error", {}).get("Code", "Unknown"),
-                    message=exc.response.get("Error", {}).get("Message", str(exc)),
-                )
-            ) from exc
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            failure = classify_assume_role_error(
+                hop=self.index,
+                hop_spec=self.hop,
+                caller_arn=self.parent.caller_arn(),
+                code=code,
+                message=exc.response.get("Error", {}).get("Message", str(exc)),
+                status=exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
+            )
+            if code in REJECTED_CREDENTIAL_CODES and self.parent.hop is not None:
+                self.parent.forget()  # the previous hop's credentials were rejected: assume it again next time
+            raise AssumeRoleError(failure) from exc
         except (BotoCoreError, NoCredentialsError) as exc:
             raise AssumeRoleError(
                 classify_assume_role_error(
@@ -282,6 +320,11 @@ class _Node:
             return client
 
 
+def _remembered(failure: HopFailure) -> bool:
+    """Whether a refusal is worth remembering: not when a retry or fresh credentials may fix it."""
+    return failure.likely_cause not in ("transient", "caller_credentials")
+
+
 class CredentialCache:
     """Map from (base, chain prefix) to the node holding its credentials; one per process by default.
 
@@ -303,6 +346,10 @@ class CredentialCache:
             if node is None:
                 node = self._nodes[key] = make()
             return node
+
+    def get(self, key: Hashable) -> _Node | None:
+        with self._lock:
+            return self._nodes.get(key)
 
     def clear(self) -> None:
         with self._lock:
@@ -362,6 +409,16 @@ class ChainSessions:
             key = (base_key, chain.hops[:index])
             node = self.cache.node(key, functools.partial(_Node, self, parent, hop, index, chain.session_name))
         return node
+
+    def forget(self, chain: Chain) -> None:
+        """Drop the cached credentials of every hop of ``chain`` (AWS rejected them as expired or invalid
+        though they looked valid), so the next use assumes each role again. Other chains sharing a
+        prefix re-assume it too: their copy was the same."""
+        base_key = self._base_key()
+        for index in range(1, len(chain.hops) + 1):
+            node = self.cache.get((base_key, chain.hops[:index]))
+            if node is not None:
+                node.forget()
 
     def credentials(self, chain: Chain | None) -> Credentials:
         """Credentials at the end of ``chain`` (the base credentials for ``None``).

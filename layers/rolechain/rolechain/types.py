@@ -5,10 +5,13 @@ also match non-ASCII digits and letters (``٢`` is a digit to them), which AWS n
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from typing import Annotated
 
-from pydantic import StringConstraints
+import botocore.loaders
+from pydantic import AfterValidator, StringConstraints
 
 from rolechain.errors import ConfigError
 
@@ -31,8 +34,41 @@ SSM_PARAMETER_NAME = rf"/?[{WORD}.\-/]+"
 ROLE_ARN_RE = re.compile(f"^{ROLE_ARN}$")
 DEFAULT_ROLE_NAME = "rolechain-target"  # what target-role.yaml creates
 
+
+@functools.cache
+def known_regions(partition: str | None = None) -> frozenset[str]:
+    """The region names of ``partition`` (every partition's for None) in botocore's bundled endpoint
+    data: read from the installed package, never from the network. Empty for an unknown partition."""
+    data = botocore.loaders.create_loader().load_data("endpoints")
+    return frozenset(
+        region
+        for entry in data.get("partitions", [])
+        if partition is None or entry.get("partition") == partition
+        for region in entry.get("regions", {})
+    )
+
+
+def region_problem(region: str, partition: str | None = None) -> str | None:
+    """Why ``region`` is not a known region (of ``partition``, or of any), or None when it is one."""
+    known = known_regions(partition)
+    if region in known:
+        return None
+    where = f"a region of partition {partition}" if partition else "a known AWS region"
+    # Letters swapped (us-esat-1) first: difflib alone would rather suggest us-west-1.
+    swapped = [name for name in sorted(known) if sorted(name) == sorted(region)]
+    close = swapped or difflib.get_close_matches(region, sorted(known), n=1)
+    return f"{region!r} is not {where}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _known_region(value: str) -> str:
+    problem = region_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 AccountId = Annotated[str, StringConstraints(pattern=f"^{ACCOUNT_ID}$")]
-Region = Annotated[str, StringConstraints(pattern=f"^{REGION}$")]
+Region = Annotated[str, StringConstraints(pattern=f"^{REGION}$"), AfterValidator(_known_region)]
 RoleName = Annotated[str, StringConstraints(pattern=f"^{ROLE_NAME}$")]
 RolePath = Annotated[str, StringConstraints(pattern=f"^{ROLE_PATH}$")]
 RoleArn = Annotated[str, StringConstraints(pattern=f"^{ROLE_ARN}$")]
@@ -54,4 +90,7 @@ def check(kind: str, value: str, field: str) -> str:
     pattern, rule = _CHECKS[kind]
     if not isinstance(value, str) or not pattern.match(value):
         raise ConfigError(field, f"{value!r} {rule}")
+    problem = region_problem(value) if kind == "region" else None
+    if problem:
+        raise ConfigError(field, problem)
     return value

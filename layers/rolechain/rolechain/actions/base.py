@@ -39,11 +39,13 @@ class Params(BaseModel):
 
 
 class ActionFailed(RolechainError):
-    """The action failed at this target but has a partial result worth reporting (``output``)."""
+    """The action failed at this target but has a partial result worth reporting (``output``);
+    ``retryable`` when a retry of the target may succeed (what failed was throttled or a 5xx)."""
 
-    def __init__(self, message: str, output: dict[str, Any]) -> None:
+    def __init__(self, message: str, output: dict[str, Any], *, retryable: bool = False) -> None:
         super().__init__(message)
         self.output = output
+        self.retryable = retryable
 
 
 class DuplicateAction(ConfigError):

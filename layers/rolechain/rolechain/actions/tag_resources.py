@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,8 +12,17 @@ from pydantic import Field, model_validator
 
 from rolechain.actions import ActionContext, ActionFailed, Params, register
 from rolechain.actions.s3util import bucket_arn, buckets_in_region
+from rolechain.errors import THROTTLING_ERROR_CODES, is_transient_error
 
 TAG_BATCH = 20  # TagResources accepts at most 20 ARNs per call
+# Resources one target may tag in a run: its result lists each ARN, and a run's response must stay far
+# below Lambda's 6 MB (1,000 ARNs are ~100 KB); more is a job for several runs.
+MAX_ARNS = 1000
+# A batch still throttled after botocore's own retries is tried again this many times, after a backoff
+# doubling from THROTTLE_BACKOFF seconds (full jitter): bounded, so a target fails retryable in seconds.
+THROTTLE_RETRIES = 3
+THROTTLE_BACKOFF = 0.5
+sleep = time.sleep  # tests replace it
 
 
 class TagResourcesParams(Params):
@@ -27,6 +38,8 @@ class TagResourcesParams(Params):
         for key, value in self.tags.items():
             if not 1 <= len(key) <= 128 or len(value) > 256 or key.lower().startswith("aws:"):
                 raise ValueError(f"tag {key!r}: keys are 1-128 characters not starting with aws:, values <= 256")
+        if self.arns is not None and len(self.arns) > MAX_ARNS:
+            raise ValueError(f"arns: {len(self.arns)} ARNs given; at most {MAX_ARNS} per target (split the run)")
         for arn in self.arns or []:
             if not arn.startswith("arn:"):
                 raise ValueError(f"arns: {arn!r} is not an ARN")
@@ -71,6 +84,12 @@ def tag_resources(ctx: ActionContext, params: TagResourcesParams) -> dict[str, A
     }
     selected = [arn for arn, tags in plans.items() if tags]
     skipped = [arn for arn, tags in plans.items() if not tags]
+    if len(selected) > MAX_ARNS:
+        raise ActionFailed(
+            f"{len(selected)} resources of {params.resource_types} to tag; at most {MAX_ARNS} per target "
+            "(narrow resource_types, or give arns in several runs)",
+            {"tagged": [], "selected": len(selected), "tags": params.tags},
+        )
     if ctx.dry_run:
         dry = {
             "would_tag": selected,
@@ -91,10 +110,12 @@ def tag_resources(ctx: ActionContext, params: TagResourcesParams) -> dict[str, A
         for start in range(0, len(arns), TAG_BATCH):
             batch = arns[start : start + TAG_BATCH]
             try:
-                response = tagging.tag_resources(ResourceARNList=batch, Tags=dict(tag_items))
+                response = _tag_batch(tagging, batch, dict(tag_items))
             except ClientError as exc:  # the whole call failed: every ARN of the batch failed with it
                 error = exc.response.get("Error", {})
-                failed.update({arn: {"code": error.get("Code"), "message": error.get("Message")} for arn in batch})
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                reason = {"code": error.get("Code"), "message": error.get("Message"), "status": status}
+                failed.update({arn: dict(reason) for arn in batch})
                 continue
             batch_failed = response.get("FailedResourcesMap", {})
             failed.update(
@@ -110,9 +131,12 @@ def tag_resources(ctx: ActionContext, params: TagResourcesParams) -> dict[str, A
             tagged.extend(arn for arn in batch if arn not in batch_failed)
     if failed:
         # A partial failure is a failure of the target, with what succeeded still reported.
+        # Tagging is idempotent, so a retry of the target may tag what was throttled or met a 5xx.
+        retryable = any(is_transient_error(str(f.get("code")), _status(f.get("status"))) for f in failed.values())
         raise ActionFailed(
             f"{len(failed)} of {len(selected) + len(refused)} resource(s) failed to tag",
             {"tagged": tagged, "failed": failed, "already_tagged": skipped, "tags": params.tags},
+            retryable=retryable,
         )
     return {"tagged": tagged, "already_tagged": skipped, "tags": params.tags}
 
@@ -134,6 +158,26 @@ def _foreign_arns(ctx: ActionContext, arns: list[str]) -> dict[str, dict[str, An
         elif parts[4] != ctx.account:
             refused[arn] = {"code": "ForeignResource", "message": f"not a resource of account {ctx.account}"}
     return refused
+
+
+def _tag_batch(tagging: Any, arns: list[str], tags: dict[str, str]) -> Any:
+    """One TagResources call, tried again (at most THROTTLE_RETRIES times, with backoff) while throttled.
+
+    Raises:
+        ClientError: the call failed otherwise, or was still throttled after the last retry.
+    """
+    for attempt in range(THROTTLE_RETRIES + 1):
+        try:
+            return tagging.tag_resources(ResourceARNList=arns, Tags=tags)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in THROTTLING_ERROR_CODES or attempt == THROTTLE_RETRIES:
+                raise
+            sleep(random.uniform(0, THROTTLE_BACKOFF * 2**attempt))
+    raise AssertionError("unreachable")
+
+
+def _status(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def _current_tags(

@@ -63,10 +63,18 @@ def build_hub(env: Mapping[str, str]) -> Hub:
     return Hub(settings, sessions)
 
 
+def request_user_arn(event: Mapping[str, Any]) -> str | None:
+    """``requestContext.identity.userArn`` of an API Gateway event, or None when the request context, its
+    identity or the ARN is missing or not of the expected shape (a request AWS_IAM auth did not sign)."""
+    context = event.get("requestContext")
+    identity = context.get("identity") if isinstance(context, Mapping) else None
+    arn = identity.get("userArn") if isinstance(identity, Mapping) else None
+    return arn if isinstance(arn, str) and arn else None
+
+
 def api_caller(user_arn: str | None, env: Mapping[str, str]) -> Caller | None:
     """The IAM caller of an API request: ``user_arn`` is ``requestContext.identity.userArn``, which
-    AWS_IAM auth fills (read through Powertools' typed property: the nested wrapper's ``raw_event`` is
-    the whole event in Powertools 3.0).
+    AWS_IAM auth fills (see :func:`request_user_arn`).
 
     ``sam local start-api`` does not authenticate; there (``AWS_SAM_LOCAL=true``) a fixed local
     caller stands in. Anywhere else a request without an identity gets None: the API refuses it.
