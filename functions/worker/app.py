@@ -13,7 +13,9 @@ from rolechain.hub.lambda_support import build_hub, remaining_seconds
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed answers every record as a failure (SQS redelivers them, then the DLQ
+# keeps them) instead of failing the invocation: one unparseable message must not look like a worker crash.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 HUB = build_hub(os.environ)
 
 
