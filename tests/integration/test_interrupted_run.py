@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from rolechain import ChainSessions
@@ -22,11 +23,13 @@ from tests.integration.support import plan_action
 pytestmark = pytest.mark.integration
 
 
-def start_run(seed: Seed, *extra: str) -> subprocess.Popen[str]:
+def start_run(seed: Seed, *extra: str, state: Path | None = None) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "rolechain.cli", "run", "--action", "list_buckets"]
     argv += ["--accounts", ",".join(seed.target_account_ids), "--via", seed.hub_role_arn]
     argv += ["--external-id", seed.external_id, "--concurrency", "1", *extra]
     env = {k: v for k, v in os.environ.items() if k != "MOTO_ACCOUNT_ID"}  # the operator's, set by operator_env
+    if state is not None:
+        env["XDG_STATE_HOME"] = str(state)
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -38,11 +41,13 @@ def wait_for_first_target(emulator: Emulator, process: subprocess.Popen[str], ti
         time.sleep(0.02)
 
 
-def test_an_interrupted_run_reports_every_target_once_and_exits_130(emulator: Emulator, operator_env: Seed) -> None:
+def test_an_interrupted_run_reports_every_target_once_and_exits_130(
+    emulator: Emulator, operator_env: Seed, tmp_path: Path
+) -> None:
     signum = signal.SIGINT
     # Given a run over five targets, one at a time, each request slowed down
     emulator.latency = 0.2
-    process = start_run(operator_env, "--json")
+    process = start_run(operator_env, "--json", state=tmp_path)
     try:
         # When it is interrupted while the first target is running
         wait_for_first_target(emulator, process)
@@ -65,6 +70,10 @@ def test_an_interrupted_run_reports_every_target_once_and_exits_130(emulator: Em
     # And no skipped target was touched
     listed = {r.account for r in emulator.calls(action="ListBuckets")}
     assert listed.isdisjoint(r["account"] for r in skipped)
+    # And the report is saved where the operator is told
+    saved = tmp_path / "rolechain" / "runs" / f"{report['run_id']}.json"
+    assert f"the interrupted run's report is saved in {saved}" in err
+    assert json.loads(saved.read_text()) == report
 
 
 def test_a_run_stopped_by_sigterm_prints_its_table(emulator: Emulator, operator_env: Seed) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
@@ -304,7 +306,25 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(json.dumps(report.to_dict(), default=str) + "\n")
     else:
         out.write(render_report(report) + "\n")
-    return EXIT_INTERRUPTED if report.interrupted else report.exit_code
+    if report.interrupted:
+        saved = _save_interrupted(report)
+        err.write(f"rolechain: the interrupted run's report is saved in {saved}\n" if saved else "")
+        return EXIT_INTERRUPTED
+    return report.exit_code
+
+
+def _save_interrupted(report: RunReport) -> Path | None:
+    """Keep an interrupted run's report (what changed where) in $XDG_STATE_HOME/rolechain/runs (default
+    ~/.local/state/rolechain/runs), so an operator can tell what a stopped tagging run did. None when the
+    folder cannot be written: the report was printed anyway."""
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    path = state / "rolechain" / "runs" / f"{report.run_id}.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report.to_dict(), default=str, indent=1) + "\n", encoding="utf-8")
+    except OSError:
+        return None
+    return path
 
 
 @contextlib.contextmanager
