@@ -114,3 +114,30 @@ def test_an_sts_server_error_is_transient_not_a_policy_problem(code: str, status
     )
     assert f.likely_cause == "transient"
     assert "condition" not in f.hint and "retry" in f.hint
+
+
+def test_a_caller_that_already_is_the_role_is_told_to_drop_the_hop() -> None:
+    # Given a profile that already is R1 (a session of it) and --via R1 (issue 13: the hint advised
+    # adding sts:AssumeRole on R1 to R1's own policies)
+    denied = f"User: {R1_SESSION} is not authorized to perform: sts:AssumeRole on resource: {R1}"
+    f = classify_assume_role_error(hop=1, hop_spec=Hop(role_arn=R1), caller_arn=R1_SESSION, code="AccessDenied",
+                                   message=denied)  # fmt: skip
+    assert f.likely_cause == "request"
+    assert "already is" in f.hint and f"drop this hop from the chain (--via {R1})" in f.hint
+    assert "Allow sts:AssumeRole" not in f.hint and "add a statement" not in f.hint
+
+
+def test_a_same_account_hop_gets_no_external_id_advice() -> None:
+    # Given a typo in hop 1's ARN (a role that does not exist, same account as the caller; issue 13:
+    # the hint said "give an ExternalId")
+    typo = "arn:aws:iam::111111111111:role/rolechain-hbu"
+    denied = f"User: {U1} is not authorized to perform: sts:AssumeRole on resource: {typo}"
+    f = classify_assume_role_error(hop=1, hop_spec=Hop(role_arn=typo), caller_arn=U1, code="AccessDenied",
+                                   message=denied)  # fmt: skip
+    assert "ExternalId" not in f.hint
+    assert "does not exist (check its ARN: account, path and name)" in f.hint
+    # a cross-account hop without one still gets the advice
+    cross = classify(
+        "AccessDenied", f"User: {R1_SESSION} is not authorized to perform: sts:AssumeRole on resource: {R2}"
+    )
+    assert "none was sent: give one" in cross.hint

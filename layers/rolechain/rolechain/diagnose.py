@@ -81,8 +81,12 @@ def classify_assume_role_error(
         + (" and Condition StringEquals sts:ExternalId" if hop_spec.external_id else "")
         + (", plus sts:TagSession" if hop_spec.tags else "")
         + (", plus sts:SetSourceIdentity" if hop_spec.source_identity else "")
-        + "), or the role does not exist"
-        + ("" if hop_spec.external_id else "; if that trust policy requires sts:ExternalId, none was sent: give one")
+        + "), or the role does not exist (check its ARN: account, path and name)"
+        + (
+            "; if that trust policy requires sts:ExternalId, none was sent: give one"
+            if not hop_spec.external_id and _account_of(caller_arn) not in (None, role_arn_parts(role)[1])
+            else ""  # an ExternalId guards cross-account trust: no advice about it for a same-account role
+        )
     )
     cause: LikelyCause
     if code in _CREDENTIAL_CODES:
@@ -115,6 +119,10 @@ def classify_assume_role_error(
             hint = "the session policy and session tags together are too large once packed; send fewer"
         else:
             hint = f"STS rejected the request parameters of hop {hop}: {message}"
+    elif code.startswith("AccessDenied") and trust_principal(caller_arn) == _without_path(role) != caller_arn:
+        # the caller already is a session of this role: the hop is one too many, not a missing permission
+        cause = "request"
+        hint = f"the caller ({caller_arn}) already is {role}: drop this hop from the chain (--via {role})"
     elif code.startswith("AccessDenied"):
         if any(marker in lowered for marker in _IDENTITY_SIDE):
             cause, hint = "caller_permission", "likely " + cond1
@@ -140,6 +148,12 @@ def classify_assume_role_error(
         likely_cause=cause,
         hint=hint,
     )
+
+
+def _without_path(role_arn: str) -> str:
+    """``role_arn`` as a session ARN names it (sessions carry the role's name, not its path)."""
+    partition, account, _path, name = role_arn_parts(role_arn)
+    return f"arn:{partition}:iam::{account}:role/{name}"
 
 
 def trust_principal(caller_arn: str) -> str:
