@@ -1,5 +1,6 @@
 """On-demand runs over an IAM-authenticated REST API, validated against its OpenAPI models."""
 
+import binascii
 import os
 import warnings
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyVa
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rolechain.errors import ConfigError, RolechainError
 from rolechain.hub import Caller, Forbidden, NotFound, RunRequest
+from rolechain.hub.answers import ROUTE_RESPONSES
 from rolechain.hub.lambda_support import api_caller, build_hub, idempotency_store, remaining_seconds
 from rolechain.types import RUN_ID
 
@@ -55,18 +57,25 @@ def _idempotency_conflict(exc: IdempotencyValidationError) -> Response[dict[str,
     return _error(422, "Idempotency-Key was already used with a different body", field="Idempotency-Key")
 
 
+@app.exception_handler(UnicodeDecodeError)
+@app.exception_handler(binascii.Error)
+def _undecodable_body(exc: ValueError) -> Response[dict[str, Any]]:
+    # API Gateway base64-encodes a body that is not UTF-8; Powertools decodes it before validating
+    return _error(422, "the body is not base64 of UTF-8 JSON", field="body")
+
+
 @app.exception_handler(RolechainError)
 def _failed(exc: RolechainError) -> Response[dict[str, Any]]:
     logger.exception("request failed")
     return _error(502, str(exc))
 
 
-@app.get("/actions")
+@app.get("/actions", responses=ROUTE_RESPONSES["list_actions"])
 def list_actions() -> dict[str, Any]:
     return {"actions": HUB.list_actions()}
 
 
-@app.get("/jobs")
+@app.get("/jobs", responses=ROUTE_RESPONSES["list_jobs"])
 def list_jobs() -> dict[str, Any]:
     return {"jobs": HUB.list_jobs()}
 
@@ -80,7 +89,7 @@ def _create_run(body: RunRequest, caller_arn: str) -> dict[str, Any]:
     return HUB.create_run(body, Caller(caller_arn), remaining_seconds=remaining_seconds(app.lambda_context))
 
 
-@app.post("/runs")
+@app.post("/runs", responses=ROUTE_RESPONSES["create_run"])
 def create_run(
     body: RunRequest,
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", max_length=256)] = None,
@@ -101,7 +110,7 @@ def create_run(
     )
 
 
-@app.get("/runs/<run_id>")
+@app.get("/runs/<run_id>", responses=ROUTE_RESPONSES["get_run"])
 def get_run(run_id: Annotated[str, Path(pattern=f"^{RUN_ID}$")]) -> dict[str, Any]:
     return HUB.get_run(run_id)
 
