@@ -15,7 +15,7 @@ LOWEST_VENV ?= .venv-lowest
 # JUnit reports of the test runs: .ci/tiers.py prints each tier's counts from them.
 REPORTS ?= .reports
 
-.PHONY: demo test test-lowest unit integration e2e lint format bench bench-sam sam checkov build python313 clean
+.PHONY: demo test test-lowest unit integration e2e lint format bench bench-sam bench-mutation sam checkov build python313 clean
 
 $(STAMP): pyproject.toml dev/pyproject.toml layers/rolechain/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -89,8 +89,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sessions.py
 	$(BIN)/python benchmarks/bench_runner.py
 
+## bench-mutation: mutation testing of the core modules and hub/ (hours; see benchmarks/README.md)
+bench-mutation: $(STAMP)
+	$(BIN)/python benchmarks/mutation.py --all
+
 bench-sam: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python benchmarks/bench_sam_local.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(LOWEST_VENV) $(REPORTS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(LOWEST_VENV) $(REPORTS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
