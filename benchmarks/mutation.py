@@ -35,7 +35,7 @@ TARGETS: dict[str, list[str]] = {
     "chain.py": ["tests/unit/test_chain.py", "tests/integration/test_chain_sessions.py"],
     "sessions.py": ["tests/unit/test_sessions.py", "tests/integration/test_chain_sessions.py"],
     "planning.py": [
-        "tests/unit/test_role_spec.py",
+        "tests/unit/test_planning_semantics.py",
         "tests/unit/test_failure_kinds.py",
         "tests/integration/test_runner.py",
         "tests/integration/test_jobs_cli.py",
