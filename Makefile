@@ -7,12 +7,15 @@ STAMP := $(VENV)/.installed
 # SAM CLI and the AWS CLI live in their own venv: their pins must not constrain the project's.
 SAM_VENV ?= .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
+# checkov too: it pins dozens of packages (boto3 among them), so it lives apart as well.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # The unit + integration tiers again against the lowest versions pyproject.toml allows (uv resolves them).
 LOWEST_VENV ?= .venv-lowest
 # JUnit reports of the test runs: .ci/tiers.py prints each tier's counts from them.
 REPORTS ?= .reports
 
-.PHONY: demo test test-lowest unit integration e2e lint format bench bench-sam sam build python313 clean
+.PHONY: demo test test-lowest unit integration e2e lint format bench bench-sam bench-mutation sam checkov build python313 clean
 
 $(STAMP): pyproject.toml dev/pyproject.toml layers/rolechain/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +29,15 @@ $(SAM_STAMP):
 	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli awscli
 	@touch $(SAM_STAMP)
 
+$(CHECKOV_STAMP):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov
+	@touch $(CHECKOV_STAMP)
+
+## checkov: install checkov into .venv-checkov (the template tests run it over both templates)
+checkov: $(CHECKOV_STAMP)
+
 ## sam: install SAM CLI (and the AWS CLI) into .venv-sam
 sam: $(SAM_STAMP)
 
@@ -34,7 +46,7 @@ demo: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python -m rolechain_dev.demo
 
 ## test: lint, type-check and every test tier (e2e needs Docker; it says why it skips without)
-test: $(STAMP) $(SAM_STAMP) lint
+test: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) lint
 	$(BIN)/python -m pytest --junitxml=$(REPORTS)/junit.xml
 
 ## test-lowest: the unit and integration tiers with every direct dependency at its lowest allowed version
@@ -77,8 +89,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sessions.py
 	$(BIN)/python benchmarks/bench_runner.py
 
+## bench-mutation: mutation testing of the core modules and hub/ (hours; see benchmarks/README.md)
+bench-mutation: $(STAMP)
+	$(BIN)/python benchmarks/mutation.py --all
+
 bench-sam: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python benchmarks/bench_sam_local.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(LOWEST_VENV) $(REPORTS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(LOWEST_VENV) $(REPORTS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

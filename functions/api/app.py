@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyVa
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rolechain.errors import ConfigError, RolechainError
 from rolechain.hub import Caller, Forbidden, NotFound, RunRequest
+from rolechain.hub.answers import ROUTE_RESPONSES
 from rolechain.hub.lambda_support import (
     api_caller,
     build_hub,
@@ -88,12 +89,12 @@ def _failed(exc: RolechainError) -> Response[dict[str, Any]]:
     return _error(502, str(exc))
 
 
-@app.get("/actions")
+@app.get("/actions", responses=ROUTE_RESPONSES["list_actions"])
 def list_actions() -> dict[str, Any]:
     return {"actions": HUB.list_actions()}
 
 
-@app.get("/jobs")
+@app.get("/jobs", responses=ROUTE_RESPONSES["list_jobs"])
 def list_jobs() -> dict[str, Any]:
     return {"jobs": HUB.list_jobs()}
 
@@ -107,7 +108,7 @@ def _create_run(body: RunRequest, caller_arn: str) -> dict[str, Any]:
     return HUB.create_run(body, Caller(caller_arn), remaining_seconds=remaining_seconds(app.lambda_context))
 
 
-@app.post("/runs")
+@app.post("/runs", responses=ROUTE_RESPONSES["create_run"])
 def create_run(
     body: RunRequest,
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", max_length=256)] = None,
@@ -128,7 +129,7 @@ def create_run(
     )
 
 
-@app.get("/runs/<run_id>")
+@app.get("/runs/<run_id>", responses=ROUTE_RESPONSES["get_run"])
 def get_run(run_id: Annotated[str, Path(pattern=f"^{RUN_ID}$")]) -> Response[dict[str, Any]]:
     caller = api_caller(app.current_event.request_context.identity.user_arn, os.environ)
     if caller is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,7 @@ def test_every_function_runs_as_r1_and_logs_to_a_group_with_retention() -> None:
 def test_every_log_group_is_writable_only_by_name() -> None:
     template = load_template()
     groups = {rid for rid, r in template["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
+    groups.discard("ApiAccessLogGroup")  # API Gateway writes it, through the account's CloudWatch role
     logs = [s for _, s in statements(template) if "logs:PutLogEvents" in as_list(s["Action"])]
     assert {r["Fn::GetAtt"][0] for s in logs for r in as_list(s["Resource"])} == groups
 
@@ -125,6 +127,44 @@ def test_api_resource_policy_admits_only_the_allowed_principals_or_the_hub_accou
         {"ArnNotLike": {"aws:PrincipalArn": principals}},
         {"StringNotEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}},
     ]
+
+
+def test_api_writes_access_logs_to_a_group_with_retention() -> None:
+    resources = load_template()["Resources"]
+    setting = resources["RolechainApi"]["Properties"]["AccessLogSetting"]
+    assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    line = json.loads(setting["Format"])  # one JSON object a request, naming the caller and the status
+    assert {"requestId", "caller", "status", "resourcePath"} <= set(line)
+    assert resources["ApiAccessLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    # API Gateway writes it only with a CloudWatch role in the account's settings, trusted by it alone
+    role = resources["ApiGatewayLoggingRole"]["Properties"]
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert resources["ApiGatewayAccount"]["Properties"]["CloudWatchRoleArn"] == {
+        "Fn::GetAtt": ["ApiGatewayLoggingRole", "Arn"]
+    }
+
+
+def test_remediation_concurrency_is_capped_by_a_parameter() -> None:
+    template = load_template()
+    props = template["Resources"]["RemediationFunction"]["Properties"]
+    assert props["ReservedConcurrentExecutions"] == {"Ref": "RemediationMaxConcurrency"}
+    parameter = template["Parameters"]["RemediationMaxConcurrency"]
+    assert 1 <= parameter["MinValue"] <= parameter["Default"] <= parameter["MaxValue"] <= 100
+
+
+def test_runs_table_survives_stack_deletion_and_replacement() -> None:
+    table = load_template()["Resources"]["RunsTable"]
+    assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
+    assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_template_and_readme_say_r1_reaches_any_account_without_organization_id() -> None:
+    description = load_template()["Parameters"]["OrganizationId"]["Description"]
+    assert "ANY account" in description
+    readme = (ROOT / "README.md").read_text()
+    deploying = readme.split("## Deploying", 1)[1].split("\n## ", 1)[0]
+    assert "OrganizationId" in deploying and "any account" in deploying
 
 
 def test_outputs_name_what_operators_and_tests_need() -> None:
@@ -187,3 +227,44 @@ def test_the_operator_job_file_validates_and_is_the_functions_default() -> None:
     template = load_template("template.yaml")
     assert template["Parameters"]["JobFile"]["Default"] == "/opt/python/rolechain-config/jobs.yaml"
     assert template["Globals"]["Function"]["Environment"]["Variables"]["JOB_FILE"] == {"Ref": "JobFile"}
+
+
+# Findings another part of issue #10 fixes (defect 3: an on-failure destination for the asynchronously
+# invoked functions); remove each entry when its fix lands.
+CHECKOV_PENDING: set[tuple[str, str]] = set()  # findings awaiting a fix elsewhere: none now
+
+
+def find_checkov() -> str | None:
+    """checkov: the project's .venv-checkov (`make checkov`), or PATH."""
+    candidate = ROOT / ".venv-checkov" / "bin" / "checkov"
+    return str(candidate) if candidate.exists() else shutil.which("checkov")
+
+
+def test_checkov_reports_nothing_unjustified() -> None:
+    checkov = find_checkov()
+    if checkov is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("checkov is not installed (make checkov)")
+        pytest.skip("checkov is not installed (make checkov)")
+    result = subprocess.run(
+        [checkov, "--quiet", "--compact", "-o", "json", *(arg for n in TEMPLATES for arg in ("-f", str(ROOT / n)))],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    reports = json.loads(result.stdout)
+    failed = {
+        (check["check_id"], check["resource"])
+        for report in (reports if isinstance(reports, list) else [reports])
+        for check in report["results"]["failed_checks"]
+    }
+    assert failed <= CHECKOV_PENDING, sorted(failed - CHECKOV_PENDING)
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_every_checkov_skip_says_why(name: str) -> None:
+    for rid, resource in load_template(name)["Resources"].items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert len(skip.get("comment", "")) > 20, (rid, skip)

@@ -44,14 +44,16 @@ def block_s3_public_access(ctx: ActionContext, params: BlockPublicAccessParams) 
     changed: list[dict[str, Any]] = []
     for name in names:
         current = _current_block(s3, name, ctx.account)
-        if current == BLOCK_ALL:
+        if current == BLOCK_ALL:  # every flag already on: nothing can be stronger, so nothing is sent
             compliant.append(name)
             continue
+        # R2 may also turn blocks off (IAM cannot tell the directions apart), so only ever all four on is
+        # sent, and as a copy: a caller editing the returned report must not change what the next run sends.
         if not ctx.dry_run:
             s3.put_public_access_block(
-                Bucket=name, PublicAccessBlockConfiguration=BLOCK_ALL, ExpectedBucketOwner=ctx.account
+                Bucket=name, PublicAccessBlockConfiguration=dict(BLOCK_ALL), ExpectedBucketOwner=ctx.account
             )
-        changed.append({"bucket": name, "before": current, "after": BLOCK_ALL})
+        changed.append({"bucket": name, "before": current, "after": dict(BLOCK_ALL)})
     key = "would_change" if ctx.dry_run else "changed"
     return {key: changed, "already_compliant": compliant}
 

@@ -1,0 +1,89 @@
+"""What the API answers, as its OpenAPI document promises: the handler names these models in each route's
+``responses=`` and the schemathesis tier holds every answer to them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ErrorAnswer(BaseModel):
+    """A refused or failed request: the HTTP status again, why, and the field at fault when one is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statusCode: int  # the Powertools error body's own key
+    message: str
+    field: str | None = None
+
+
+class ActionsAnswer(BaseModel):
+    """GET /actions: every registered action, its params schema and the permissions it needs."""
+
+    actions: list[dict[str, Any]]
+
+
+class JobsAnswer(BaseModel):
+    """GET /jobs: every job of the job file."""
+
+    jobs: list[dict[str, Any]]
+
+
+class RunAnswer(BaseModel):
+    """POST /runs and GET /runs/{run_id}: the run; its results once it ran (queued: none yet)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    status: Literal["completed", "queued", "running"]
+    action: str
+    job: str | None = None
+    dry_run: bool
+    requested_by: str | None = None
+    target_count: int
+    summary: dict[str, int] | None = None
+    results: list[dict[str, Any]] | None = None
+
+
+def error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"model": ErrorAnswer}}}
+
+
+def answer_response(description: str, model: type[BaseModel]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+# Every route: API Gateway refuses unsigned callers itself; the handler refuses a request without an IAM
+# identity and (issue #10) callers without a grant.
+FORBIDDEN = error_response("The caller has no IAM identity, or no grant for this")
+ROUTE_RESPONSES: dict[str, dict[int, dict[str, Any]]] = {
+    "list_actions": {200: answer_response("The registered actions", ActionsAnswer), 403: FORBIDDEN},
+    "list_jobs": {200: answer_response("The job file's jobs", JobsAnswer), 403: FORBIDDEN},
+    "create_run": {
+        200: answer_response("The run ran at once (inline) and completed", RunAnswer),
+        202: answer_response("The run was queued, one message per target; GET /runs/{run_id} follows it", RunAnswer),
+        400: error_response("The request breaks a rule of the configuration (e.g. an unknown action)"),
+        403: FORBIDDEN,
+        404: error_response("No such job"),
+        # 422 (the body does not match RunRequest, or the Idempotency-Key was used with another body) is
+        # documented on every route by Powertools' request validation itself.
+    },
+    "get_run": {
+        200: answer_response("The run, its results and a summary", RunAnswer),
+        403: FORBIDDEN,
+        404: error_response("No such run"),
+    },
+}
+
+
+def openapi_document(app: Any, **info: Any) -> dict[str, Any]:
+    """The API's OpenAPI document: Powertools' own (``app.get_openapi_json_schema(**info)``), with one
+    correction. Powertools documents a validation error's ``msg`` as required, yet leaves it out of the
+    422 body on purpose (it could name Python internals); the document says what is really sent."""
+    document: dict[str, Any] = json.loads(app.get_openapi_json_schema(**info))
+    error = document.get("components", {}).get("schemas", {}).get("ValidationError")
+    if error is not None:
+        error["required"] = [name for name in error.get("required", []) if name != "msg"]
+    return document
