@@ -91,7 +91,8 @@ def test_trust_principals(principal_element: Any, caller: Principal, allowed: bo
 
 
 def test_not_principal_and_principal_less_statements() -> None:
-    trust = policy(deny(NotPrincipal={"AWS": HUB_ROLE}, Action="sts:AssumeRole"), allow(Principal="*", Action="*"))
+    exempt = [HUB_ROLE, HUB_SESSION.arn, "111111111111"]
+    trust = policy(deny(NotPrincipal={"AWS": exempt}, Action="sts:AssumeRole"), allow(Principal="*", Action="*"))
     assert evaluate([trust], "sts:AssumeRole", ROLE, principal=HUB_SESSION).allowed
     assert evaluate([trust], "sts:AssumeRole", ROLE, principal=ALICE).decision == Decision.DENY
     # a statement without Principal never applies in a resource policy, one with it never in an identity one
@@ -214,3 +215,27 @@ def test_wildcards() -> None:
     assert arn_match("arn:aws:iam::*:role/*", HUB_ROLE)
     assert not arn_match("arn:aws:iam::*:role/*", "arn:aws:sts::1:assumed-role/x/y")
     assert not arn_match("arn:aws:iam::*", HUB_ROLE)  # fewer than six parts never matches
+
+
+def test_not_principal_exempts_only_a_principal_named_completely() -> None:
+    # A Deny with NotPrincipal naming only the role (or only the account) still denies its sessions:
+    # IAM exempts a session only when its ARN, its role's ARN and its account are all listed
+    def deny_all_but(*names: str) -> dict[str, Any]:
+        return policy(
+            deny(NotPrincipal={"AWS": list(names)}, Action="sts:AssumeRole"), allow(Principal="*", Action="*")
+        )
+
+    session = HUB_SESSION
+    for partial in ([HUB_ROLE], ["111111111111"], [HUB_ROLE, session.arn]):
+        assert evaluate([deny_all_but(*partial)], "sts:AssumeRole", ROLE, principal=session).decision == Decision.DENY
+    complete = deny_all_but(HUB_ROLE, session.arn, "arn:aws:iam::111111111111:root")
+    assert evaluate([complete], "sts:AssumeRole", ROLE, principal=session).allowed
+    assert evaluate([deny_all_but(ALICE.arn, "111111111111")], "sts:AssumeRole", ROLE, principal=ALICE).allowed
+    assert evaluate([deny_all_but(ALICE.arn)], "sts:AssumeRole", ROLE, principal=ALICE).decision == Decision.DENY
+
+
+def test_a_missing_policy_variable_fails_even_a_negated_condition() -> None:
+    negated = policy(allow(Principal="*", Action="*", Condition={"StringNotEquals": {"k": "${aws:PrincipalTag/none}"}}))
+    assert not evaluate([negated], "sts:AssumeRole", ROLE, {"k": "v"}, principal=ALICE).allowed
+    present = {"k": "v", "aws:PrincipalTag/none": "w"}
+    assert evaluate([negated], "sts:AssumeRole", ROLE, present, principal=ALICE).allowed

@@ -280,8 +280,30 @@ def _principal_applies(statement: Statement, principal: Principal | None) -> boo
     if "Principal" in statement:
         return principal_matches(statement["Principal"], principal)
     if "NotPrincipal" in statement:
-        return not principal_matches(statement["NotPrincipal"], principal)
+        return not _named_completely(statement["NotPrincipal"], principal)
     return False
+
+
+def _named_completely(element: Any, principal: Principal) -> bool:
+    """Whether a NotPrincipal element exempts ``principal``: IAM exempts it only when every identity
+    it acts as is listed (a session: its ARN, its role's ARN and its account; a user: its ARN and its
+    account; an account: itself), so naming just the role or just the account exempts nobody."""
+    if element == "*":
+        return True
+    if not isinstance(element, Mapping):
+        return False
+    if principal.service:
+        return principal.service in {str(v) for v in _listed(element.get("Service"))}
+    listed = {str(v) for v in _listed(element.get("AWS"))}
+    if "*" in listed:
+        return True
+    account = {principal.account, f"arn:{principal.partition}:iam::{principal.account}:root"}
+    needed = [account]
+    if not principal.arn.endswith(":root"):
+        needed.append({principal.arn})
+    if principal.is_session:
+        needed.append({principal.role_arn} if principal.role_arn else set())
+    return all(names & listed for names in needed)
 
 
 def _applies(
@@ -427,6 +449,8 @@ def conditions_met(block: Any, context: Mapping[str, list[str]]) -> bool:
                     continue
                 return False
             filled = [w2 for w in wanted if (w2 := _substitute(w, context)) is not None]
+            if len(filled) < len(wanted):
+                return False  # a policy variable with no value matches nothing: the condition fails
 
             def hit(value: str, filled: list[str] = filled, match: Any = match) -> bool:
                 return any(match(value, w) for w in filled)
