@@ -13,8 +13,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from rolechain.hub import Caller
+from rolechain.hub import Caller, RunStore
+from rolechain.hub.models import QueuedPlan
+from rolechain.hub.runs import run_record
+from rolechain.jobs import RoleRef, load_job_file
 from rolechain_dev.emulator import Emulator, Seed
+from rolechain_dev.local import DEMO_JOB_FILE
 
 from tests import hub_support
 from tests.hub_support import (
@@ -42,6 +46,22 @@ class Hub:
 
     def changing_calls(self, action: str) -> int:
         return len(self.emulator.calls(action=action))
+
+    def record_run(self, run_id: str, job: str = "inventory") -> None:
+        """The record the scheduler writes before it queues a job's targets: the worker checks every
+        message against it (and refuses a message of a run nobody recorded)."""
+        spec = load_job_file(DEMO_JOB_FILE).job(job)
+        record = run_record(run_id, job, spec.action, spec.dry_run, None, len(spec.targets.resolve()))
+        queued = QueuedPlan(
+            params=spec.params,
+            accounts=spec.targets.resolve(),
+            regions=spec.regions,
+            role=RoleRef.model_validate(spec.model_dump(include=set(RoleRef.model_fields))),
+        )
+        dynamodb = self.admin(self.seed.hub_account).client("dynamodb")
+        RunStore(dynamodb, self.resources.table, 1).put_run(
+            {**record, "mode": "queued", "queued": queued.model_dump(mode="json")}
+        )
 
 
 @pytest.fixture
@@ -117,6 +137,7 @@ def test_scheduler_rejects_a_malformed_schedule_input(hub: Hub) -> None:
 
 # -- worker ------------------------------------------------------------------------------------------
 def test_worker_fixture_batch_records_both_targets(hub: Hub) -> None:
+    hub.record_run("queuedrun0001")
     worker = hub.load("worker")
     response = worker.lambda_handler(load_event("worker-sqs-batch.json"), FakeContext("worker"))
     assert response == {"batchItemFailures": []}
@@ -127,6 +148,8 @@ def test_worker_fixture_batch_records_both_targets(hub: Hub) -> None:
 
 
 def test_worker_reports_only_retryable_failures(hub: Hub) -> None:
+    hub.record_run("mixedrun0001")
+
     # Given a batch of the inventory job: a good target, a malformed body, a denied hop and a throttled target
     def body(account: str) -> str:
         return json.dumps(
@@ -173,6 +196,7 @@ def test_worker_reports_only_retryable_failures(hub: Hub) -> None:
 
 
 def test_worker_records_a_throttled_target_as_failed_on_its_last_delivery(hub: Hub) -> None:
+    hub.record_run("lastrun0001")
     hub.emulator.inject_fault("ListBuckets", "SlowDown", "Please reduce your request rate.", status=503, times=20)
     body = json.dumps(
         {

@@ -66,7 +66,8 @@ def api_post(hub: Hub, body: dict[str, Any], *, inline_limit: int | None = None)
     ids=["action", "params", "foreign-account", "unconfigured-account", "region", "role", "unknown-job"],
 )
 def test_worker_refuses_a_message_its_job_does_not_allow_and_records_it(hub: Hub, fields: dict[str, Any]) -> None:
-    # Given a message naming job inventory but asking for something else
+    # Given a message of a recorded inventory run but asking for something else
+    hub.record_run("forgedrun0001")
     body = json.loads(message("forgedrun0001"))
     body.update(fields)
     # When the worker gets it, then it is recorded failed (not retried, not dead-lettered) and nothing ran
@@ -80,8 +81,21 @@ def test_worker_refuses_a_message_its_job_does_not_allow_and_records_it(hub: Hub
 def test_worker_refuses_an_ad_hoc_message_that_no_run_recorded(hub: Hub) -> None:
     body = message("adhocrun0001", job=None, action="whoami", params={})
     assert run_worker(hub, body) == {"batchItemFailures": []}
-    assert stored_results(hub, "adhocrun0001") == {"target#200000000001#us-east-1": "failed"}
+    assert stored_results(hub, "adhocrun0001") == {}  # no run, so no result to add to it
     assert hub.emulator.calls(action="AssumeRole") == []
+
+
+def test_worker_refuses_a_job_message_of_an_unrecorded_run_and_never_rewrites_a_result(hub: Hub) -> None:
+    # Given a forged message of no recorded run (a job's name, its action and params: all "valid")
+    assert run_worker(hub, message("norecord0001")) == {"batchItemFailures": []}
+    assert stored_results(hub, "norecord0001") == {} and hub.emulator.calls(action="AssumeRole") == []
+    # And a replayed message asking for more, of a run whose target already has its result
+    hub.record_run("replayed0001")
+    assert run_worker(hub, message("replayed0001")) == {"batchItemFailures": []}
+    assert stored_results(hub, "replayed0001") == {"target#200000000001#us-east-1": "ok"}
+    forged = message("replayed0001", params={"with_tags": False})
+    assert run_worker(hub, forged) == {"batchItemFailures": []}
+    assert stored_results(hub, "replayed0001") == {"target#200000000001#us-east-1": "ok"}  # not rewritten
 
 
 def test_worker_refuses_a_message_that_turns_its_runs_dry_run_off(hub: Hub) -> None:
@@ -143,6 +157,7 @@ def test_worker_hands_back_a_target_skipped_for_lack_of_time_until_its_last_deli
     worker = hub.load("worker")
     short = FakeContext("worker", remaining_ms=1_000)  # under the runner's reserve: nothing starts
     # (a refused message rides along: Powertools raises when every record of a batch fails)
+    hub.record_run("laterun0001")
     refused = {"id": "refused", "body": message("laterun0001", account="200000000002", action="whoami")}
     event = sqs_event([{"id": "late", "body": message("laterun0001")}, refused])
     assert worker.lambda_handler(event, short) == {"batchItemFailures": [{"itemIdentifier": "late"}]}

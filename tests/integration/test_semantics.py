@@ -24,6 +24,8 @@ def test_a_queued_target_throttled_with_code_throttling_goes_back_to_the_queue(h
         "ListBuckets", "Throttling", "Rate exceeded", times=20, match=lambda r: r.account == "200000000001"
     )
 
+    hub.record_run("throttled0001")
+
     def body(account: str) -> str:  # a queued target of the inventory job (its action and params)
         return json.dumps(
             {

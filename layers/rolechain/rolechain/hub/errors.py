@@ -10,6 +10,10 @@ class Forbidden(RolechainError):
     """The request names accounts or roles outside the configuration, or a run the caller is not granted."""
 
 
+class UnknownRun(Forbidden):
+    """A queued message names a run that no record exists for (a run is recorded before its messages)."""
+
+
 class NotFound(RolechainError):
     """No such run or job."""
 

@@ -65,6 +65,11 @@ class RunStore:
             {**data, "pk": f"run#{run_id}", "sk": f"target#{result.account}#{result.region}", "ttl": self._ttl()}
         )
 
+    def has_result(self, run_id: str, account: str, region: str) -> bool:
+        """Whether a result of this target is already stored."""
+        key = {"pk": {"S": f"run#{run_id}"}, "sk": {"S": f"target#{account}#{region}"}}
+        return "Item" in self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+
     def get_run_record(self, run_id: str) -> dict[str, Any] | None:
         """The run's own record (no results), or None when there is none."""
         item = self._client.get_item(

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rolechain.errors import ConfigError
-from rolechain.hub.errors import Forbidden, TransientTargetError
+from rolechain.hub.errors import Forbidden, TransientTargetError, UnknownRun
 from rolechain.hub.models import Caller, QueuedPlan, TargetMessage
 from rolechain.jobs import RoleRef
 from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
@@ -46,7 +46,12 @@ def process_target(
             Status.FAILED,
             error={"type": FailureKind.CONFIG, "message": f"refused: {exc}"},
         )
-        hub.store.put_results(message.run_id, [result])
+        # recorded for a run that exists, and never over a real result of the same target (a forged
+        # or replayed message must not rewrite what happened)
+        if not isinstance(exc, UnknownRun) and not hub.store.has_result(
+            message.run_id, message.account, message.region
+        ):
+            hub.store.put_results(message.run_id, [result])
         return result
     result = run_plan(hub.sessions, plan, run_id=message.run_id, remaining_seconds=remaining_seconds).results[0]
     retry = is_transient(result) or result.status == Status.SKIPPED
@@ -64,10 +69,12 @@ def plan_message(hub: Hub, message: TargetMessage) -> RunPlan:
         Forbidden: an ad-hoc message without a run record, or outside the run's accounts/regions.
     """
     record = hub.store.get_run_record(message.run_id)
-    requested_by = record.get("requested_by") if record else message.requested_by
-    if record is not None:
-        _same("job", message.job, record.get("job"))
-        _same("requested_by", message.requested_by, requested_by)
+    if record is None:
+        raise UnknownRun(f"no run {message.run_id!r} is recorded (a run is recorded before its messages)")
+    requested_by = record.get("requested_by")
+    _same("job", message.job, record.get("job"))
+    _same("requested_by", message.requested_by, requested_by)
+    queued = QueuedPlan.model_validate(record["queued"]) if "queued" in record else None
     caller = Caller(requested_by) if requested_by else None
     identity: dict[str, Any] = {
         "source_identity": caller.source_identity if caller else None,
@@ -75,16 +82,17 @@ def plan_message(hub: Hub, message: TargetMessage) -> RunPlan:
     }
     if message.job:
         job = hub.job_file.job(message.job)
-        regions = QueuedPlan.model_validate(record["queued"]).regions if record and "queued" in record else job.regions
+        if queued is not None and message.account not in queued.accounts:
+            raise Forbidden(f"account {message.account} is not a target of run {message.run_id!r}")
+        regions = queued.regions if queued is not None else job.regions
         if message.region not in regions:
             raise ConfigError("region", f"{message.region} is not a region of job {message.job!r}")
-        dry_run = bool(record["dry_run"]) if record else job.dry_run
+        dry_run = bool(record["dry_run"])
         request = PlanRequest(accounts=[message.account], regions=[message.region], dry_run=dry_run, **identity)
         plan = plan_job(hub.sessions, hub.job_file, message.job, request)  # refuses an account outside the job
     else:
-        if record is None or "queued" not in record:
+        if queued is None:
             raise Forbidden(f"no queued run {message.run_id!r} recorded for this ad-hoc message")
-        queued = QueuedPlan.model_validate(record["queued"])
         if message.account not in queued.accounts or message.account not in hub.job_file.target_accounts():
             raise Forbidden(f"account {message.account} is not a target of run {message.run_id!r}")
         if message.region not in queued.regions:
