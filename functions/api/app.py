@@ -131,7 +131,7 @@ def create_run(
 
 @app.get("/runs/<run_id>", responses=ROUTE_RESPONSES["get_run"])
 def get_run(run_id: Annotated[str, Path(pattern=f"^{RUN_ID}$")]) -> Response[dict[str, Any]]:
-    caller = api_caller(app.current_event.request_context.identity.user_arn, os.environ)
+    caller = api_caller(request_user_arn(app.current_event.raw_event), os.environ)
     if caller is None:
         return _error(403, NO_IDENTITY)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=HUB.get_run(run_id, caller))

@@ -88,6 +88,11 @@ def test_api_without_an_identity_in_the_request_context_is_refused_with_403(
     status, body = post(api, event["body"], requestContext=None if context is None else {**base, **context})
     assert status == 403, body
     assert emulator.calls(action="AssumeRole") == []
+    # GET /runs/{id} too: refused, never a crash (API Gateway would answer 502)
+    read = load_event("api-get-run.json", RUN_ID="abc123")
+    read["requestContext"] = None if context is None else {**base, **context}
+    answer = api.lambda_handler(read, FakeContext("api"))
+    assert answer["statusCode"] == 403, answer
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rolechain.actions import REGISTRY
 from rolechain.chain import new_run_id
 from rolechain.errors import ConfigError
-from rolechain.hub.authz import RunScope, authorize_run, may_read
+from rolechain.hub.authz import RunScope, authorize_run, matching_rules, may_read
 from rolechain.hub.errors import Forbidden, NotFound
 from rolechain.hub.models import Caller, QueuedPlan, RunRequest, TargetMessage
 from rolechain.jobs import RoleRef
@@ -126,6 +126,9 @@ def create_run(
     """
     if (request.job is None) == (request.action is None):
         raise ConfigError("body", "give exactly one of 'job' or 'action'")
+    if not matching_rules(hub.job_file.api, caller.arn):
+        # refused before planning: a caller no rule names makes the hub read nothing (not even the ExternalId)
+        raise Forbidden(f"{caller.arn} is not allowed any run (no api rule of the job file names this caller)")
     allowed = hub.job_file.target_accounts()
     outside = sorted(set(request.accounts or ()) - allowed)
     if outside:
