@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from rolechain.actions import ActionContext, get_action
+from rolechain.actions import ActionContext, ActionFailed, get_action
 from rolechain.actions.block_s3_public_access import BLOCK_ALL, BlockPublicAccessParams
 
 FLAGS = tuple(BLOCK_ALL)
@@ -78,3 +78,44 @@ def test_a_caller_changing_the_reported_configuration_does_not_change_what_is_se
     s3 = RecordingS3(None)
     run(s3)
     assert s3.puts == [dict.fromkeys(FLAGS, True)]
+
+
+class TwoBuckets(RecordingS3):
+    """Two buckets with no block; putting one of them fails (throttled)."""
+
+    def put_public_access_block(
+        self, Bucket: str, PublicAccessBlockConfiguration: dict[str, bool], ExpectedBucketOwner: str
+    ) -> None:
+        if Bucket == "refusing":
+            raise ClientError(
+                {"Error": {"Code": "SlowDown", "Message": "slow"}, "ResponseMetadata": {"HTTPStatusCode": 503}},
+                "PutPublicAccessBlock",
+            )
+        super().put_public_access_block(Bucket, PublicAccessBlockConfiguration, ExpectedBucketOwner)
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "list_buckets"
+        buckets = [{"Name": "refusing", "BucketRegion": "us-east-1"}, {"Name": BUCKET, "BucketRegion": "us-east-1"}]
+
+        class Pages:
+            def paginate(self, **_: Any) -> list[dict[str, Any]]:
+                return [{"Buckets": buckets}]
+
+        return Pages()
+
+
+def test_one_failing_bucket_keeps_the_record_of_the_others() -> None:
+    # Given every bucket of the region, one of which refuses the Put
+    s3 = TwoBuckets(None)
+    context = ActionContext(
+        account="200000000001", region="us-east-1", dry_run=False, run_id="run", client_factory=lambda _: s3
+    )
+    # Then the target fails, retryable (SlowDown), and still says what it changed
+    with pytest.raises(ActionFailed) as raised:
+        get_action("block_s3_public_access").run(context, BlockPublicAccessParams())
+    assert raised.value.retryable
+    assert [c["bucket"] for c in raised.value.output["changed"]] == [BUCKET]
+    assert raised.value.output["failed"]["refusing"]["code"] == "SlowDown"
+    assert s3.puts == [
+        dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True)
+    ]

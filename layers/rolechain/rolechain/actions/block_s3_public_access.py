@@ -7,8 +7,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from rolechain.actions import ActionContext, Params, register
+from rolechain.actions import ActionContext, ActionFailed, Params, register
 from rolechain.actions.s3util import buckets_in_region
+from rolechain.errors import is_transient_error
 
 BLOCK_ALL = {
     "BlockPublicAcls": True,
@@ -42,19 +43,33 @@ def block_s3_public_access(ctx: ActionContext, params: BlockPublicAccessParams) 
     names = [params.bucket] if params.bucket else [b["Name"] for b in buckets_in_region(s3, ctx.region)]
     compliant: list[str] = []
     changed: list[dict[str, Any]] = []
+    failed: dict[str, dict[str, Any]] = {}
     for name in names:
-        current = _current_block(s3, name, ctx.account)
-        if current == BLOCK_ALL:  # every flag already on: nothing can be stronger, so nothing is sent
-            compliant.append(name)
+        try:
+            current = _current_block(s3, name, ctx.account)
+            if current == BLOCK_ALL:  # every flag already on: nothing can be stronger, so nothing is sent
+                compliant.append(name)
+                continue
+            # R2 may also turn blocks off (IAM cannot tell the directions apart), so only ever all four on is
+            # sent, and as a copy: a caller editing the returned report must not change what the next run sends.
+            if not ctx.dry_run:
+                s3.put_public_access_block(
+                    Bucket=name, PublicAccessBlockConfiguration=dict(BLOCK_ALL), ExpectedBucketOwner=ctx.account
+                )
+        except ClientError as exc:  # one bucket's failure must not hide what was done to the others
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            failed[name] = {"code": error.get("Code"), "message": error.get("Message"), "status": status}
             continue
-        # R2 may also turn blocks off (IAM cannot tell the directions apart), so only ever all four on is
-        # sent, and as a copy: a caller editing the returned report must not change what the next run sends.
-        if not ctx.dry_run:
-            s3.put_public_access_block(
-                Bucket=name, PublicAccessBlockConfiguration=dict(BLOCK_ALL), ExpectedBucketOwner=ctx.account
-            )
         changed.append({"bucket": name, "before": current, "after": dict(BLOCK_ALL)})
     key = "would_change" if ctx.dry_run else "changed"
+    if failed:
+        retryable = any(is_transient_error(str(f["code"]), f["status"]) for f in failed.values())
+        raise ActionFailed(
+            f"{len(failed)} of {len(names)} bucket(s) failed",
+            {key: changed, "already_compliant": compliant, "failed": failed},
+            retryable=retryable,
+        )
     return {key: changed, "already_compliant": compliant}
 
 
