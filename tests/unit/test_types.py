@@ -52,3 +52,18 @@ def test_every_edge_refuses_non_ascii_digits() -> None:
         )  # fmt: skip
     with pytest.raises(ConfigError, match="targets"):
         parse_job_file({"jobs": {"j": {"action": "whoami", "targets": {"accounts": [ARABIC_ACCOUNT]}}}})
+
+
+def test_a_trailing_newline_is_never_valid() -> None:
+    # Python's "$" matches before a final "\n": every compiled check must refuse it
+    from rolechain.chain import Hop
+
+    for kind, value in (("account", "200000000001\n"), ("region", "us-east-1\n")):
+        with pytest.raises(ConfigError):
+            check(kind, value, "field")
+    with pytest.raises(ConfigError):
+        check("role_arn", "arn:aws:iam::200000000001:role/x\n", "via")
+    with pytest.raises(ValidationError):
+        Hop(role_arn="arn:aws:iam::200000000001:role/x\n")
+    with pytest.raises(ValidationError):
+        Hop(role_arn="arn:aws:iam::200000000001:role/x", external_id="ext-123\n")

@@ -15,15 +15,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rolechain.errors import ConfigError
-from rolechain.types import ROLE_ARN_RE
+from rolechain.types import EXTERNAL_ID_RE, ROLE_ARN_RE, SESSION_NAME_CHARS_RE, SESSION_NAME_RE
 
-# STS limits (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
-# re.ASCII: STS's \w is ASCII-only, Python's would let "é" through.
-SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
-SESSION_NAME_CHARS_RE = re.compile(r"[^\w+=,.@-]", re.ASCII)
-EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
-TAG_KEY_RE = re.compile(r"^[\w\s.:/=+\-@]{1,128}$", re.UNICODE)
-TAG_VALUE_RE = re.compile(r"^[\w\s.:/=+\-@]{0,256}$", re.UNICODE)
+# STS limits (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html); the session
+# name, SourceIdentity and ExternalId patterns are rolechain.types' (ASCII). Tag keys and values may be
+# any Unicode letter, as IAM allows.
+TAG_KEY_RE = re.compile(r"^[\w\s.:/=+\-@]{1,128}\Z", re.UNICODE)
+TAG_VALUE_RE = re.compile(r"^[\w\s.:/=+\-@]{0,256}\Z", re.UNICODE)
 MIN_DURATION = 900
 MAX_DURATION = 43200
 MAX_CHAINED_DURATION = 3600  # AWS caps every role-chained session at one hour

@@ -31,7 +31,13 @@ RUN_ID = rf"[{WORD}-]{{1,64}}"
 EXTERNAL_ID = rf"[{WORD}+=,.@:/-]{{2,1224}}"
 SSM_PARAMETER_NAME = rf"/?[{WORD}.\-/]+"
 
-ROLE_ARN_RE = re.compile(f"^{ROLE_ARN}$")
+SESSION_NAME = rf"[{WORD}+=,.@-]{{2,64}}"  # RoleSessionName and SourceIdentity
+
+# Python's "$" also matches before a final newline: compiled checks end with \Z ("\n" is never valid).
+ROLE_ARN_RE = re.compile(f"^{ROLE_ARN}\\Z")
+SESSION_NAME_RE = re.compile(f"^{SESSION_NAME}\\Z")
+SESSION_NAME_CHARS_RE = re.compile(f"[^{WORD}+=,.@-]")
+EXTERNAL_ID_RE = re.compile(f"^{EXTERNAL_ID}\\Z")
 DEFAULT_ROLE_NAME = "rolechain-target"  # what target-role.yaml creates
 
 
@@ -78,8 +84,8 @@ RunId = Annotated[str, StringConstraints(pattern=f"^{RUN_ID}$")]
 ExternalId = Annotated[str, StringConstraints(pattern=f"^{EXTERNAL_ID}$")]
 
 _CHECKS = {
-    "account": (re.compile(f"^{ACCOUNT_ID}$"), "is not a 12-digit AWS account id"),
-    "region": (re.compile(f"^{REGION}$"), "is not an AWS region name like us-east-1"),
+    "account": (re.compile(f"^{ACCOUNT_ID}\\Z"), "is not a 12-digit AWS account id"),
+    "region": (re.compile(f"^{REGION}\\Z"), "is not an AWS region name like us-east-1"),
     "role_arn": (ROLE_ARN_RE, "is not an IAM role ARN"),
 }
 
