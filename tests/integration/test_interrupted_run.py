@@ -76,9 +76,9 @@ def test_an_interrupted_run_reports_every_target_once_and_exits_130(
     assert json.loads(saved.read_text()) == report
 
 
-def test_a_run_stopped_by_sigterm_prints_its_table(emulator: Emulator, operator_env: Seed) -> None:
+def test_a_run_stopped_by_sigterm_prints_its_table(emulator: Emulator, operator_env: Seed, tmp_path: Path) -> None:
     emulator.latency = 0.2
-    process = start_run(operator_env)
+    process = start_run(operator_env, state=tmp_path)
     try:
         wait_for_first_target(emulator, process)
         process.send_signal(signal.SIGTERM)
@@ -90,6 +90,27 @@ def test_a_run_stopped_by_sigterm_prints_its_table(emulator: Emulator, operator_
     assert process.returncode == 130 and "Traceback" not in err and "SIGTERM" in err
     assert "(interrupted: targets not started are skipped)" in out
     assert "interrupted: not started before the run was stopped" in out
+
+
+def test_a_second_signal_quits_at_once(emulator: Emulator, operator_env: Seed, tmp_path: Path) -> None:
+    # Given a run whose target in flight is slow (every request 2 s)
+    emulator.latency = 2.0
+    process = start_run(operator_env, state=tmp_path)
+    try:
+        wait_for_first_target(emulator, process)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)  # the operator will not wait
+        _out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    # Then it quits without waiting for the target in flight, says so, and never shows a traceback
+    assert process.returncode == 130 and "Traceback" not in err
+    assert "quitting without waiting" in err
+    assert time.monotonic() - started < 1.5
 
 
 def test_the_runner_skips_what_it_had_not_started_once_stopped(

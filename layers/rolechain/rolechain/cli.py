@@ -338,10 +338,14 @@ def _stopped_by_signals(err: TextIO) -> Iterator[threading.Event]:
         return
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        if not stop.is_set():
-            err.write(
-                f"\nrolechain: {signal.Signals(signum).name}: starting no more targets, waiting for those running\n"
-            )
+        if stop.is_set():  # the second one: the operator will not wait for the targets in flight
+            err.write("\nrolechain: quitting without waiting: the targets in flight are not reported\n")
+            err.flush()
+            os._exit(EXIT_INTERRUPTED)  # worker threads would keep a normal exit waiting for them
+        err.write(
+            f"\nrolechain: {signal.Signals(signum).name}: starting no more targets, waiting for those running "
+            "(again to quit at once)\n"
+        )
         stop.set()
 
     previous = {number: signal.signal(number, on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
