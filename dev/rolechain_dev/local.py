@@ -100,11 +100,20 @@ class HubResources:
         }
 
 
+def resolve_default(value: Any, template: Mapping[str, Any]) -> Any:
+    """``value``, or the default of the parameter a ``{"Ref": NAME}`` names (what a deploy with no
+    overrides gets)."""
+    if isinstance(value, Mapping) and set(value) == {"Ref"}:
+        return template["Parameters"][value["Ref"]]["Default"]
+    return value
+
+
 def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = None) -> HubResources:
     """The runs table and the queues in the hub account, built from template.yaml's own definitions,
     and R1's credentials (U1 assumes R1, as the Lambda service would give them to a function)."""
     root = root or project_root()
-    resources = load_template(root)["Resources"]
+    template = load_template(root)
+    resources = template["Resources"]
     admin = emulator.admin_session(seed.hub_account, seed.region)
     suffix = uuid.uuid4().hex[:8]
     table = f"rolechain-runs-{suffix}"
@@ -121,7 +130,8 @@ def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = Non
     dlq_url = sqs.create_queue(QueueName=f"rolechain-dlq-{suffix}")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue = resources["TargetQueue"]["Properties"]
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue["RedrivePolicy"]["maxReceiveCount"])}
+    max_receive = resolve_default(queue["RedrivePolicy"]["maxReceiveCount"], template)
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}
     queue_url = sqs.create_queue(
         QueueName=f"rolechain-targets-{suffix}",
         Attributes={"VisibilityTimeout": str(queue["VisibilityTimeout"]), "RedrivePolicy": json.dumps(redrive)},

@@ -268,3 +268,16 @@ def test_every_checkov_skip_says_why(name: str) -> None:
     for rid, resource in load_template(name)["Resources"].items():
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
             assert len(skip.get("comment", "")) > 20, (rid, skip)
+
+
+def test_the_queue_and_the_worker_read_one_delivery_limit_and_the_scheduler_never_retries() -> None:
+    template = load_template()
+    queue = template["Resources"]["TargetQueue"]["Properties"]["RedrivePolicy"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    # the worker records a result on the last delivery: if the two drifted, a target would be dead-lettered
+    # with no result and its run would never complete
+    assert queue["maxReceiveCount"] == variables["MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
+    # a failed scheduled run is not run again under a new run id (it acted already): it goes to the DLQ
+    invoke = template["Resources"]["SchedulerFunction"]["Properties"]["EventInvokeConfig"]
+    assert invoke["MaximumRetryAttempts"] == 0
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
