@@ -119,7 +119,7 @@ def classify_assume_role_error(
             hint = "the session policy and session tags together are too large once packed; send fewer"
         else:
             hint = f"STS rejected the request parameters of hop {hop}: {message}"
-    elif code.startswith("AccessDenied") and trust_principal(caller_arn) == _without_path(role) != caller_arn:
+    elif code.startswith("AccessDenied") and already_is(caller_arn, role):
         # the caller already is a session of this role: the hop is one too many, not a missing permission
         cause = "request"
         hint = f"the caller ({caller_arn}) already is {role}: drop this hop from the chain (--via {role})"
@@ -150,10 +150,11 @@ def classify_assume_role_error(
     )
 
 
-def _without_path(role_arn: str) -> str:
-    """``role_arn`` as a session ARN names it (sessions carry the role's name, not its path)."""
+def already_is(caller_arn: str, role_arn: str) -> bool:
+    """Whether ``caller_arn`` is a session of ``role_arn`` (a session ARN carries its role's name and
+    account, not its path): assuming that role again is one hop too many."""
     partition, account, _path, name = role_arn_parts(role_arn)
-    return f"arn:{partition}:iam::{account}:role/{name}"
+    return caller_arn != trust_principal(caller_arn) == f"arn:{partition}:iam::{account}:role/{name}"
 
 
 def trust_principal(caller_arn: str) -> str:

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from rolechain import iam
 from rolechain.chain import MAX_CHAINED_DURATION, Chain, Hop, role_arn_parts
+from rolechain.diagnose import already_is
 from rolechain.errors import AssumeRoleError
 from rolechain.sessions import ChainSessions
 
@@ -106,10 +107,7 @@ def _examine_hop(
     caller = _caller(sessions, prefix)
     report.caller_arn = caller.arn
     role_account = role_arn_parts(hop.role_arn)[1]
-    if caller.role_arn == hop.role_arn or (
-        caller.arn.startswith(f"arn:{role_arn_parts(hop.role_arn)[0]}:sts::{role_account}:assumed-role/")
-        and caller.arn.split("/")[1] == hop.role_arn.rsplit("/", 1)[-1]
-    ):
+    if already_is(caller.arn, hop.role_arn):
         report.fix = Fix(
             caller.arn,
             "chain",
