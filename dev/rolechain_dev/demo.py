@@ -169,14 +169,26 @@ def lambda_story(
     if sam is None:
         _say(f"the hub's Lambda functions in-process, because {readiness.problem}")
         runner = local.InProcess(hub, seed.endpoint_url, seed.region)
-    steps = [
-        ("scheduler", "scheduler-inventory.json", "the scheduled inventory job"),
-        ("scheduler", "scheduler-tag-owner.json", "the scheduled tagging job"),
-        ("remediation", "remediation-create-bucket.json", "a CloudTrail CreateBucket event from 200000000001"),
+    reader = "arn:aws:sts::111111111111:assumed-role/rolechain-readers/carol"
+    steps: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("scheduler", "scheduler-inventory.json", "the scheduled inventory job", {}),
+        ("scheduler", "scheduler-tag-owner.json", "the scheduled tagging job", {}),
+        ("remediation", "remediation-create-bucket.json", "a CloudTrail CreateBucket event from 200000000001", {}),
+        (
+            "api",
+            "api-post-run-job.json",
+            "POST /runs by a reader (the job file's api rules grant it inventory only): blocking for real",
+            {"caller": reader, "body": {"job": "block-public-access", "dry_run": False}},
+        ),
     ]
     codes: list[int] = []
-    for function, fixture, what in steps:
+    for function, fixture, what, change in steps:
         event = json.loads((local.project_root() / "events" / fixture).read_text())
+        if change:  # the API fixture as another caller, with another body
+            event["requestContext"]["identity"]["userArn"] = change["caller"]
+            event["body"] = json.dumps(change["body"])
+            event["headers"].pop("Idempotency-Key", None)
+            event["multiValueHeaders"].pop("Idempotency-Key", None)
         print(f"\n$ invoke {local.FUNCTIONS[function]} with events/{fixture}  ({what})", flush=True)
         try:
             outcome = runner.invoke(function, event)
@@ -225,6 +237,9 @@ def _audit_role(emulator: Emulator, seed: Seed, account: str) -> str:
 
 
 def _outcome_line(payload: Any) -> str:
+    if isinstance(payload, dict) and "statusCode" in payload:  # an API answer
+        body = json.loads(payload.get("body") or "{}")
+        return f"HTTP {payload['statusCode']}: {body.get('message') or _outcome_line(body)}"
     if isinstance(payload, dict) and "rules" in payload:
         return "; ".join(f"rule {r['rule']}: {_summary(r['summary'])}" for r in payload["rules"])
     if isinstance(payload, dict) and "summary" in payload:
