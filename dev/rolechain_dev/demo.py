@@ -229,9 +229,22 @@ def _audit_role(emulator: Emulator, seed: Seed, account: str) -> str:
     )
     read = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"}]}
     target_iam.put_role_policy(RoleName="rolechain-audit", PolicyName="read", PolicyDocument=json.dumps(read))
-    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}]}
-    emulator.admin_session(seed.hub_account).client("iam").put_user_policy(
-        UserName=seed.user_arn.rsplit("/", 1)[-1], PolicyName="audit", PolicyDocument=json.dumps(allow)
+    # U1 may assume it, and read its own and R1's IAM; R1 may read its own (what the doctor reads with)
+    hub_iam = emulator.admin_session(seed.hub_account).client("iam")
+    own = [seed.user_arn, seed.hub_role_arn]
+    statements = [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn},
+        {"Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": own},
+    ]
+    user = seed.user_arn.rsplit("/", 1)[-1]
+    hub_iam.put_user_policy(
+        UserName=user, PolicyName="audit", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements})
+    )
+    read_own = {"Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": seed.hub_role_arn}
+    hub_iam.put_role_policy(
+        RoleName=seed.hub_role_arn.rsplit("/", 1)[-1],
+        PolicyName="read-own",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [read_own]}),
     )
     return arn
 

@@ -256,6 +256,8 @@ class _Caller:
     principal: iam.Principal  # as a trust policy's Principal element sees it
     statements: tuple[dict[str, Any], ...] | None  # identity policy statements; None = account root
     chained: bool  # an assumed-role session (role chaining limits apply)
+    session_policy: Any = None  # the policy passed on AssumeRole, narrowing a session (None: none)
+    boundary: Any = None  # the permissions boundary's document, when one is set
 
 
 @dataclass
@@ -559,6 +561,93 @@ def _find_role(account: str, role_arn: str) -> Any:
     return None
 
 
+def _boundary_document(account: str, holder: Any) -> Any:
+    """The permissions boundary's policy document of a moto User or Role, or None."""
+    from moto.iam.models import iam_backends
+
+    arn = getattr(holder, "permissions_boundary_arn", None) if holder is not None else None
+    if not arn:
+        boundary = getattr(holder, "permissions_boundary", None) if holder is not None else None
+        arn = boundary.get("PermissionsBoundaryArn") if isinstance(boundary, dict) else boundary
+    if not arn:
+        return None
+    policy = iam_backends[account]["global"].managed_policies.get(arn)
+    if policy is None:
+        return {"Statement": []}  # a boundary that does not exist allows nothing
+    return next((v.document for v in policy.versions if v.is_default), {"Statement": []})
+
+
+# IAM's action names where the operation's name is not the action's (S3's, mostly).
+_IAM_ACTION_OF = {
+    ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
+    ("s3", "HeadBucket"): "s3:ListBucket",
+    ("s3", "ListObjects"): "s3:ListBucket",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
+    ("s3", "PutPublicAccessBlock"): "s3:PutBucketPublicAccessBlock",
+    ("s3", "DeletePublicAccessBlock"): "s3:PutBucketPublicAccessBlock",
+    ("s3", "DeleteBucketTagging"): "s3:PutBucketTagging",
+    ("s3", "DeleteBucketPolicy"): "s3:DeleteBucketPolicy",
+    ("s3", "HeadObject"): "s3:GetObject",
+    ("s3", "CopyObject"): "s3:PutObject",
+    ("s3", "DeleteObjects"): "s3:DeleteObject",
+    # SQS authorises a batch by the action of one entry
+    ("sqs", "SendMessageBatch"): "sqs:SendMessage",
+    ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
+    ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
+}
+_IAM_PREFIX = {"tagging": "tag", "monitoring": "cloudwatch"}  # signing name -> IAM service prefix
+_NEEDS_NO_PERMISSION = {("sts", "GetCallerIdentity")}
+_DENIED_CODE = {"s3": "AccessDenied", "sts": "AccessDenied", "iam": "AccessDenied", "sqs": "AccessDenied"}
+
+
+def iam_action(request: RecordedRequest) -> str | None:
+    """The IAM action a request needs (``s3:ListAllMyBuckets`` for ListBuckets...), or None when the
+    emulator cannot name the operation (such a request is not enforced)."""
+    if not request.service or " " in request.action or not request.action:
+        return None
+    mapped = _IAM_ACTION_OF.get((request.service, request.action))
+    return mapped or f"{_IAM_PREFIX.get(request.service, request.service)}:{request.action}"
+
+
+def request_resource(request: RecordedRequest) -> str | None:
+    """The ARN a request acts on where the emulator can tell (S3 buckets, DynamoDB tables, SQS queues,
+    SSM parameters); None otherwise (the policy's Resource is then not checked)."""
+    region, account = request.region or "us-east-1", request.account
+    if request.service == "s3":
+        bucket = request.path.lstrip("/").split("/", 1)[0]
+        return f"arn:aws:s3:::{bucket}" if bucket else None
+    body = request.body if isinstance(request.body, dict) else {}
+    if request.service == "dynamodb" and isinstance(body.get("TableName"), str):
+        return f"arn:aws:dynamodb:{region}:{account}:table/{body['TableName']}"
+    queue_url = request.params.get("QueueUrl") or body.get("QueueUrl")
+    if request.service == "sqs" and isinstance(queue_url, str):
+        return f"arn:aws:sqs:{region}:{account}:{queue_url.rstrip('/').rsplit('/', 1)[-1]}"
+    if request.service == "ssm" and isinstance(body.get("Name"), str):
+        return f"arn:aws:ssm:{region}:{account}:parameter/{body['Name'].lstrip('/')}"
+    if request.service == "iam":
+        return _iam_resource(request.params, account)
+    return None
+
+
+def _iam_resource(params: Mapping[str, str], account: str) -> str | None:
+    """The ARN an IAM request names: a role or user (with its path, looked up), a group, a policy."""
+    from moto.iam.models import iam_backends
+
+    if "PolicyArn" in params:
+        return params["PolicyArn"]
+    backend = iam_backends[account]["global"] if account in iam_backends else None
+    if "RoleName" in params:
+        role = next((r for r in backend.roles.values() if r.name == params["RoleName"]), None) if backend else None
+        return str(role.arn) if role is not None else f"arn:aws:iam::{account}:role/{params['RoleName']}"
+    if "UserName" in params:
+        user = backend.users.get(params["UserName"]) if backend else None
+        return str(user.arn) if user is not None else f"arn:aws:iam::{account}:user/{params['UserName']}"
+    if "GroupName" in params:
+        return f"arn:aws:iam::{account}:group/{params['GroupName']}"
+    return None
+
+
 def _identify_caller(access_key: str, account: str) -> _Caller:
     """Map an access key (of ``account``) to a user, an assumed-role session or the account root.
 
@@ -578,7 +667,9 @@ def _identify_caller(access_key: str, account: str) -> _Caller:
         arn = f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}"
         role = _find_role(account, role_arn)
         statements = tuple(_policy_statements(role)) if role is not None else ()
-        return _Caller(arn, account, iam.Principal(arn, role_arn=role_arn), statements, True)
+        policy = assumed.policy if assumed is not None else None
+        boundary = _boundary_document(account, role)
+        return _Caller(arn, account, iam.Principal(arn, role_arn=role_arn), statements, True, policy or None, boundary)
     if key is not None and key.user_name:
         user = backend.users.get(key.user_name)
         if user is not None:
@@ -586,7 +677,8 @@ def _identify_caller(access_key: str, account: str) -> _Caller:
             for group in list(backend.groups.values()):
                 if user in group.users:
                     statements_list.extend(_policy_statements(group))
-            return _Caller(user.arn, account, iam.Principal(user.arn), tuple(statements_list), False)
+            boundary = _boundary_document(account, user)
+            return _Caller(user.arn, account, iam.Principal(user.arn), tuple(statements_list), False, None, boundary)
         arn = f"arn:aws:iam::{account}:user/{key.user_name}"
         return _Caller(arn, account, iam.Principal(arn), (), False)
     return _Caller(root, account, iam.Principal(root), None, False)
@@ -624,8 +716,9 @@ class Emulator:
     (process-global) state. Attributes that may be changed at any time:
 
     * ``enforce`` (default True): evaluate AssumeRole requests of non-admin callers (see
-      :meth:`_check_assume_role` for the exact rules). Only AssumeRole is enforced; every other request
-      reaches moto unchecked.
+      :meth:`_check_assume_role` for the exact rules) and, with ``enforce_iam`` (default True), every
+      other request too (:meth:`_check_permission`: identity policies, boundary, session policy).
+      ``enforce_iam = False`` is the switch for speed where a test does not need it.
     * ``detailed_denials`` (default True): append AWS's newer "because no ... policy allows ..." reason
       to AccessDenied messages.
     * ``latency`` (seconds, default 0): sleep this long before handling each non-admin request.
@@ -643,6 +736,7 @@ class Emulator:
         *,
         region: str = "us-east-1",
         enforce: bool = True,
+        enforce_iam: bool = True,
         detailed_denials: bool = True,
         latency: float = 0.0,
     ) -> None:
@@ -650,6 +744,7 @@ class Emulator:
         self.port = port
         self.region = region
         self.enforce = enforce
+        self.enforce_iam = enforce_iam
         self.detailed_denials = detailed_denials
         self.latency = latency
         self._server: BaseWSGIServer | None = None
@@ -823,6 +918,45 @@ class Emulator:
             yield
         finally:
             self.enforce = previous
+
+    def _check_permission(self, request: RecordedRequest) -> _ErrorReply | None:
+        """Decide a request like IAM would (None: let moto handle it): the caller's identity policies,
+        then its permissions boundary and, for a session, the session policy passed on AssumeRole
+        must each allow the request's IAM action on its resource, and none may deny it. The account
+        root (a key moto does not know) may do anything. AssumeRole has its own check."""
+        action = iam_action(request)
+        if action is None or (request.service, request.action) in _NEEDS_NO_PERMISSION:
+            return None
+        caller = _identify_caller(request.access_key, request.account)
+        if caller.statements is None:
+            return None
+        names = ["identity-based policy"]
+        layers: list[list[Any]] = [[{"Statement": list(caller.statements)}]]
+        if caller.boundary is not None:
+            names.append("permissions boundary")
+            layers.append([caller.boundary])
+        if caller.session_policy is not None:
+            names.append("session policy")
+            layers.append([caller.session_policy])
+        resource = request_resource(request)
+        context = {"aws:PrincipalArn": caller.principal.role_arn or caller.arn, "aws:PrincipalAccount": caller.account}
+        try:
+            verdicts = [iam.evaluate(layer, action, resource, context) for layer in layers]
+        except iam.UnsupportedPolicy as exc:
+            verdicts, names = [iam.Evaluation(iam.Decision.DENY)], [f"policy that cannot be evaluated ({exc})"]
+        denied = next((i for i, v in enumerate(verdicts) if v.decision == iam.Decision.DENY), None)
+        missing = next((i for i, v in enumerate(verdicts) if not v.allowed), None)
+        if denied is None and missing is None:
+            return None
+        on = f" on resource: {resource}" if resource else ""
+        message = f"User: {caller.arn} is not authorized to perform: {action}{on}"
+        if self.detailed_denials:
+            message += (
+                f" with an explicit deny in a {names[denied]}"
+                if denied is not None
+                else f" because no {names[missing or 0]} allows the {action} action"
+            )
+        return _ErrorReply(403, _DENIED_CODE.get(request.service, "AccessDeniedException"), message)
 
     def _check_assume_role(self, request: RecordedRequest) -> _ErrorReply | None:
         """Decide an ``sts:AssumeRole`` like IAM would; None means "let moto handle it".
@@ -1005,6 +1139,11 @@ class Emulator:
                 try:
                     reply = self._check_assume_role(request)
                 except Exception as exc:  # a bug here must surface as a failed call, not a hang or a pass
+                    reply = _ErrorReply(500, "InternalFailure", f"emulator enforcement error: {exc!r}")
+            elif self.enforce and self.enforce_iam:
+                try:
+                    reply = self._check_permission(request)
+                except Exception as exc:
                     reply = _ErrorReply(500, "InternalFailure", f"emulator enforcement error: {exc!r}")
 
         if reply is not None:

@@ -108,6 +108,45 @@ def resolve_default(value: Any, template: Mapping[str, Any]) -> Any:
     return value
 
 
+def resolve_intrinsics(
+    value: Any, template: Mapping[str, Any], arns: Mapping[str, str], region: str, account: str
+) -> Any:
+    """``value`` (a policy document of the template) with its intrinsics resolved for the emulator:
+    ``GetAtt X.Arn`` from ``arns`` ("*" for a resource the emulator does not make), ``Ref``/``Sub`` of
+    pseudo parameters and of parameters (their defaults), ``If`` of a condition as its "false" branch
+    (the defaults leave the optional parts out), ``AWS::NoValue`` dropped."""
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account, "AWS::StackName": "rolechain"}
+
+    def ref(name: str) -> str:
+        if name in pseudo:
+            return pseudo[name]
+        return str(template.get("Parameters", {}).get(name, {}).get("Default", "*"))
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            if set(node) == {"Fn::GetAtt"}:
+                target = node["Fn::GetAtt"]
+                name = target[0] if isinstance(target, list) else str(target).split(".")[0]
+                return arns.get(str(name), "*")
+            if set(node) == {"Ref"}:
+                return None if node["Ref"] == "AWS::NoValue" else ref(str(node["Ref"]))
+            if set(node) == {"Fn::Sub"}:
+                return re.sub(
+                    r"\$\{([^}]+)\}",
+                    lambda m: arns.get(m.group(1).split(".")[0], ref(m.group(1))),
+                    str(node["Fn::Sub"]),
+                )
+            if set(node) == {"Fn::If"}:
+                return walk(node["Fn::If"][2])
+            resolved = {str(k): walk(v) for k, v in node.items()}
+            return {k: v for k, v in resolved.items() if v is not None}
+        if isinstance(node, list):
+            return [item for item in (walk(i) for i in node) if item is not None]
+        return node
+
+    return walk(value)
+
+
 def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = None) -> HubResources:
     """The runs table and the queues in the hub account, built from template.yaml's own definitions,
     and R1's credentials (U1 assumes R1, as the Lambda service would give them to a function)."""
@@ -136,6 +175,23 @@ def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = Non
         QueueName=f"rolechain-targets-{suffix}",
         Attributes={"VisibilityTimeout": str(queue["VisibilityTimeout"]), "RedrivePolicy": json.dumps(redrive)},
     )["QueueUrl"]
+    # R1's own permissions as template.yaml grants them, on these emulated resources: the emulator
+    # enforces IAM, so a function needing more than its role allows fails here as it would in AWS.
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    arns = {
+        "RunsTable": f"arn:aws:dynamodb:{seed.region}:{seed.hub_account}:table/{table}",
+        "TargetQueue": queue_arn,
+        "TargetDeadLetterQueue": dlq_arn,
+        "EventDeadLetterQueue": dlq_arn,
+    }
+    hub_role = resources["HubRole"]["Properties"]
+    for policy in hub_role["Policies"]:
+        document = resolve_intrinsics(policy["PolicyDocument"], template, arns, seed.region, seed.hub_account)
+        admin.client("iam").put_role_policy(
+            RoleName=seed.hub_role_arn.rsplit("/", 1)[-1],
+            PolicyName=str(policy["PolicyName"]),
+            PolicyDocument=json.dumps(document),
+        )
     user = boto3.Session(
         aws_access_key_id=seed.user_access_key_id,
         aws_secret_access_key=seed.user_secret_access_key,

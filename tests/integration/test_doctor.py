@@ -18,6 +18,22 @@ Rolechain = Callable[..., CliResult]
 AUDIT = "rolechain-audit"
 
 
+READ_OWN_IAM = ["iam:Get*", "iam:List*"]
+
+
+@pytest.fixture(autouse=True)
+def callers_may_read_their_own_policies(operator_env: Seed, emulator: Emulator) -> None:
+    """U1 and R1 may read their own IAM (the emulator enforces IAM: the doctor needs this to decide
+    condition (1) and (3), and says so when it is missing)."""
+    user = {"Effect": "Allow", "Action": READ_OWN_IAM, "Resource": [operator_env.user_arn, operator_env.hub_role_arn]}
+    hub_iam(emulator).put_user_policy(
+        UserName=user_name(operator_env), PolicyName="read-own", PolicyDocument=policy(user)
+    )
+    role = {"Effect": "Allow", "Action": READ_OWN_IAM, "Resource": operator_env.hub_role_arn}
+    name = role_name(operator_env.hub_role_arn)
+    hub_iam(emulator).put_role_policy(RoleName=name, PolicyName="read-own", PolicyDocument=policy(role))
+
+
 def hops(seed: Seed, *, external_id: str | None = "seeded") -> list[str]:
     args = ["--via", seed.hub_role_arn, "--via", seed.targets[0].role_arn]
     if external_id is not None:
@@ -187,6 +203,16 @@ def test_a_redundant_hop_is_named_with_the_fix_to_drop_it(
     assert first["caller_arn"].endswith(":assumed-role/rolechain-hub/already-r1")
     assert (code, first["identity_policy_allows"], first["assumed"]) == (1, False, False)
     assert all(h["fix"] is None or h["fix"]["kind"] != "identity" for h in report["hops"])
+
+
+def test_without_read_access_the_doctor_says_which_it_needs(
+    rolechain: Rolechain, operator_env: Seed, emulator: Emulator
+) -> None:
+    hub_iam(emulator).delete_user_policy(UserName=user_name(operator_env), PolicyName="read-own")
+    code, report = doctor(rolechain, *hops(operator_env))
+    first = report["hops"][0]
+    assert first["identity_policy_allows"] is None and first["assumed"] is True and code == 0
+    assert any("cannot read" in n and "iam:ListUserPolicies" in n for n in first["notes"]), first["notes"]
 
 
 def test_bad_input_exits_2(rolechain: Rolechain, operator_env: Seed) -> None:

@@ -352,12 +352,24 @@ def test_job_with_dry_run_default_changes_nothing(rolechain: Rolechain, operator
 
 
 @pytest.mark.mutates
+@pytest.mark.mutates
 def test_job_reads_its_external_id_from_ssm_once(
     rolechain: Rolechain, operator_env: Seed, emulator: Emulator, tmp_path: Path
 ) -> None:
-    # Given the ExternalId kept in an SSM SecureString parameter of the hub account
+    # Given the ExternalId kept in an SSM SecureString parameter of the hub account, which the operator
+    # may read (the emulator enforces IAM: without this grant the run fails before any hop)
     emulator.admin_session(HUB_ACCOUNT).client("ssm").put_parameter(
         Name="/rolechain/external-id", Value=operator_env.external_id, Type="SecureString"
+    )
+    parameter = f"arn:aws:ssm:{operator_env.region}:{HUB_ACCOUNT}:parameter/rolechain/external-id"
+    read = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter}],
+    }
+    emulator.admin_session(HUB_ACCOUNT).client("iam").put_user_policy(
+        UserName=operator_env.user_arn.rsplit("/", 1)[-1],
+        PolicyName="read-external-id",
+        PolicyDocument=json.dumps(read),
     )
     path = write(
         tmp_path,

@@ -124,13 +124,14 @@ def statements_of(document: Any) -> list[Statement]:
 def evaluate(
     policies: Iterable[Any],
     action: str,
-    resource: str,
+    resource: str | None,
     context: Context | None = None,
     *,
     principal: Principal | None = None,
 ) -> Evaluation:
     """Combine every statement of ``policies`` (documents) for one request.
 
+    ``resource`` None means "not known" (the statement's Resource element is not checked).
     With ``principal`` the policies are resource-based (a trust policy): a statement must name the
     principal, and one without a Resource element applies to the resource it is attached to. Without
     it they are identity-based. Raises UnsupportedPolicy (an unknown condition operator, a malformed
@@ -243,8 +244,11 @@ def _action_applies(statement: Statement, action: str) -> bool:
 
 
 def _resource_applies(
-    statement: Statement, resource: str, context: Mapping[str, list[str]], resource_based: bool
+    statement: Statement, resource: str | None, context: Mapping[str, list[str]], resource_based: bool
 ) -> bool:
+    if resource is None:  # the caller could not tell the resource: only the action decides
+        return "Resource" in statement or "NotResource" in statement or resource_based
+
     def matches(patterns: Any) -> bool:
         for raw in _listed(patterns):
             pattern = _substitute(str(raw), context)
@@ -307,7 +311,11 @@ def _named_completely(element: Any, principal: Principal) -> bool:
 
 
 def _applies(
-    statement: Statement, action: str, resource: str, context: Mapping[str, list[str]], principal: Principal | None
+    statement: Statement,
+    action: str,
+    resource: str | None,
+    context: Mapping[str, list[str]],
+    principal: Principal | None,
 ) -> bool:
     return (
         _action_applies(statement, action)
