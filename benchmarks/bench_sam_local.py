@@ -72,6 +72,7 @@ from rolechain_dev.local import (
     docker_answers,
     find_sam,
     project_root,
+    record_queued_run,
     sam_containers,
 )
 from rolechain_dev.local import (
@@ -723,6 +724,8 @@ def main() -> int:
             port = int(seed.endpoint_url.rsplit(":", 1)[1])
             local = SamLocal(emulator_port=port, hub=hub, region=seed.region, sam=sam, build_dir=args.build_dir)
             local.stage_job_file()  # the in-container measurement reads the demo's job file too
+            # the worker fixture's run, recorded as the scheduler would (the worker refuses messages of no run)
+            record_queued_run(emulator, seed, hub.table, "queuedrun0001")
 
             log("import and first calls in the container")
             imports = measure_in_container(args.build_dir, hub, port, seed.region, args.repeats)

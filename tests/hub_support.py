@@ -11,7 +11,14 @@ from typing import Any
 
 import yaml
 from rolechain_dev.emulator import Emulator, Seed
-from rolechain_dev.local import DEMO_JOB_FILE, FakeContext, HubResources, load_handler, project_root
+from rolechain_dev.local import (
+    DEMO_JOB_FILE,
+    FakeContext,
+    HubResources,
+    load_handler,
+    project_root,
+    record_queued_run,
+)
 from rolechain_dev.local import create_hub_resources as _create
 from rolechain_dev.local import load_template as _load_template
 
@@ -28,6 +35,7 @@ __all__ = [
     "load_event",
     "load_handler",
     "load_template",
+    "record_queued_run",
     "sqs_event",
     "test_env",
 ]

@@ -209,6 +209,26 @@ def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = Non
     )
 
 
+def record_queued_run(emulator: Emulator, seed: Seed, table: str, run_id: str, job: str = "inventory") -> None:
+    """The record the scheduler writes before it queues a job's targets: the worker checks every
+    message against it (and refuses a message of a run nobody recorded)."""
+    from rolechain.hub import RunStore
+    from rolechain.hub.models import QueuedPlan
+    from rolechain.hub.runs import run_record
+    from rolechain.jobs import RoleRef, load_job_file
+
+    spec = load_job_file(DEMO_JOB_FILE).job(job)
+    record = run_record(run_id, job, spec.action, spec.dry_run, None, len(spec.targets.resolve()))
+    queued = QueuedPlan(
+        params=spec.params,
+        accounts=spec.targets.resolve(),
+        regions=spec.regions,
+        role=RoleRef.model_validate(spec.model_dump(include=set(RoleRef.model_fields))),
+    )
+    dynamodb = emulator.admin_session(seed.hub_account, seed.region).client("dynamodb")
+    RunStore(dynamodb, table, 1).put_run({**record, "mode": "queued", "queued": queued.model_dump(mode="json")})
+
+
 def load_handler(function: str, root: Path | None = None) -> ModuleType:
     """Import functions/<function>/app.py as a fresh module (its module scope builds the hub)."""
     name = f"rolechain_fn_{function}_{uuid.uuid4().hex[:6]}"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.hub_support import load_event
+from tests.hub_support import load_event, record_queued_run
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +28,8 @@ def test_scheduler_tag_owner_fixture_tags_every_bucket(stack: Stack) -> None:
 
 
 def test_worker_fixture_records_both_targets(stack: Stack) -> None:
+    # the scheduler records a run before it queues its targets; the worker refuses messages of no run
+    record_queued_run(stack.emulator, stack.seed, stack.hub.table, "queuedrun0001")
     response = stack.sam.invoke("worker", load_event("worker-sqs-batch.json")).payload
     assert response == {"batchItemFailures": []}
     assert stack.stored_results("queuedrun0001") == {

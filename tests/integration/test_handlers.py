@@ -13,12 +13,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from rolechain.hub import Caller, RunStore
-from rolechain.hub.models import QueuedPlan
-from rolechain.hub.runs import run_record
-from rolechain.jobs import RoleRef, load_job_file
+from rolechain.hub import Caller
 from rolechain_dev.emulator import Emulator, Seed
-from rolechain_dev.local import DEMO_JOB_FILE
 
 from tests import hub_support
 from tests.hub_support import (
@@ -48,20 +44,8 @@ class Hub:
         return len(self.emulator.calls(action=action))
 
     def record_run(self, run_id: str, job: str = "inventory") -> None:
-        """The record the scheduler writes before it queues a job's targets: the worker checks every
-        message against it (and refuses a message of a run nobody recorded)."""
-        spec = load_job_file(DEMO_JOB_FILE).job(job)
-        record = run_record(run_id, job, spec.action, spec.dry_run, None, len(spec.targets.resolve()))
-        queued = QueuedPlan(
-            params=spec.params,
-            accounts=spec.targets.resolve(),
-            regions=spec.regions,
-            role=RoleRef.model_validate(spec.model_dump(include=set(RoleRef.model_fields))),
-        )
-        dynamodb = self.admin(self.seed.hub_account).client("dynamodb")
-        RunStore(dynamodb, self.resources.table, 1).put_run(
-            {**record, "mode": "queued", "queued": queued.model_dump(mode="json")}
-        )
+        """The record the scheduler writes before it queues a job's targets (see hub_support)."""
+        hub_support.record_queued_run(self.emulator, self.seed, self.resources.table, run_id, job)
 
 
 @pytest.fixture
