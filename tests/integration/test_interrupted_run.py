@@ -41,6 +41,26 @@ def wait_for_first_target(emulator: Emulator, process: subprocess.Popen[str], ti
         time.sleep(0.02)
 
 
+def interrupt(
+    emulator: Emulator, process: subprocess.Popen[str], *signums: signal.Signals, pause: float = 0.1
+) -> tuple[str, str, float]:
+    """Send ``signums`` (``pause`` s apart) once the run reached its first target; returns its stdout,
+    stderr and the seconds it took to end after the last signal. The process never outlives the test."""
+    try:
+        wait_for_first_target(emulator, process)
+        for index, signum in enumerate(signums):
+            if index:
+                time.sleep(pause)
+            process.send_signal(signum)
+            last = time.monotonic()
+        out, err = process.communicate(timeout=60)
+        return out, err, time.monotonic() - last
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 def test_an_interrupted_run_reports_every_target_once_and_exits_130(
     emulator: Emulator, operator_env: Seed, tmp_path: Path
 ) -> None:
@@ -48,15 +68,8 @@ def test_an_interrupted_run_reports_every_target_once_and_exits_130(
     # Given a run over five targets, one at a time, each request slowed down
     emulator.latency = 0.2
     process = start_run(operator_env, "--json", state=tmp_path)
-    try:
-        # When it is interrupted while the first target is running
-        wait_for_first_target(emulator, process)
-        process.send_signal(signum)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    # When it is interrupted while the first target is running
+    out, err, _ = interrupt(emulator, process, signum)
     # Then it waited for the target in flight, skipped the others, and printed the whole report
     assert process.returncode == 130, err
     assert "Traceback" not in err and f"rolechain: {signum.name}: starting no more targets" in err
@@ -79,14 +92,7 @@ def test_an_interrupted_run_reports_every_target_once_and_exits_130(
 def test_a_run_stopped_by_sigterm_prints_its_table(emulator: Emulator, operator_env: Seed, tmp_path: Path) -> None:
     emulator.latency = 0.2
     process = start_run(operator_env, state=tmp_path)
-    try:
-        wait_for_first_target(emulator, process)
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    out, err, _ = interrupt(emulator, process, signal.SIGTERM)
     assert process.returncode == 130 and "Traceback" not in err and "SIGTERM" in err
     assert "(interrupted: targets not started are skipped)" in out
     assert "interrupted: not started before the run was stopped" in out
@@ -97,18 +103,7 @@ def test_a_second_signal_quits_at_once(emulator: Emulator, operator_env: Seed, t
     # role right after the first one's ListBuckets)
     emulator.latency = 1.0
     process = start_run(operator_env, state=tmp_path)
-    try:
-        wait_for_first_target(emulator, process)
-        process.send_signal(signal.SIGINT)
-        time.sleep(0.1)
-        started = time.monotonic()
-        process.send_signal(signal.SIGINT)  # the operator will not wait
-        _out, err = process.communicate(timeout=60)
-        elapsed = time.monotonic() - started
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    _out, err, elapsed = interrupt(emulator, process, signal.SIGINT, signal.SIGINT)  # the second: no waiting
     # Then it quits without waiting for the target in flight (which needs a second more), says so, and
     # never shows a traceback
     assert process.returncode == 130 and "Traceback" not in err
