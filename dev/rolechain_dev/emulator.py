@@ -701,7 +701,19 @@ def _assume_role_context(params: Mapping[str, str], caller: _Caller) -> dict[str
         "aws:TagKeys": list(tags) or None,
         **{f"aws:RequestTag/{key}": value for key, value in tags.items()},
     }
+    # MFA: AssumeRole with SerialNumber and TokenCode is MFA-authenticated (the key the AWS CLI's
+    # mfa_serial sets); a session's request without them is not; a user's long-term keys leave the key
+    # absent, as in AWS (so BoolIfExists and Bool differ there).
+    if params.get("SerialNumber") and params.get("TokenCode"):
+        context["aws:MultiFactorAuthPresent"] = "true"
+        context["aws:MultiFactorAuthAge"] = "0"
+    elif caller.chained:
+        context["aws:MultiFactorAuthPresent"] = "false"
     return context
+
+
+_MFA_SERIAL_RE = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:mfa/[\w+=,.@/-]+\Z")
+_TOKEN_CODE_RE = re.compile(r"^\d{6}\Z")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -973,8 +985,8 @@ class Emulator:
            ARN, the role ARN or session ARN of an assumed-role caller, the caller account's root ARN or
            bare id, or ``*``. Both are decided by :mod:`rolechain.iam` with every condition operator, on
            the keys of :func:`_assume_role_context` (sts:ExternalId, sts:SourceIdentity,
-           aws:PrincipalArn, request tags...); session policies and permission boundaries are not
-           applied yet. Unlike AWS, a same-account trust policy naming
+           aws:PrincipalArn, request tags, aws:MultiFactorAuthPresent from SerialNumber + TokenCode); the
+           permissions boundary and the session's session policy must allow it too. Unlike AWS, a same-account trust policy naming
            the caller does not waive the identity-policy check (the emulator is stricter).
         3. A role-chaining caller may not ask for more than 3600 s; nobody for more than the role's
            MaxSessionDuration (ValidationError).
@@ -1020,16 +1032,28 @@ class Emulator:
             actions.append("sts:TagSession")
         if "SourceIdentity" in params:
             actions.append("sts:SetSourceIdentity")
+        if "SerialNumber" in params or "TokenCode" in params:
+            serial, code = params.get("SerialNumber", ""), params.get("TokenCode", "")
+            if not (_MFA_SERIAL_RE.match(serial) and _TOKEN_CODE_RE.match(code)):
+                return _ErrorReply(403, "AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code.")
         trust = {"Statement": _statements(role.assume_role_policy_document)}
         context = _assume_role_context(params, caller)
+        layers: list[tuple[str, list[Any]]] = []
+        if caller.statements is not None:
+            layers.append(("identity-based policy", [{"Statement": list(caller.statements)}]))
+            if caller.boundary is not None:
+                layers.append(("permissions boundary", [caller.boundary]))
+            if caller.session_policy is not None:
+                layers.append(("session policy", [caller.session_policy]))
         for action in actions:
             try:
-                if caller.statements is not None:
-                    identity = iam.evaluate([{"Statement": list(caller.statements)}], action, role_arn, context)
+                for name, layer in layers:
+                    identity = iam.evaluate(layer, action, role_arn, context)
                     if identity.decision == iam.Decision.DENY:
-                        return denied(action, " with an explicit deny in an identity-based policy")
-                    if not identity.allowed:
-                        return denied(action, f" because no identity-based policy allows the {action} action")
+                        return denied(action, f" with an explicit deny in a {name}")
+                for name, layer in layers:
+                    if not iam.evaluate(layer, action, role_arn, context).allowed:
+                        return denied(action, f" because no {name} allows the {action} action")
                 decision = iam.evaluate([trust], action, role_arn, context, principal=caller.principal).decision
             except iam.UnsupportedPolicy as exc:
                 return denied(action, f" because a policy cannot be evaluated: {exc}")

@@ -119,6 +119,8 @@ def test_condition_2_r1_does_not_trust_the_caller(rolechain: Rolechain, operator
         "kind": "trust",
         "statement": {"Effect": "Allow", "Principal": {"AWS": operator_env.user_arn}, "Action": "sts:AssumeRole"},
         "say": f"add to the trust policy of {operator_env.hub_role_arn}",
+        "layer": None,
+        "remove": None,
     }
     fixed = policy(lambda_only, first["fix"]["statement"])
     hub_iam(emulator).update_assume_role_policy(RoleName=name, PolicyDocument=fixed)
@@ -219,3 +221,213 @@ def test_bad_input_exits_2(rolechain: Rolechain, operator_env: Seed) -> None:
     assert rolechain("doctor").code == 2
     result = rolechain("doctor", "--via", "arn:aws:iam::12:role/x")
     assert result.code == 2 and "hops[0].role_arn: must be an IAM role ARN" in result.err
+
+
+# -- the rest of the landscape: MFA, a boundary, SourceIdentity, a session policy -----------------
+
+MFA_DEVICE = f"arn:aws:iam::{HUB_ACCOUNT}:mfa/rolechain-operator"
+
+
+def test_mfa_required_by_r1_is_named_and_mfa_makes_it_green(
+    rolechain: Rolechain, operator_env: Seed, emulator: Emulator
+) -> None:
+    name = role_name(operator_env.hub_role_arn)
+    trust = {
+        "Effect": "Allow",
+        "Principal": {"AWS": operator_env.user_arn},
+        "Action": "sts:AssumeRole",
+        "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+    }
+    hub_iam(emulator).update_assume_role_policy(RoleName=name, PolicyDocument=policy(trust))
+    code, report = doctor(rolechain, *hops(operator_env))
+    first = report["hops"][0]
+    assert code == 1
+    assert (first["identity_policy_allows"], first["trust_policy_allows"], first["assumed"]) == (True, False, False)
+    assert first["fix"]["kind"] == "chain" and "--mfa-serial" in first["fix"]["say"]
+    assert "the trust policy requires MFA and the request carried none" in first["notes"]
+    # the fix: assume R1 with the MFA device and its code
+    code, report = doctor(rolechain, *hops(operator_env), "--mfa-serial", MFA_DEVICE, "--mfa-code", "123456")
+    assert (code, report["ok"], report["hops"][0]["trust_policy_allows"]) == (0, True, True)
+
+
+def test_an_mfa_code_is_checked_and_never_echoed(rolechain: Rolechain, operator_env: Seed) -> None:
+    result = rolechain("doctor", *hops(operator_env), "--mfa-serial", MFA_DEVICE, "--mfa-code", "12x4567")
+    assert result.code == 2 and "--mfa-code: must be the 6 digits" in result.err
+    assert "12x4567" not in result.err + result.out
+    result = rolechain("doctor", *hops(operator_env), "--mfa-code", "123456")
+    assert result.code == 2 and "--mfa-code: goes with --mfa-serial" in result.err
+    result = rolechain("whoami", "--mfa-serial", MFA_DEVICE, "--mfa-code", "123456")
+    assert result.code == 2 and "--mfa-serial: applies to the first --via hop" in result.err
+
+
+def put_boundary(emulator: Emulator, seed: Seed, *statements: dict[str, Any]) -> str:
+    """R1 gets a permissions boundary made of ``statements``; R1 may read it (the doctor needs to)."""
+    client = hub_iam(emulator)
+    arn = str(client.create_policy(PolicyName="rolechain-boundary", PolicyDocument=policy(*statements))["Policy"]["Arn"])
+    client.put_role_permissions_boundary(RoleName=role_name(seed.hub_role_arn), PermissionsBoundary=arn)
+    read = {"Effect": "Allow", "Action": ["iam:GetPolicy", "iam:GetPolicyVersion"], "Resource": arn}
+    client.put_role_policy(
+        RoleName=role_name(seed.hub_role_arn), PolicyName="read-boundary", PolicyDocument=policy(read)
+    )
+    return arn
+
+
+def test_a_deny_in_r1s_boundary_is_named_with_the_statement_to_remove(
+    rolechain: Rolechain, operator_env: Seed, emulator: Emulator
+) -> None:
+    target = operator_env.targets[0].role_arn
+    deny = {"Sid": "NoTargets", "Effect": "Deny", "Action": "sts:AssumeRole", "Resource": target}
+    everything = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    boundary = put_boundary(emulator, operator_env, everything, deny)
+    code, report = doctor(rolechain, *hops(operator_env))
+    second = report["hops"][1]
+    assert code == 1
+    assert (second["identity_policy_allows"], second["assumed"]) == (False, False)
+    fix = second["fix"]
+    assert (fix["kind"], fix["layer"], fix["policy_of"], fix["statement"]) == (
+        "identity", "permissions boundary", boundary, None
+    )  # fmt: skip
+    assert fix["remove"] == deny and "remove or narrow this Deny" in fix["say"]
+    # the fix applied: a boundary version without the Deny
+    client = hub_iam(emulator)
+    client.create_policy_version(PolicyArn=boundary, PolicyDocument=policy(everything), SetAsDefault=True)
+    assert doctor(rolechain, *hops(operator_env))[1]["ok"] is True
+
+
+def test_a_boundary_that_does_not_name_the_hop_gets_the_allow_to_add(
+    rolechain: Rolechain, operator_env: Seed, emulator: Emulator
+) -> None:
+    s3_only = {"Effect": "Allow", "Action": ["s3:*", "iam:Get*", "iam:List*"], "Resource": "*"}
+    boundary = put_boundary(emulator, operator_env, s3_only)
+    code, report = doctor(rolechain, *hops(operator_env))
+    second = report["hops"][1]
+    assert (code, second["identity_policy_allows"], second["fix"]["layer"]) == (1, False, "permissions boundary")
+    statement = second["fix"]["statement"]
+    assert statement == {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": operator_env.targets[0].role_arn}
+    client = hub_iam(emulator)
+    client.create_policy_version(PolicyArn=boundary, PolicyDocument=policy(s3_only, statement), SetAsDefault=True)
+    assert doctor(rolechain, *hops(operator_env))[1]["ok"] is True
+
+
+def test_a_source_identity_the_caller_may_not_set(rolechain: Rolechain, operator_env: Seed, emulator: Emulator) -> None:
+    # U1 may AssumeRole R1 but not sts:SetSourceIdentity on it
+    code, report = doctor(rolechain, *hops(operator_env), "--source-identity", "alice")
+    first = report["hops"][0]
+    assert (code, first["identity_policy_allows"], first["trust_policy_allows"]) == (1, False, True)
+    assert first["fix"]["statement"] == {
+        "Effect": "Allow",
+        "Action": "sts:SetSourceIdentity",
+        "Resource": operator_env.hub_role_arn,
+    }
+    hub_iam(emulator).put_user_policy(
+        UserName=user_name(operator_env), PolicyName="fix", PolicyDocument=policy(first["fix"]["statement"])
+    )
+    assert doctor(rolechain, *hops(operator_env), "--source-identity", "alice")[1]["ok"] is True
+
+
+def test_a_source_identity_the_trust_policy_does_not_allow(
+    rolechain: Rolechain, operator_env: Seed, emulator: Emulator
+) -> None:
+    allow = {"Effect": "Allow", "Action": "sts:SetSourceIdentity", "Resource": operator_env.hub_role_arn}
+    hub_iam(emulator).put_user_policy(UserName=user_name(operator_env), PolicyName="si", PolicyDocument=policy(allow))
+    audit = audit_role(emulator, operator_env)
+    target = operator_env.targets[0]
+    no_source_identity = {
+        "Effect": "Allow",
+        "Principal": {"AWS": operator_env.hub_role_arn},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": operator_env.external_id}},
+    }
+    target_iam = emulator.admin_session(target.account_id).client("iam")
+    target_iam.update_assume_role_policy(RoleName=role_name(target.role_arn), PolicyDocument=policy(no_source_identity))
+    args = (*hops(operator_env), "--source-identity", "alice", "--inspect-via", audit)
+    code, report = doctor(rolechain, *args)
+    second = report["hops"][1]
+    assert (code, second["identity_policy_allows"], second["trust_policy_allows"]) == (1, True, False)
+    # only the missing action, and no ExternalId advice: the ExternalId given is right
+    assert second["fix"]["kind"] == "trust"
+    assert second["fix"]["statement"] == {
+        "Effect": "Allow",
+        "Principal": {"AWS": operator_env.hub_role_arn},
+        "Action": "sts:SetSourceIdentity",
+    }
+    fixed = policy(no_source_identity, second["fix"]["statement"])
+    target_iam.update_assume_role_policy(RoleName=role_name(target.role_arn), PolicyDocument=fixed)
+    assert doctor(rolechain, *args)[1]["ok"] is True
+
+
+def test_a_trust_policy_that_requires_a_source_identity(
+    rolechain: Rolechain, operator_env: Seed, emulator: Emulator
+) -> None:
+    allow = {"Effect": "Allow", "Action": "sts:SetSourceIdentity", "Resource": operator_env.hub_role_arn}
+    hub_iam(emulator).put_user_policy(UserName=user_name(operator_env), PolicyName="si", PolicyDocument=policy(allow))
+    named = {
+        "Effect": "Allow",
+        "Principal": {"AWS": operator_env.user_arn},
+        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+        "Condition": {"Null": {"sts:SourceIdentity": "false"}},
+    }
+    hub_iam(emulator).update_assume_role_policy(
+        RoleName=role_name(operator_env.hub_role_arn), PolicyDocument=policy(named)
+    )
+    code, report = doctor(rolechain, *hops(operator_env))
+    first = report["hops"][0]
+    assert (code, first["trust_policy_allows"], first["fix"]["kind"]) == (1, False, "chain")
+    assert "--source-identity" in first["fix"]["say"]
+    assert doctor(rolechain, *hops(operator_env), "--source-identity", "alice")[1]["ok"] is True
+
+
+def test_a_session_policy_too_narrow_for_the_next_hop(
+    rolechain: Rolechain, operator_env: Seed, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The base credentials are an R1 session created with a session policy that does not allow the
+    next hop: the doctor cannot read a session's policy, but AWS's denial names it."""
+
+    def r1_session(*statements: dict[str, Any]) -> None:
+        user = emulator.session(operator_env.user_access_key_id, operator_env.user_secret_access_key)
+        creds = user.client("sts", endpoint_url=operator_env.endpoint_url).assume_role(
+            RoleArn=operator_env.hub_role_arn, RoleSessionName="narrowed", Policy=policy(*statements)
+        )["Credentials"]
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
+        monkeypatch.setenv("AWS_SESSION_TOKEN", creds["SessionToken"])
+
+    read = {"Effect": "Allow", "Action": READ_OWN_IAM, "Resource": "*"}
+    r1_session(read)
+    target = operator_env.targets[0].role_arn
+    args = ["--via", target, "--external-id", operator_env.external_id]
+    code, report = doctor(rolechain, *args)
+    first = report["hops"][0]
+    assert (code, first["identity_policy_allows"], first["assumed"]) == (1, False, False)
+    assert first["fix"]["layer"] == "session policy" and "session policy" in first["fix"]["say"]
+    statement = first["fix"]["statement"]
+    assert statement == {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": target}
+    r1_session(read, statement)  # the fix applied: a session whose policy allows the hop
+    assert doctor(rolechain, *args)[1]["ok"] is True
+
+
+def test_a_session_policy_the_chain_passes_is_evaluated_before_asking_aws(
+    operator_env: Seed, emulator: Emulator
+) -> None:
+    """A hop's own session policy is known to the doctor: it decides condition (3) with it, and names
+    the hop that passes it."""
+    from rolechain import doctor as doctor_module
+    from rolechain.chain import Chain, Hop
+    from rolechain.sessions import ChainSessions
+
+    target = operator_env.targets[0].role_arn
+    narrow = {"Statement": [{"Effect": "Allow", "Action": READ_OWN_IAM, "Resource": "*"}]}
+    chain = Chain(
+        hops=(
+            Hop(role_arn=operator_env.hub_role_arn, session_policy=narrow),
+            Hop(role_arn=target, external_id=operator_env.external_id),
+        ),
+        session_name="doctor-test",
+    )
+    user = emulator.session(operator_env.user_access_key_id, operator_env.user_secret_access_key)
+    reports = doctor_module.examine(ChainSessions(user), chain)
+    first, second = reports
+    assert first.assumed and not second.assumed and second.identity_policy_allows is False
+    assert second.fix is not None and second.fix.layer == "session policy"
+    assert second.fix.policy_of == operator_env.hub_role_arn and "when it assumes" in second.fix.say
+    assert second.fix.statement == {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": target}

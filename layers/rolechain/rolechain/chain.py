@@ -15,7 +15,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rolechain.errors import ConfigError
-from rolechain.types import EXTERNAL_ID_RE, ROLE_ARN_RE, SESSION_NAME_CHARS_RE, SESSION_NAME_RE
+from rolechain.types import (
+    EXTERNAL_ID_RE,
+    MFA_SERIAL_RE,
+    ROLE_ARN_RE,
+    SESSION_NAME_CHARS_RE,
+    SESSION_NAME_RE,
+    TOKEN_CODE_RE,
+)
 
 # STS limits (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html); the session
 # name, SourceIdentity and ExternalId patterns are rolechain.types' (ASCII). Tag keys and values may be
@@ -47,6 +54,11 @@ class Hop(BaseModel):
     tags: tuple[tuple[str, str], ...] = ()
     transitive_tag_keys: tuple[str, ...] = ()
     session_policy: str | None = None
+    # MFA for this AssumeRole (the trust policy may require aws:MultiFactorAuthPresent): the device's
+    # serial number or ARN and the current one-time code. A code is good once, so a session refreshed
+    # after it expires needs a new one.
+    serial_number: str | None = None
+    token_code: str | None = Field(default=None, repr=False)
 
     @field_validator("role_arn")
     @classmethod
@@ -132,6 +144,29 @@ class Hop(BaseModel):
             seen.add(key.lower())
         return value
 
+    @field_validator("serial_number")
+    @classmethod
+    def _serial_number(cls, value: str | None) -> str | None:
+        if value is not None and not MFA_SERIAL_RE.match(value):
+            raise ValueError(
+                "must be an MFA device ARN like arn:aws:iam::123456789012:mfa/name or a hardware serial "
+                "(9-256 characters of letters, digits and +=/:,.@-)"
+            )
+        return value
+
+    @field_validator("token_code")
+    @classmethod
+    def _token_code(cls, value: str | None) -> str | None:
+        if value is not None and not TOKEN_CODE_RE.match(value):
+            raise ValueError("must be the 6 digits the MFA device shows")
+        return value
+
+    @model_validator(mode="after")
+    def _mfa_pair(self) -> Hop:
+        if (self.serial_number is None) != (self.token_code is None):
+            raise ValueError("serial_number and token_code go together (the MFA device and its current code)")
+        return self
+
     @model_validator(mode="after")
     def _transitive_keys(self) -> Hop:
         keys = {key.lower() for key, _ in self.tags}
@@ -165,6 +200,9 @@ class Hop(BaseModel):
             params["TransitiveTagKeys"] = list(self.transitive_tag_keys)
         if self.session_policy is not None:
             params["Policy"] = self.session_policy
+        if self.serial_number is not None:
+            params["SerialNumber"] = self.serial_number
+            params["TokenCode"] = self.token_code
         return params
 
 
@@ -220,8 +258,10 @@ class Chain(BaseModel):
         tags: Mapping[str, str] | None = None,
         session_policy: Mapping[str, Any] | str | None = None,
         duration_seconds: int = DEFAULT_DURATION,
+        mfa: tuple[str, str] | None = None,
     ) -> Chain:
-        """A chain through ``role_arns``; ``external_id`` and ``session_policy`` apply to the last hop.
+        """A chain through ``role_arns``; ``external_id`` and ``session_policy`` apply to the last hop,
+        ``mfa`` (serial number, one-time code) to the first.
 
         Raises:
             ConfigError: naming the first field that breaks an STS rule.
@@ -238,6 +278,8 @@ class Chain(BaseModel):
                 hop["external_id"] = external_id
             if last and session_policy is not None:
                 hop["session_policy"] = session_policy
+            if index == 0 and mfa is not None:
+                hop["serial_number"], hop["token_code"] = mfa
             hops.append(hop)
         return parse_chain({"hops": hops, "session_name": session_name})
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import os
 import signal
@@ -30,7 +31,7 @@ from rolechain.jobs import MAX_CONCURRENCY, RoleSettings, load_job_file
 from rolechain.planning import PlanRequest, plan_job, plan_run
 from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
-from rolechain.types import DEFAULT_ROLE_NAME, check
+from rolechain.types import DEFAULT_ROLE_NAME, TOKEN_CODE_RE, check
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
@@ -51,6 +52,38 @@ def add_aws_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="region of the sessions and of the STS endpoint")
 
 
+def add_mfa_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mfa-serial",
+        metavar="SERIAL",
+        help="MFA device (ARN or serial number) sent with the first --via hop, for trust policies that require "
+        "aws:MultiFactorAuthPresent",
+    )
+    parser.add_argument(
+        "--mfa-code", metavar="CODE", help="the device's current 6-digit code (asked for when omitted on a terminal)"
+    )
+
+
+def mfa_of(args: argparse.Namespace, *, via_required: bool = True) -> tuple[str, str] | None:
+    """(serial, code) for the first hop, or None. The code is never echoed, not even in an error.
+    ``via_required``: the chain's first hop is a --via (a job's own via hops come first otherwise)."""
+    if args.mfa_serial is None:
+        if args.mfa_code is not None:
+            raise ConfigError("--mfa-code", "goes with --mfa-serial (the device it comes from)")
+        return None
+    if via_required and not args.via:
+        raise ConfigError("--mfa-serial", "applies to the first --via hop; give at least one --via ROLE_ARN")
+    serial = check("mfa_serial", args.mfa_serial, "--mfa-serial")
+    code = args.mfa_code
+    if code is None:
+        if not sys.stdin.isatty():
+            raise ConfigError("--mfa-code", "required with --mfa-serial when not on a terminal")
+        code = getpass.getpass(f"MFA code for {serial}: ").strip()
+    if not TOKEN_CODE_RE.match(code):
+        raise ConfigError("--mfa-code", "must be the 6 digits the MFA device shows")
+    return serial, code
+
+
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain fixed-width table (no colours, so it survives logs and pipes)."""
     cells = [[str(h) for h in headers]] + [[("" if c is None else str(c)) for c in row] for row in rows]
@@ -66,6 +99,7 @@ def _whoami_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--via", action="append", default=[], metavar="ROLE_ARN", help="role to assume (repeatable)")
     p.add_argument("--external-id", help="ExternalId for the last hop")
     p.add_argument("--session-name", help="RoleSessionName for every hop")
+    add_mfa_flags(p)
     add_aws_flags(p)
     p.add_argument("--json", action="store_true", help='print {"hops": [{"arn", "account", "user_id"}, ...]}')
     p.set_defaults(command=cmd_whoami)
@@ -77,6 +111,7 @@ def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for flag, value in (("--external-id", args.external_id), ("--session-name", args.session_name)):
         if value is not None and not args.via:
             raise ConfigError(flag, "applies to the --via hops; give at least one --via ROLE_ARN")
+    mfa = mfa_of(args)
     sessions = ChainSessions(base_session(args))
     identities: list[Identity] = [sessions.identity(None)]
     if args.via:
@@ -84,6 +119,7 @@ def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             args.via,
             external_id=args.external_id,
             session_name=args.session_name or default_session_name("whoami", new_run_id()),
+            mfa=mfa,
         )
         identities = sessions.identities(chain)
     if args.json:
@@ -113,6 +149,8 @@ def _doctor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="a role (reached from the base credentials) allowed iam:GetRole in another account, to read its "
         "trust policies",
     )
+    p.add_argument("--source-identity", help="SourceIdentity sent on every hop (needs sts:SetSourceIdentity)")
+    add_mfa_flags(p)
     add_aws_flags(p)
     p.add_argument("--json", action="store_true", help='print {"hops": [...], "ok": bool}')
     p.set_defaults(command=cmd_doctor)
@@ -121,9 +159,12 @@ def _doctor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.via:
         raise ConfigError("--via", "give at least one ROLE_ARN to examine")
+    mfa = mfa_of(args)
     sessions = ChainSessions(base_session(args))
     name = default_session_name("doctor", new_run_id())
-    chain = Chain.build(args.via, external_id=args.external_id, session_name=name)
+    chain = Chain.build(
+        args.via, external_id=args.external_id, session_name=name, source_identity=args.source_identity, mfa=mfa
+    )
     inspect = [Chain.build([arn], session_name=name) for arn in args.inspect_via]
     reports = doctor.examine(sessions, chain, inspect=inspect)
     ok = all(r.ok for r in reports)
@@ -241,6 +282,7 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--dry-run", action="store_true", default=None, help="report what would change, change nothing")
     p.add_argument("--concurrency", type=int, help="targets in flight at once")
     p.add_argument("--profile", help="AWS profile of the base credentials")
+    add_mfa_flags(p)
     p.add_argument("--json", action="store_true", help="print the run as JSON")
     p.set_defaults(command=cmd_run, uses_actions=True)
 
@@ -275,6 +317,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             dry_run=args.dry_run,
             concurrency=args.concurrency,
             extra_via=args.via,
+            mfa=mfa_of(args, via_required=False),
         )
         plan = plan_job(sessions, load_job_file(args.config), args.job, narrowing)
     else:
@@ -295,6 +338,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             dry_run=args.dry_run,
             concurrency=args.concurrency,
             extra_via=args.via,
+            mfa=mfa_of(args, via_required=False),
         )
         plan = plan_run(sessions, settings, request)
     progress = _Progress(err) if err.isatty() and not args.json else None

@@ -12,7 +12,7 @@ ExternalId in a statement is a placeholder.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -40,11 +40,21 @@ class Fix:
 
     policy_of: str  # the ARN whose policy changes (the caller for identity, the role for trust)
     kind: Literal["identity", "trust", "chain"]
-    statement: dict[str, Any] | None
+    statement: dict[str, Any] | None  # the statement to add
     say: str
+    # which identity-side policy: "identity policy", "permissions boundary", "session policy"
+    layer: str | None = None
+    remove: dict[str, Any] | None = None  # a Deny statement to remove or narrow (adding an Allow cannot help)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"policy_of": self.policy_of, "kind": self.kind, "statement": self.statement, "say": self.say}
+        return {
+            "policy_of": self.policy_of,
+            "kind": self.kind,
+            "statement": self.statement,
+            "say": self.say,
+            "layer": self.layer,
+            "remove": self.remove,
+        }
 
 
 @dataclass
@@ -83,6 +93,9 @@ class _Caller:
     documents: list[Any] | None  # identity policy documents; None when they could not be read
     boundary: list[Any] | None  # the permissions boundary's document, when set and read
     why_unread: str = ""
+    boundary_arn: str | None = None
+    session_policy: Any = None  # the session policy the chain itself passed when it created this session
+    session_policy_of: str | None = None  # the role whose AssumeRole carried it
 
 
 def examine(sessions: ChainSessions, chain: Chain, *, inspect: Sequence[Chain] = ()) -> list[HopReport]:
@@ -105,6 +118,9 @@ def _examine_hop(
     sessions: ChainSessions, chain: Chain, prefix: Chain | None, hop: Hop, report: HopReport, inspect: Sequence[Chain]
 ) -> None:
     caller = _caller(sessions, prefix)
+    previous = prefix.hops[-1] if prefix is not None else None
+    if previous is not None and previous.session_policy is not None:
+        caller = replace(caller, session_policy=previous.session_policy, session_policy_of=previous.role_arn)
     report.caller_arn = caller.arn
     role_account = role_arn_parts(hop.role_arn)[1]
     if already_is(caller.arn, hop.role_arn):
@@ -124,37 +140,32 @@ def _examine_hop(
     context = _context(chain, hop, caller)
     principal = iam.Principal(caller.arn, role_arn=caller.role_arn)
 
+    identity_fix: Fix | None = None
     if caller.documents is None:
         report.notes.append(caller.why_unread)
     else:
-        layers = [caller.documents] + ([caller.boundary] if caller.boundary else [])
         try:
-            verdicts = [iam.evaluate_all(layers, action, hop.role_arn, context) for action in actions]
-            report.identity_policy_allows = all(v.allowed for v in verdicts)
+            identity_fix = _identity_side(caller, hop, actions, context)
+            report.identity_policy_allows = identity_fix is None
         except iam.UnsupportedPolicy as exc:
             report.notes.append(f"the caller's policies cannot be evaluated: {exc}")
 
     trust, why = _trust_policy(sessions, prefix, caller, hop, role_account, inspect)
+    trust_missing: list[str] = []
     if trust is None:
         report.notes.append(why)
     else:
         try:
-            report.trust_policy_allows = all(
-                iam.evaluate([trust], action, hop.role_arn, context, principal=principal).allowed for action in actions
-            )
+            trust_missing = [
+                action
+                for action in actions
+                if not iam.evaluate([trust], action, hop.role_arn, context, principal=principal).allowed
+            ]
+            report.trust_policy_allows = not trust_missing
         except iam.UnsupportedPolicy as exc:
             report.notes.append(f"the trust policy cannot be evaluated: {exc}")
-        external_id_wrong = _external_id_would_pass(trust, hop.role_arn, context, principal)
-        if report.fix is None and report.trust_policy_allows is False and external_id_wrong:
-            given = "none was given" if hop.external_id is None else "the one given does not match"
-            report.notes.append(f"the trust policy requires an ExternalId and {given}")
-            report.fix = Fix(
-                hop.role_arn,
-                "chain",
-                None,
-                "pass the ExternalId this role's trust policy requires (--external-id, or the job file's "
-                "external_id); do not drop the condition from the trust policy",
-            )
+        if report.fix is None and report.trust_policy_allows is False:
+            report.fix = _what_the_chain_lacks(trust, hop, trust_missing, context, principal, report)
 
     through = Chain(hops=(*(prefix.hops if prefix else ()), hop), session_name=chain.session_name)
     sessions.forget(through)  # a real AssumeRole confirms: no cached credentials, no remembered refusal
@@ -163,8 +174,17 @@ def _examine_hop(
         report.assumed = True
     except AssumeRoleError as exc:
         report.notes.append(f"AssumeRole answered {exc.failure.code}")
+        if report.identity_policy_allows is not False:
+            # what the doctor cannot read: a session policy of the base credentials' session, an SCP.
+            # AWS's newer denials name the policy type; then that is the fact.
+            unseen = _unseen_identity_side(exc.failure.message, caller, hop, actions)
+            if unseen is not None:
+                report.identity_policy_allows, identity_fix = False, unseen
     if report.fix is None and not report.assumed:
-        report.fix = _fix(report, caller, hop, actions, role_account)
+        if report.identity_policy_allows is False:
+            report.fix = identity_fix
+        elif report.trust_policy_allows is False:
+            report.fix = _trust_fix(caller, hop, trust_missing)
 
 
 def _caller(sessions: ChainSessions, prefix: Chain | None) -> _Caller:
@@ -182,7 +202,7 @@ def _caller(sessions: ChainSessions, prefix: Chain | None) -> _Caller:
             ]
             documents += _attached(client, "list_attached_role_policies", RoleName=name)
             boundary = role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
-            return _Caller(arn, account, role["Arn"], documents, _boundary(client, boundary))
+            return _Caller(arn, account, role["Arn"], documents, _boundary(client, boundary), boundary_arn=boundary)
         if ":user/" in arn:
             name = arn.rsplit("/", 1)[-1]
             user = client.get_user(UserName=name)["User"]
@@ -202,7 +222,7 @@ def _caller(sessions: ChainSessions, prefix: Chain | None) -> _Caller:
                     ]
                     documents += _attached(client, "list_attached_group_policies", GroupName=group_name)
             boundary = user.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
-            return _Caller(arn, account, None, documents, _boundary(client, boundary))
+            return _Caller(arn, account, None, documents, _boundary(client, boundary), boundary_arn=boundary)
     except (ClientError, BotoCoreError) as exc:
         code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
         needed = READ_ROLE if ":assumed-role/" in arn else READ_USER
@@ -265,51 +285,157 @@ def _context(chain: Chain, hop: Hop, caller: _Caller) -> dict[str, Any]:
         "aws:PrincipalAccount": caller.account,
         "aws:TagKeys": [k for k, _ in hop.tags] or None,
         **{f"aws:RequestTag/{k}": v for k, v in hop.tags},
+        # with SerialNumber and TokenCode the request is MFA-authenticated; a session's request without
+        # them is not; a user's long-term keys leave the key absent (as AWS does)
+        "aws:MultiFactorAuthPresent": "true" if hop.serial_number else "false" if caller.role_arn else None,
     }
 
 
-def _external_id_would_pass(trust: Any, role_arn: str, context: dict[str, Any], principal: iam.Principal) -> bool:
-    """Whether the trust policy would allow the caller with the ExternalId it asks for: then the
-    ExternalId is what is wrong. The values are read from the policy and never reported."""
+def _identity_side(caller: _Caller, hop: Hop, actions: list[str], context: dict[str, Any]) -> Fix | None:
+    """None when every identity-side policy allows every action; else the fix for the first that does
+    not: a Deny to remove (wherever it is), or an Allow to add to the layer that lacks one."""
+    assert caller.documents is not None
+    policy_of = caller.role_arn or caller.arn
+    layers: list[tuple[str, str, list[Any]]] = [("identity policy", policy_of, caller.documents)]
+    if caller.boundary is not None:
+        layers.append(("permissions boundary", caller.boundary_arn or policy_of, caller.boundary))
+    if caller.session_policy is not None:
+        layers.append(("session policy", caller.session_policy_of or caller.arn, [caller.session_policy]))
+    for action in actions:
+        for layer, owner, documents in layers:
+            verdict = iam.evaluate(documents, action, hop.role_arn, context)
+            if verdict.decision == iam.Decision.DENY:
+                where = f"the {layer} {owner}" if layer == "permissions boundary" else f"the {layer} of {owner}"
+                return Fix(
+                    owner,
+                    "identity",
+                    None,
+                    f"{where} denies {action} on {hop.role_arn}: remove or narrow this Deny (an Allow cannot "
+                    "override it)",
+                    layer=layer,
+                    remove=dict(verdict.statement) if verdict.statement is not None else None,
+                )
+    missing = [
+        (layer, owner, action)
+        for layer, owner, documents in layers
+        for action in actions
+        if not iam.evaluate(documents, action, hop.role_arn, context).allowed
+    ]
+    if not missing:
+        return None
+    layer, owner, _ = missing[0]
+    wanted = [action for name, _owner, action in missing if name == layer]
+    allow = {"Effect": "Allow", "Action": wanted if len(wanted) > 1 else wanted[0], "Resource": hop.role_arn}
+    say = {
+        "identity policy": f"add to the identity policy of {owner}",
+        "permissions boundary": f"add to the permissions boundary {owner} (of {policy_of}): a boundary allows "
+        "only what it names",
+        "session policy": f"add to the session policy the chain passes when it assumes {owner}",
+    }[layer]
+    return Fix(owner, "identity", allow, say, layer=layer)
+
+
+def _unseen_identity_side(message: str, caller: _Caller, hop: Hop, actions: list[str]) -> Fix | None:
+    """A fix from AWS's own reason for a denial, for the policies the doctor cannot read."""
+    lowered = message.lower()
+    denied = next((a for a in actions if f"perform: {a.lower()}" in lowered), actions[0])
+    allow = {"Effect": "Allow", "Action": denied, "Resource": hop.role_arn}
+    if "session policy" in lowered:
+        return Fix(
+            caller.arn,
+            "identity",
+            allow,
+            f"AWS says a session policy of {caller.arn} does not allow {denied} on {hop.role_arn}: the "
+            "session was created with a session policy (AssumeRole's Policy/PolicyArns) that must allow it, or "
+            "use credentials without one",
+            layer="session policy",
+        )
+    if "service control policy" in lowered:
+        return Fix(
+            caller.account,
+            "identity",
+            None,
+            f"AWS says a service control policy of account {caller.account} "
+            + ("denies" if "explicit deny" in lowered else "does not allow")
+            + f" {denied} on {hop.role_arn}: change the SCP (in the organisation's management account)",
+            layer="service control policy",
+        )
+    return None
+
+
+def _what_the_chain_lacks(
+    trust: Any, hop: Hop, missing: list[str], context: dict[str, Any], principal: iam.Principal, report: HopReport
+) -> Fix | None:
+    """When the trust policy would allow the caller if the request carried what it asks for (an
+    ExternalId, MFA, a SourceIdentity), the chain is what changes, not the policy. The values asked for
+    are read from the policy and never reported."""
+
+    def passes(**changes: Any) -> bool:
+        try:
+            changed = {**context, **changes}
+            return all(
+                iam.evaluate([trust], action, hop.role_arn, changed, principal=principal).allowed for action in missing
+            )
+        except iam.UnsupportedPolicy:
+            return False
+
+    if any(passes(**{"sts:ExternalId": value}) for value in _condition_values(trust, "sts:externalid")):
+        given = "none was given" if hop.external_id is None else "the one given does not match"
+        report.notes.append(f"the trust policy requires an ExternalId and {given}")
+        return Fix(
+            hop.role_arn,
+            "chain",
+            None,
+            "pass the ExternalId this role's trust policy requires (--external-id, or the job file's "
+            "external_id); do not drop the condition from the trust policy",
+        )
+    if not hop.serial_number and passes(**{"aws:MultiFactorAuthPresent": "true", "aws:MultiFactorAuthAge": "0"}):
+        report.notes.append("the trust policy requires MFA and the request carried none")
+        return Fix(
+            hop.role_arn,
+            "chain",
+            None,
+            "assume this role with MFA: --mfa-serial (your MFA device's ARN) and --mfa-code, or a profile with "
+            "mfa_serial; do not drop the condition from the trust policy",
+        )
+    if hop.source_identity is None and passes(**{"sts:SourceIdentity": "rolechain-doctor"}):
+        report.notes.append("the trust policy requires a SourceIdentity and none was set")
+        return Fix(
+            hop.role_arn,
+            "chain",
+            None,
+            "set a SourceIdentity that names you (--source-identity), which this role's trust policy requires",
+        )
+    return None
+
+
+def _condition_values(document: Any, key: str) -> set[str]:
+    """Every value a String* condition on ``key`` (lower case) of ``document`` compares with."""
     try:
-        statements = iam.statements_of(trust)
+        statements = iam.statements_of(document)
     except iam.UnsupportedPolicy:
-        return False
-    wanted = {
+        return set()
+    return {
         str(value)
         for statement in statements
         for operator, keys in (statement.get("Condition") or {}).items()
         if str(operator).lower().startswith("string") and isinstance(keys, dict)
-        for key, values in keys.items()
-        if str(key).lower() == "sts:externalid"
+        for name, values in keys.items()
+        if str(name).lower() == key
         for value in (values if isinstance(values, list) else [values])
     }
-    for candidate in wanted:
-        try:
-            if iam.evaluate([trust], "sts:AssumeRole", role_arn, {**context, "sts:ExternalId": candidate},
-                            principal=principal).allowed:  # fmt: skip
-                return True
-        except iam.UnsupportedPolicy:
-            return False
-    return False
 
 
-def _fix(report: HopReport, caller: _Caller, hop: Hop, actions: list[str], role_account: str) -> Fix | None:
-    action: str | list[str] = actions if len(actions) > 1 else actions[0]
-    if report.identity_policy_allows is False:
-        policy_of = caller.role_arn or caller.arn
-        allow = {"Effect": "Allow", "Action": action, "Resource": hop.role_arn}
-        return Fix(policy_of, "identity", allow, f"add to the identity policy of {policy_of}")
-    if report.trust_policy_allows is False:
-        trust: dict[str, Any] = {
-            "Effect": "Allow",
-            "Principal": {"AWS": caller.role_arn or caller.arn},
-            "Action": action,
-        }
-        if hop.external_id is not None:
-            trust["Condition"] = {"StringEquals": {"sts:ExternalId": EXTERNAL_ID_PLACEHOLDER}}
-        return Fix(hop.role_arn, "trust", trust, f"add to the trust policy of {hop.role_arn}")
-    return None
+def _trust_fix(caller: _Caller, hop: Hop, missing: list[str]) -> Fix:
+    """The trust statement to add: the actions the trust policy does not allow this caller."""
+    trust: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"AWS": caller.role_arn or caller.arn},
+        "Action": missing if len(missing) > 1 else missing[0],
+    }
+    if hop.external_id is not None and "sts:AssumeRole" in missing:
+        trust["Condition"] = {"StringEquals": {"sts:ExternalId": EXTERNAL_ID_PLACEHOLDER}}
+    return Fix(hop.role_arn, "trust", trust, f"add to the trust policy of {hop.role_arn}")
 
 
 __all__ = ["EXTERNAL_ID_PLACEHOLDER", "Fix", "HopReport", "examine"]

@@ -52,9 +52,10 @@ class RoleSpec(RoleRef):
         session_policy: dict[str, Any] | None = None,
         source_identity: str | None = None,
         tags: dict[str, str] | None = None,
+        mfa: tuple[str, str] | None = None,
     ) -> Chain:
         """The chain to ``account``: ``via`` hops, then the target role with the ExternalId and the
-        session policy (the last hop only)."""
+        session policy (the last hop only); ``mfa`` (serial number, code) goes with the first hop."""
         common: dict[str, Any] = {"duration_seconds": self.duration_seconds}
         if source_identity:
             common["source_identity"] = source_identity
@@ -69,6 +70,8 @@ class RoleSpec(RoleRef):
                 **common,
             )
         )
+        if mfa is not None:
+            hops[0] = Hop.model_validate({**hops[0].model_dump(), "serial_number": mfa[0], "token_code": mfa[1]})
         return Chain(hops=tuple(hops), session_name=session_name)
 
 
@@ -85,6 +88,7 @@ class RunPlan:
     job: str | None = None
     source_identity: str | None = None
     session_tags: dict[str, str] | None = None
+    mfa: tuple[str, str] | None = field(default=None, repr=False)  # (serial number, one-time code) for hop 1
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ class PlanRequest:
     job: str | None = None
     source_identity: str | None = None
     session_tags: Mapping[str, str] | None = field(default=None)
+    mfa: tuple[str, str] | None = field(default=None, repr=False)
 
 
 def plan_run(sessions: ChainSessions, settings: RoleSettings, request: PlanRequest) -> RunPlan:
@@ -145,6 +150,7 @@ def plan_run(sessions: ChainSessions, settings: RoleSettings, request: PlanReque
         job=request.job,
         source_identity=request.source_identity,
         session_tags=dict(request.session_tags) if request.session_tags else None,
+        mfa=request.mfa,
     )
 
 
@@ -174,6 +180,7 @@ def plan_job(sessions: ChainSessions, job_file: JobFile, name: str, request: Pla
             job=name,
             source_identity=request.source_identity,
             session_tags=request.session_tags,
+            mfa=request.mfa,
         ),
     )
 

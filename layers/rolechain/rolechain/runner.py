@@ -217,6 +217,7 @@ def _run_target(
             session_policy=policy,
             source_identity=plan.source_identity,
             tags=plan.session_tags,
+            mfa=plan.mfa,
         )
         context = ActionContext(
             account=target.account,

@@ -30,6 +30,8 @@ ACTION_NAME = r"[a-z][a-z0-9_]{0,63}"  # goes into session names and API bodies
 RUN_ID = rf"[{WORD}-]{{1,64}}"
 EXTERNAL_ID = rf"[{WORD}+=,.@:/-]{{2,1224}}"
 SSM_PARAMETER_NAME = rf"/?[{WORD}.\-/]+"
+MFA_SERIAL = rf"[{WORD}+=/:,.@-]{{9,256}}"  # STS SerialNumber: a virtual device's ARN or a hardware serial
+TOKEN_CODE = r"[0-9]{6}"
 
 SESSION_NAME = rf"[{WORD}+=,.@-]{{2,64}}"  # RoleSessionName and SourceIdentity
 
@@ -38,6 +40,8 @@ ROLE_ARN_RE = re.compile(f"^{ROLE_ARN}\\Z")
 SESSION_NAME_RE = re.compile(f"^{SESSION_NAME}\\Z")
 SESSION_NAME_CHARS_RE = re.compile(f"[^{WORD}+=,.@-]")
 EXTERNAL_ID_RE = re.compile(f"^{EXTERNAL_ID}\\Z")
+MFA_SERIAL_RE = re.compile(f"^{MFA_SERIAL}\\Z")
+TOKEN_CODE_RE = re.compile(f"^{TOKEN_CODE}\\Z")
 DEFAULT_ROLE_NAME = "rolechain-target"  # what target-role.yaml creates
 
 
@@ -87,11 +91,12 @@ _CHECKS = {
     "account": (re.compile(f"^{ACCOUNT_ID}\\Z"), "is not a 12-digit AWS account id"),
     "region": (re.compile(f"^{REGION}\\Z"), "is not an AWS region name like us-east-1"),
     "role_arn": (ROLE_ARN_RE, "is not an IAM role ARN"),
+    "mfa_serial": (MFA_SERIAL_RE, "is not an MFA device ARN (arn:aws:iam::123456789012:mfa/name) or serial number"),
 }
 
 
 def check(kind: str, value: str, field: str) -> str:
-    """``value`` if it is a valid ``kind`` (account, region, role_arn). Raises ConfigError naming
+    """``value`` if it is a valid ``kind`` (account, region, role_arn, mfa_serial). Raises ConfigError naming
     ``field`` otherwise: for values that reach rolechain outside a pydantic model (CLI flags, API lists)."""
     pattern, rule = _CHECKS[kind]
     if not isinstance(value, str) or not pattern.match(value):
