@@ -986,8 +986,9 @@ class Emulator:
            bare id, or ``*``. Both are decided by :mod:`rolechain.iam` with every condition operator, on
            the keys of :func:`_assume_role_context` (sts:ExternalId, sts:SourceIdentity,
            aws:PrincipalArn, request tags, aws:MultiFactorAuthPresent from SerialNumber + TokenCode); the
-           permissions boundary and the session's session policy must allow it too. Unlike AWS, a same-account trust policy naming
-           the caller does not waive the identity-policy check (the emulator is stricter).
+           permissions boundary and the session's session policy must allow it too. Unlike AWS, a
+           same-account trust policy naming the caller does not waive the identity-policy check (the
+           emulator is stricter).
         3. A role-chaining caller may not ask for more than 3600 s; nobody for more than the role's
            MaxSessionDuration (ValidationError).
         """
@@ -1035,7 +1036,9 @@ class Emulator:
         if "SerialNumber" in params or "TokenCode" in params:
             serial, code = params.get("SerialNumber", ""), params.get("TokenCode", "")
             if not (_MFA_SERIAL_RE.match(serial) and _TOKEN_CODE_RE.match(code)):
-                return _ErrorReply(403, "AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code.")
+                return _ErrorReply(
+                    403, "AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code."
+                )
         trust = {"Statement": _statements(role.assume_role_policy_document)}
         context = _assume_role_context(params, caller)
         layers: list[tuple[str, list[Any]]] = []

@@ -263,7 +263,9 @@ def test_an_mfa_code_is_checked_and_never_echoed(rolechain: Rolechain, operator_
 def put_boundary(emulator: Emulator, seed: Seed, *statements: dict[str, Any]) -> str:
     """R1 gets a permissions boundary made of ``statements``; R1 may read it (the doctor needs to)."""
     client = hub_iam(emulator)
-    arn = str(client.create_policy(PolicyName="rolechain-boundary", PolicyDocument=policy(*statements))["Policy"]["Arn"])
+    arn = str(
+        client.create_policy(PolicyName="rolechain-boundary", PolicyDocument=policy(*statements))["Policy"]["Arn"]
+    )
     client.put_role_permissions_boundary(RoleName=role_name(seed.hub_role_arn), PermissionsBoundary=arn)
     read = {"Effect": "Allow", "Action": ["iam:GetPolicy", "iam:GetPolicyVersion"], "Resource": arn}
     client.put_role_policy(
