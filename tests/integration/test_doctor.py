@@ -433,3 +433,95 @@ def test_a_session_policy_the_chain_passes_is_evaluated_before_asking_aws(
     assert second.fix is not None and second.fix.layer == "session policy"
     assert second.fix.policy_of == operator_env.hub_role_arn and "when it assumes" in second.fix.say
     assert second.fix.statement == {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": target}
+
+
+# -- doctor JOB --config: the chains a run of the job takes --------------------------------------
+
+
+def job_file(tmp_path: Any, seed: Seed) -> str:
+    accounts = ", ".join(f'"{t.account_id}"' for t in seed.targets)
+    path = tmp_path / "jobs.yaml"
+    path.write_text(
+        "version: 1\n"
+        "defaults:\n"
+        f"  external_id: {seed.external_id}\n"
+        "jobs:\n"
+        "  inventory:\n"
+        "    action: list_buckets\n"
+        f"    targets: {{accounts: [{accounts}]}}\n"
+    )
+    return str(path)
+
+
+def test_doctor_job_examines_each_target_and_the_shared_hop_once(
+    rolechain: Rolechain, operator_env: Seed, emulator: Emulator, tmp_path: Any
+) -> None:
+    from tests.integration.support import assume_role_requests
+
+    config = job_file(tmp_path, operator_env)
+    code, report = doctor(rolechain, "inventory", "--config", config, "--via", operator_env.hub_role_arn)
+    count = len(operator_env.targets)
+    assert (code, report["ok"], report["examined"], report["of"]) == (0, True, count, count)
+    assert [t["account"] for t in report["targets"]] == [t.account_id for t in operator_env.targets]
+    for target, seeded in zip(report["targets"], operator_env.targets, strict=True):
+        assert [h["role_arn"] for h in target["hops"]] == [operator_env.hub_role_arn, seeded.role_arn]
+        assert all(h["assumed"] for h in target["hops"])
+    # R1 is examined (and assumed) once, each target role once
+    assert len(assume_role_requests(emulator, operator_env.hub_role_arn)) == 1
+    assert len(assume_role_requests(emulator)) == 1 + count
+    assert operator_env.external_id not in json.dumps(report)
+
+
+def test_doctor_job_names_the_broken_account_and_its_fix(
+    rolechain: Rolechain, operator_env: Seed, emulator: Emulator, tmp_path: Any
+) -> None:
+    audit_role(emulator, operator_env)  # in the first target account only: elsewhere it says it cannot read
+    broken = operator_env.targets[0]
+    other = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "sts:AssumeRole"}
+    target_iam = emulator.admin_session(broken.account_id).client("iam")
+    target_iam.update_assume_role_policy(RoleName=role_name(broken.role_arn), PolicyDocument=policy(other))
+    args = ("inventory", "--config", job_file(tmp_path, operator_env), "--via", operator_env.hub_role_arn)
+    inspect = ("--inspect-via", f"arn:aws:iam::{{account}}:role/{AUDIT}")
+    code, report = doctor(rolechain, *args, *inspect)
+    assert code == 1 and report["ok"] is False
+    assert [t["ok"] for t in report["targets"]] == [False] + [True] * (len(operator_env.targets) - 1)
+    second = report["targets"][0]["hops"][1]
+    assert (second["trust_policy_allows"], second["fix"]["kind"]) == (False, "trust")
+    assert second["fix"]["policy_of"] == broken.role_arn
+    assert any("cannot read the trust policy" in n for n in report["targets"][1]["hops"][1]["notes"])
+    table = rolechain("doctor", *args, *inspect)
+    assert table.code == 1 and "1 chain(s) broken" in table.out
+    assert f"{broken.account_id} fix: add to the trust policy of {broken.role_arn}" in table.out
+
+
+def test_doctor_job_samples_and_narrows(rolechain: Rolechain, operator_env: Seed, tmp_path: Any) -> None:
+    config = job_file(tmp_path, operator_env)
+    via = ("--via", operator_env.hub_role_arn)
+    accounts = [t.account_id for t in operator_env.targets]
+    first, middle, last = accounts[0], accounts[len(accounts) // 2], accounts[-1]
+    code, report = doctor(rolechain, "inventory", "--config", config, *via, "--sample", "2")
+    assert (code, [t["account"] for t in report["targets"]], report["of"]) == (0, [first, last], len(accounts))
+    code, report = doctor(rolechain, "inventory", "--config", config, *via, "--sample", "3")
+    assert [t["account"] for t in report["targets"]] == [first, middle, last]
+    code, report = doctor(rolechain, "inventory", "--config", config, *via, "--accounts", last)
+    assert [t["account"] for t in report["targets"]] == [last]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("inventory",), "doctor: give JOB with --config FILE"),
+        (("inventory", "--config", "{config}", "--sample", "0"), "--sample: must be at least 1"),
+        (("--via", "arn:aws:iam::111111111111:role/x", "--sample", "2"), "--sample: goes with JOB --config FILE"),
+        (("inventory", "--config", "{config}", "--accounts", "999999999999"), "not among the targets of job"),
+        (("inventory", "--config", "{config}", "--external-id", "xx"), "--external-id: comes from the job file"),
+        (("inventory", "--config", "{config}", "--inspect-via", "arn:aws:iam::{acct}:role/a"), "--inspect-via: "),
+        (("nope", "--config", "{config}"), "nope"),
+    ],
+)
+def test_doctor_job_bad_input_exits_2(
+    rolechain: Rolechain, operator_env: Seed, tmp_path: Any, argv: tuple[str, ...], message: str
+) -> None:
+    config = job_file(tmp_path, operator_env)
+    result = rolechain("doctor", *(a.replace("{config}", config) for a in argv))
+    assert result.code == 2 and message in result.err, result.err

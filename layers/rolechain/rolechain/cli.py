@@ -135,30 +135,54 @@ def _doctor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p = sub.add_parser(
         "doctor",
         help="which of each hop's two conditions fails, and the statement that fixes it",
-        description="For each --via hop: does the caller's identity policy allow sts:AssumeRole on the role, "
-        "and does the role's trust policy allow the caller? Both read and decided locally where the policies "
-        "can be read, then confirmed by a real AssumeRole.",
+        description="For each hop: does the caller's identity policy allow sts:AssumeRole on the role, and does "
+        "the role's trust policy allow the caller? Both read and decided locally where the policies can be read, "
+        "then confirmed by a real AssumeRole. Give the hops with --via, or a JOB with --config to examine the "
+        "chains its run would take (to --accounts, or --sample N of its targets).",
     )
-    p.add_argument("--via", action="append", default=[], metavar="ROLE_ARN", help="role to assume (repeatable)")
-    p.add_argument("--external-id", help="ExternalId for the last hop")
+    p.add_argument("job", nargs="?", help="job name in --config: examine the chain to each of its targets")
+    p.add_argument("--config", help="YAML job file (with JOB)")
+    p.add_argument("--accounts", type=_csv, help="with JOB: only these of its accounts (comma-separated)")
+    p.add_argument(
+        "--sample", type=int, metavar="N", help="with JOB: N of its accounts, spread evenly (first and last among them)"
+    )
+    p.add_argument(
+        "--via",
+        action="append",
+        default=[],
+        metavar="ROLE_ARN",
+        help="role to assume (repeatable); with JOB, hops before the job's own",
+    )
+    p.add_argument("--external-id", help="ExternalId for the last hop (not with JOB: the job file has it)")
     p.add_argument(
         "--inspect-via",
         action="append",
         default=[],
         metavar="ROLE_ARN",
         help="a role (reached from the base credentials) allowed iam:GetRole in another account, to read its "
-        "trust policies",
+        "trust policies; with JOB, {account} in it stands for each target account",
     )
     p.add_argument("--source-identity", help="SourceIdentity sent on every hop (needs sts:SetSourceIdentity)")
     add_mfa_flags(p)
     add_aws_flags(p)
-    p.add_argument("--json", action="store_true", help='print {"hops": [...], "ok": bool}')
+    p.add_argument(
+        "--json", action="store_true", help='print {"hops": [...], "ok": bool} (with JOB: {"targets": [...], "ok"})'
+    )
     p.set_defaults(command=cmd_doctor)
 
 
+def _verdict(value: bool | None) -> str:
+    return {True: "allows", False: "DENIES", None: "unknown"}[value]
+
+
 def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.job or args.config:
+        return _doctor_job(args, out)
+    for flag in ("accounts", "sample"):
+        if getattr(args, flag) is not None:
+            raise ConfigError(f"--{flag}", "goes with JOB --config FILE")
     if not args.via:
-        raise ConfigError("--via", "give at least one ROLE_ARN to examine")
+        raise ConfigError("--via", "give at least one ROLE_ARN to examine, or JOB --config FILE")
     mfa = mfa_of(args)
     sessions = ChainSessions(base_session(args))
     name = default_session_name("doctor", new_run_id())
@@ -172,11 +196,8 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(json.dumps({"hops": [r.to_dict() for r in reports], "ok": ok}) + "\n")
         return EXIT_OK if ok else EXIT_FAILED
 
-    def verdict(value: bool | None) -> str:
-        return {True: "allows", False: "DENIES", None: "unknown"}[value]
-
     rows = [
-        (r.hop, r.caller_arn or "", r.role_arn, verdict(r.identity_policy_allows), verdict(r.trust_policy_allows),
+        (r.hop, r.caller_arn or "", r.role_arn, _verdict(r.identity_policy_allows), _verdict(r.trust_policy_allows),
          "yes" if r.assumed else "NO")
         for r in reports
     ]  # fmt: skip
@@ -186,11 +207,70 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for r in reports:
         for note in r.notes:
             out.write(f"hop {r.hop}: {note}\n")
-        if r.fix is not None:
-            out.write(f"hop {r.hop} fix: {r.fix.say}\n")
-            if r.fix.statement is not None:
-                out.write(json.dumps(r.fix.statement, indent=2) + "\n")
+        _write_fix(out, f"hop {r.hop}", r.fix)
     out.write("every hop works\n" if ok else "the chain is broken: see the fix above\n")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _write_fix(out: TextIO, where: str, fix: doctor.Fix | None) -> None:
+    if fix is None:
+        return
+    out.write(f"{where} fix: {fix.say}\n")
+    if fix.remove is not None:
+        out.write("remove:\n" + json.dumps(fix.remove, indent=2) + "\n")
+    if fix.statement is not None:
+        out.write(json.dumps(fix.statement, indent=2) + "\n")
+
+
+def _doctor_job(args: argparse.Namespace, out: TextIO) -> int:
+    if not (args.job and args.config):
+        raise ConfigError("doctor", "give JOB with --config FILE (or --via ROLE_ARN ... without a job)")
+    if args.external_id is not None:
+        raise ConfigError("--external-id", "comes from the job file with JOB")
+    if args.sample is not None and args.sample < 1:
+        raise ConfigError("--sample", "must be at least 1")
+    for arn in args.inspect_via:
+        try:
+            check("role_arn", arn.format(account="123456789012"), "--inspect-via")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError("--inspect-via", f"{arn!r}: only {{account}} may stand in it") from exc
+    sessions = ChainSessions(base_session(args))
+    request = PlanRequest(
+        accounts=args.accounts or (),
+        extra_via=args.via,
+        source_identity=args.source_identity,
+        mfa=mfa_of(args, via_required=False),
+    )
+    plan = plan_job(sessions, load_job_file(args.config), args.job, request)
+    accounts = doctor.sample(list(dict.fromkeys(t.account for t in plan.targets)), args.sample)
+    name = default_session_name(f"doctor-{plan.action.name}", new_run_id())
+    reports = doctor.examine_job(sessions, plan, session_name=name, accounts=accounts, inspect=args.inspect_via)
+    ok = all(r.ok for r in reports)
+    total = len({t.account for t in plan.targets})
+    if args.json:
+        body = {"job": args.job, "targets": [r.to_dict() for r in reports], "examined": len(reports), "of": total}
+        out.write(json.dumps({**body, "ok": ok}) + "\n")
+        return EXIT_OK if ok else EXIT_FAILED
+    rows = []
+    fixes: dict[str, tuple[doctor.Fix, list[str]]] = {}
+    for r in reports:
+        broken = next((h for h in r.hops if not h.ok), None)
+        if broken is None:
+            rows.append((r.account, "ok", "", "", ""))
+            continue
+        rows.append(
+            (r.account, f"hop {broken.hop}", broken.role_arn, _verdict(broken.identity_policy_allows),
+             _verdict(broken.trust_policy_allows))
+        )  # fmt: skip
+        if broken.fix is not None:  # one fix shared by many accounts is printed once
+            key = json.dumps(broken.fix.to_dict(), sort_keys=True)
+            fixes.setdefault(key, (broken.fix, []))[1].append(r.account)
+    out.write(f"job {args.job}: {len(reports)} of {total} account(s) examined\n")
+    out.write(render_table(("account", "breaks at", "role", "(1) identity policy", "(2) trust policy"), rows) + "\n")
+    for fix, where in fixes.values():
+        _write_fix(out, ", ".join(where), fix)
+    failed = sum(not r.ok for r in reports)
+    out.write("every chain works\n" if ok else f"{failed} chain(s) broken: see the fixes above\n")
     return EXIT_OK if ok else EXIT_FAILED
 
 

@@ -21,6 +21,7 @@ from rolechain import iam
 from rolechain.chain import MAX_CHAINED_DURATION, Chain, Hop, role_arn_parts
 from rolechain.diagnose import already_is
 from rolechain.errors import AssumeRoleError
+from rolechain.planning import RunPlan
 from rolechain.sessions import ChainSessions
 
 EXTERNAL_ID_PLACEHOLDER = "<the ExternalId you pass>"
@@ -98,12 +99,24 @@ class _Caller:
     session_policy_of: str | None = None  # the role whose AssumeRole carried it
 
 
-def examine(sessions: ChainSessions, chain: Chain, *, inspect: Sequence[Chain] = ()) -> list[HopReport]:
+def examine(
+    sessions: ChainSessions,
+    chain: Chain,
+    *,
+    inspect: Sequence[Chain] = (),
+    seen: dict[tuple[Hop, ...], HopReport] | None = None,
+) -> list[HopReport]:
     """A report for every hop of ``chain`` up to the first that cannot be assumed (later hops are not
     reachable, so they are reported with a note only). ``inspect`` chains end in roles that may read
-    IAM in other accounts (``iam:GetRole``), used to read trust policies there."""
+    IAM in other accounts (``iam:GetRole``), used to read trust policies there. ``seen`` keeps the
+    reports of hops already examined (by the hops up to them): chains to many accounts share their
+    first hops, examined once."""
     reports: list[HopReport] = []
     for index, hop in enumerate(chain.hops):
+        key = chain.hops[: index + 1]
+        if seen is not None and key in seen:
+            reports.append(seen[key])
+            continue
         report = HopReport(hop=index + 1, role_arn=hop.role_arn)
         reports.append(report)
         if reports[:-1] and not reports[-2].assumed:
@@ -111,6 +124,63 @@ def examine(sessions: ChainSessions, chain: Chain, *, inspect: Sequence[Chain] =
             continue
         prefix = Chain(hops=chain.hops[:index], session_name=chain.session_name) if index else None
         _examine_hop(sessions, chain, prefix, hop, report, inspect)
+        if seen is not None and index < len(chain.hops) - 1:
+            seen[key] = report
+    return reports
+
+
+@dataclass
+class TargetReport:
+    """The doctor's report on the chain to one account of a job."""
+
+    account: str
+    hops: list[HopReport]
+
+    @property
+    def ok(self) -> bool:
+        return all(h.ok for h in self.hops)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"account": self.account, "hops": [h.to_dict() for h in self.hops], "ok": self.ok}
+
+
+def sample(accounts: Sequence[str], size: int | None) -> list[str]:
+    """``size`` accounts spread evenly over ``accounts`` (the first and the last among them), in order;
+    all of them when ``size`` is None or not smaller. Deterministic: the same job samples the same."""
+    if size is None or size >= len(accounts):
+        return list(accounts)
+    if size <= 1:
+        return list(accounts[:size])
+    return [accounts[round(i * (len(accounts) - 1) / (size - 1))] for i in range(size)]
+
+
+def examine_job(
+    sessions: ChainSessions,
+    plan: RunPlan,
+    *,
+    session_name: str,
+    accounts: Sequence[str],
+    inspect: Sequence[str] = (),
+) -> list[TargetReport]:
+    """The doctor over the chains a run of ``plan`` takes to ``accounts``: the same hops, ExternalId,
+    SourceIdentity, session tags and session policy (the action's declared permissions) as the runner.
+    ``inspect`` are role ARNs to read trust policies through; ``{account}`` in one becomes each account."""
+    seen: dict[tuple[Hop, ...], HopReport] = {}
+    policy = plan.action.session_policy()
+    reports = []
+    for account in accounts:
+        chain = plan.role.chain(
+            account,
+            session_name=session_name,
+            session_policy=policy,
+            source_identity=plan.source_identity,
+            tags=plan.session_tags,
+            mfa=plan.mfa,
+        )
+        readers = [
+            Chain.build([arn.format(account=account)], session_name=session_name) for arn in dict.fromkeys(inspect)
+        ]
+        reports.append(TargetReport(account, examine(sessions, chain, inspect=readers, seen=seen)))
     return reports
 
 
@@ -168,7 +238,8 @@ def _examine_hop(
             report.fix = _what_the_chain_lacks(trust, hop, trust_missing, context, principal, report)
 
     through = Chain(hops=(*(prefix.hops if prefix else ()), hop), session_name=chain.session_name)
-    sessions.forget(through)  # a real AssumeRole confirms: no cached credentials, no remembered refusal
+    # a real AssumeRole confirms: no cached credentials, no remembered refusal (earlier hops were just confirmed)
+    sessions.forget(through, last_only=True)
     try:
         sessions.identity(through)
         report.assumed = True
@@ -438,4 +509,4 @@ def _trust_fix(caller: _Caller, hop: Hop, missing: list[str]) -> Fix:
     return Fix(hop.role_arn, "trust", trust, f"add to the trust policy of {hop.role_arn}")
 
 
-__all__ = ["EXTERNAL_ID_PLACEHOLDER", "Fix", "HopReport", "examine"]
+__all__ = ["EXTERNAL_ID_PLACEHOLDER", "Fix", "HopReport", "TargetReport", "examine", "examine_job", "sample"]

@@ -410,12 +410,12 @@ class ChainSessions:
             node = self.cache.node(key, functools.partial(_Node, self, parent, hop, index, chain.session_name))
         return node
 
-    def forget(self, chain: Chain) -> None:
+    def forget(self, chain: Chain, *, last_only: bool = False) -> None:
         """Drop the cached credentials of every hop of ``chain`` (AWS rejected them as expired or invalid
         though they looked valid), so the next use assumes each role again. Other chains sharing a
-        prefix re-assume it too: their copy was the same."""
+        prefix re-assume it too: their copy was the same. ``last_only``: only the last hop's."""
         base_key = self._base_key()
-        for index in range(1, len(chain.hops) + 1):
+        for index in range(len(chain.hops) if last_only else 1, len(chain.hops) + 1):
             node = self.cache.get((base_key, chain.hops[:index]))
             if node is not None:
                 node.forget()
