@@ -712,6 +712,11 @@ def _assume_role_context(params: Mapping[str, str], caller: _Caller) -> dict[str
     return context
 
 
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article, as AWS's messages have it ("an identity-based policy")."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 _MFA_SERIAL_RE = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:mfa/[\w+=,.@/-]+\Z")
 _TOKEN_CODE_RE = re.compile(r"^\d{6}\Z")
 
@@ -964,7 +969,7 @@ class Emulator:
         message = f"User: {caller.arn} is not authorized to perform: {action}{on}"
         if self.detailed_denials:
             message += (
-                f" with an explicit deny in a {names[denied]}"
+                f" with an explicit deny in {_a(names[denied])}"
                 if denied is not None
                 else f" because no {names[missing or 0]} allows the {action} action"
             )
@@ -1053,7 +1058,7 @@ class Emulator:
                 for name, layer in layers:
                     identity = iam.evaluate(layer, action, role_arn, context)
                     if identity.decision == iam.Decision.DENY:
-                        return denied(action, f" with an explicit deny in a {name}")
+                        return denied(action, f" with an explicit deny in {_a(name)}")
                 for name, layer in layers:
                     if not iam.evaluate(layer, action, role_arn, context).allowed:
                         return denied(action, f" because no {name} allows the {action} action")

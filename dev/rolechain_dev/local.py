@@ -184,8 +184,14 @@ def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = Non
         "TargetDeadLetterQueue": dlq_arn,
         "EventDeadLetterQueue": dlq_arn,
     }
+    arns["HubRole"] = seed.hub_role_arn
     hub_role = resources["HubRole"]["Properties"]
-    for policy in hub_role["Policies"]:
+    attached = [  # AWS::IAM::RolePolicy resources of R1 (its policies that name R1 itself)
+        r["Properties"]
+        for r in resources.values()
+        if r.get("Type") == "AWS::IAM::RolePolicy" and r["Properties"].get("RoleName") == {"Ref": "HubRole"}
+    ]
+    for policy in [*hub_role["Policies"], *attached]:
         document = resolve_intrinsics(policy["PolicyDocument"], template, arns, seed.region, seed.hub_account)
         admin.client("iam").put_role_policy(
             RoleName=seed.hub_role_arn.rsplit("/", 1)[-1],

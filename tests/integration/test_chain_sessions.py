@@ -228,8 +228,11 @@ def test_missing_external_id_fails_hop_2_on_the_trust_policy_without_falling_bac
     assert failure.likely_cause == "trust_policy"
     assert "condition (2)" in failure.hint and "none was sent" in failure.hint
     assert landscape.hub_role_arn in failure.hint  # the principal the trust policy must name
-    # Never falls back to the caller's credentials: nothing but STS was called
-    assert {r.service for r in emulator.calls()} == {"sts"}
+    # Never falls back to the caller's credentials: nothing but STS was called, besides the reads of
+    # R1's own role that explain the denial (rolechain.doctor.explain; R1 may not read them here)
+    assert {r.service for r in emulator.calls()} == {"sts", "iam"}
+    iam_calls = [r for r in emulator.calls() if r.service == "iam"]
+    assert [(r.action, r.params.get("RoleName")) for r in iam_calls] == [("GetRole", "rolechain-hub")]
     # A second attempt soon after is refused from memory (issue #10: a denied hop costs one AssumeRole a run)
     with pytest.raises(AssumeRoleError) as again:
         operator_sessions.credentials(chain)

@@ -11,7 +11,8 @@ ExternalId in a statement is a placeholder.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -19,10 +20,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from rolechain import iam
 from rolechain.chain import MAX_CHAINED_DURATION, Chain, Hop, role_arn_parts
-from rolechain.diagnose import already_is
-from rolechain.errors import AssumeRoleError
+from rolechain.diagnose import already_is, trust_principal
+from rolechain.errors import AssumeRoleError, HopFailure, LikelyCause
 from rolechain.planning import RunPlan
-from rolechain.sessions import ChainSessions
+from rolechain.sessions import ChainSessions, Memo
 
 EXTERNAL_ID_PLACEHOLDER = "<the ExternalId you pass>"
 READ_ROLE = (
@@ -260,8 +261,11 @@ def _examine_hop(
 
 def _caller(sessions: ChainSessions, prefix: Chain | None) -> _Caller:
     identity = sessions.identity(prefix)
-    client = sessions.client(prefix, "iam")
-    arn, account = identity.arn, identity.account
+    return _read_caller(identity.arn, identity.account, sessions.client(prefix, "iam"))
+
+
+def _read_caller(arn: str, account: str, client: Any) -> _Caller:
+    """The caller's identity-side policies, read with its own credentials (``client``: its IAM client)."""
     try:
         if ":assumed-role/" in arn:
             role = client.get_role(RoleName=arn.split("/")[1])["Role"]
@@ -509,4 +513,108 @@ def _trust_fix(caller: _Caller, hop: Hop, missing: list[str]) -> Fix:
     return Fix(hop.role_arn, "trust", trust, f"add to the trust policy of {hop.role_arn}")
 
 
-__all__ = ["EXTERNAL_ID_PLACEHOLDER", "Fix", "HopReport", "TargetReport", "examine", "examine_job", "sample"]
+# -- hints from facts: a failed AssumeRole explained by the evaluator ------------------------------
+
+
+def _caller_facts(caller_arn: str, client: Any, memo: Memo) -> _Caller:
+    """The caller's policies, read once while ``memo`` keeps them, per role or user (a run that fails at
+    many targets reads them once)."""
+    key = ("caller", trust_principal(caller_arn))
+    hit = memo.get(key)
+    if isinstance(hit, _Caller):
+        return replace(hit, arn=caller_arn)
+    account = caller_arn.split(":")[4] if caller_arn.count(":") >= 5 else ""
+    caller = _read_caller(caller_arn, account, client)
+    memo.put(key, caller)
+    return caller
+
+
+def explain(
+    failure: HopFailure, hop: Hop, session_name: str, caller_client: Callable[[str], Any], memo: Memo
+) -> HopFailure:
+    """``failure`` with a hint decided from the policies where the caller can read them.
+
+    AWS answers a missing identity permission and a trust policy that does not allow the caller with the
+    same AccessDenied, and STS's messages rarely say which: the guess in :mod:`rolechain.diagnose` then
+    names both. Here the caller's own policies (and the role's trust policy, when it is in the caller's
+    account) are read with the caller's credentials (``caller_client(service)``) and evaluated; what
+    they settle replaces the guess. Never raises: a failure to read leaves ``failure`` as it was."""
+    if not failure.code.startswith("AccessDenied") or failure.likely_cause not in _UNDECIDED:
+        return failure
+    if already_is(failure.caller_arn, hop.role_arn):
+        return failure
+    try:
+        return _explained(failure, hop, session_name, caller_client, memo)
+    except Exception:  # an explanation must never mask the failure it explains
+        return failure
+
+
+_UNDECIDED = ("either", "caller_permission", "trust_policy")
+
+
+def _explained(
+    failure: HopFailure, hop: Hop, session_name: str, caller_client: Callable[[str], Any], memo: Memo
+) -> HopFailure:
+    client = caller_client("iam")
+    caller = _caller_facts(failure.caller_arn, client, memo)
+    if caller.documents is None:
+        return failure
+    actions = ["sts:AssumeRole"]
+    if hop.tags:
+        actions.append("sts:TagSession")
+    if hop.source_identity:
+        actions.append("sts:SetSourceIdentity")
+    chain = Chain(hops=(hop,), session_name=session_name)
+    context = _context(chain, hop, caller)
+    identity_fix = _identity_side(caller, hop, actions, context)
+    if identity_fix is not None:
+        return _with(failure, "caller_permission", "condition (1), checked: " + _say(identity_fix))
+    trust: Any = None
+    if caller.account == role_arn_parts(hop.role_arn)[1]:
+        try:
+            trust = client.get_role(RoleName=hop.role_arn.rsplit("/", 1)[-1])["Role"]["AssumeRolePolicyDocument"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+                return _with(failure, "trust_policy", f"{hop.role_arn} does not exist (check its ARN: account, path "
+                             "and name)")  # fmt: skip
+        except BotoCoreError:
+            trust = None
+    allowed = f"the policies of {caller.role_arn or caller.arn} allow {', '.join(actions)} on {hop.role_arn} (checked)"
+    if trust is None:
+        ext = " with the ExternalId given (value not shown)" if hop.external_id else ""
+        return _with(
+            failure,
+            "trust_policy",
+            f"condition (2): {allowed}, so the trust policy of {hop.role_arn} does not allow "
+            f"{failure.caller_arn}{ext}, or the role does not exist (`rolechain doctor` with --inspect-via a "
+            "role that may read it names the statement to add)",
+        )
+    principal = iam.Principal(caller.arn, role_arn=caller.role_arn)
+    missing = [a for a in actions if not iam.evaluate([trust], a, hop.role_arn, context, principal=principal).allowed]
+    if missing:
+        report = HopReport(hop=failure.hop, role_arn=hop.role_arn)
+        chain_fix = _what_the_chain_lacks(trust, hop, missing, context, principal, report)
+        return _with(
+            failure, "trust_policy", "condition (2), checked: " + _say(chain_fix or _trust_fix(caller, hop, missing))
+        )
+    return _with(
+        failure,
+        "either",
+        f"{allowed}, and so does the trust policy of {hop.role_arn}: what denies it is a policy the caller cannot "
+        "read (a service control policy, a session policy of the base credentials, a resource control policy)",
+    )
+
+
+def _say(fix: Fix) -> str:
+    if fix.remove is not None:
+        return f"{fix.say}: {json.dumps(fix.remove, separators=(',', ':'))}"
+    if fix.statement is not None:
+        return f"{fix.say}: {json.dumps(fix.statement, separators=(',', ':'))}"
+    return fix.say
+
+
+def _with(failure: HopFailure, cause: LikelyCause, hint: str) -> HopFailure:
+    return replace(failure, likely_cause=cause, hint=hint)
+
+
+__all__ = ["EXTERNAL_ID_PLACEHOLDER", "Fix", "HopReport", "TargetReport", "examine", "examine_job", "explain", "sample"]

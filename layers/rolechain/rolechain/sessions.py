@@ -253,6 +253,17 @@ class _Node:
             )
             if code in REJECTED_CREDENTIAL_CODES and self.parent.hop is not None:
                 self.parent.forget()  # the previous hop's credentials were rejected: assume it again next time
+            if self.broker.explain_denials:
+                from rolechain.doctor import explain  # the doctor builds on sessions: imported when needed
+
+                parent = self.parent
+                failure = explain(
+                    failure,
+                    self.hop,
+                    self.session_name,
+                    lambda service: parent.client(service, self.broker.sts_region),
+                    self.broker.facts,
+                )
             raise AssumeRoleError(failure) from exc
         except (BotoCoreError, NoCredentialsError) as exc:
             raise AssumeRoleError(
@@ -320,6 +331,30 @@ class _Node:
             return client
 
 
+class Memo:
+    """A small, thread-safe map whose entries last ``ttl`` seconds by ``clock``, at most ``size`` of them
+    (the oldest goes first): facts read to explain a denial, reused while they are fresh."""
+
+    def __init__(self, clock: Clock, *, ttl: float = 300.0, size: int = 64) -> None:
+        self._clock, self._ttl, self._size = clock, timedelta(seconds=ttl), size
+        self._lock = threading.Lock()
+        self._entries: dict[Hashable, tuple[datetime, Any]] = {}
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is None or self._clock() - hit[0] >= self._ttl:
+                return None
+            return hit[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+            if len(self._entries) >= self._size:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (self._clock(), value)
+
+
 def _remembered(failure: HopFailure) -> bool:
     """Whether a refusal is worth remembering: not when a retry or fresh credentials may fix it."""
     return failure.likely_cause not in ("transient", "caller_credentials")
@@ -372,6 +407,8 @@ class ChainSessions:
         refresh_window: renew credentials this many seconds before they expire.
         clock: returns the current time (tests control it).
         cache: the credential cache; the process-wide one unless a test isolates itself.
+        explain_denials: explain an AccessDenied hop from the caller's own policies where it may read them
+            (:func:`rolechain.doctor.explain`: a few IAM reads per caller, cached), instead of a guess.
     """
 
     def __init__(
@@ -383,6 +420,7 @@ class ChainSessions:
         refresh_window: int = DEFAULT_REFRESH_WINDOW,
         clock: Clock = utc_now,
         cache: CredentialCache | None = None,
+        explain_denials: bool = True,
     ) -> None:
         self.base_session = base_session or boto3.Session()
         self.region = region or self.base_session.region_name or DEFAULT_REGION
@@ -392,6 +430,8 @@ class ChainSessions:
         self.clock = clock
         self.profile = self.base_session.profile_name if self.base_session.profile_name != "default" else None
         self.cache = cache if cache is not None else CACHE
+        self.explain_denials = explain_denials
+        self.facts = Memo(clock)  # what explained a denial (a caller's policies), reused for 5 minutes
         self._base_node = _Node(self, None, None, 0)
 
     def _base_key(self) -> Hashable:
