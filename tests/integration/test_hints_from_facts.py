@@ -80,9 +80,7 @@ def test_r1_not_allowed_by_its_own_policies_gets_the_statement_to_add(
     failure = failure_of(sessions_for(seed), Chain.build([seed.hub_role_arn, target], external_id=seed.external_id))
     assert (failure.hop, failure.likely_cause) == (2, "caller_permission")
     statement = json.dumps({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": target}, separators=(",", ":"))
-    assert failure.hint == (
-        f"condition (1), checked: add to the identity policy of {seed.hub_role_arn}: {statement}"
-    )
+    assert failure.hint == (f"condition (1), checked: add to the identity policy of {seed.hub_role_arn}: {statement}")
     assert seed.external_id not in failure.hint + failure.message
 
 
