@@ -126,6 +126,8 @@ def cli_story(emulator: Emulator, targets: int, buckets: int) -> list[int]:
 
     configured = [a for a in seed.target_account_ids if a in _job_accounts()]
     only = ["--accounts", ",".join(configured)] if len(configured) < len(_job_accounts()) else []
+    _say("before the first run: the doctor over the chains of the inventory job, 3 of its accounts")
+    codes.append(_run(["doctor", "inventory", "--config", job_file, *via, *only, "--sample", "3"]))
     _say(f"the example inventory job ({job_file})")
     codes.append(_run(["run", "inventory", "--config", job_file, *via, *only]))
     _say("the tagging job, dry run first: what would change")

@@ -684,6 +684,25 @@ def _identify_caller(access_key: str, account: str) -> _Caller:
     return _Caller(root, account, iam.Principal(root), None, False)
 
 
+def _scp_layers(account: str) -> list[list[Any]]:
+    """The service control policies over ``account``: one layer per level (the account, each OU above
+    it, the root), each of which must allow a request. None for an account outside an organisation
+    and for the management account, which SCPs do not restrict."""
+    from moto.organizations.models import organizations_backends
+
+    where = organizations_backends.master_accounts.get(account)
+    if where is None:
+        return []
+    backend = organizations_backends[where[0]][where[1]]
+    level: Any = next((a for a in backend.accounts if a.id == account), None)
+    layers: list[list[Any]] = []
+    while level is not None:
+        layers.append([json.loads(p.content) for p in level.attached_policies if p.type == "SERVICE_CONTROL_POLICY"])
+        parent = getattr(level, "parent_id", None)
+        level = next((ou for ou in backend.ou if ou.id == parent), None) if parent else None
+    return layers
+
+
 def _assume_role_context(params: Mapping[str, str], caller: _Caller) -> dict[str, Any]:
     """The condition keys IAM sets on an AssumeRole request (those the emulator can know)."""
     tags = {
@@ -848,6 +867,9 @@ class Emulator:
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", data=b"", method="POST")
         with opener.open(request, timeout=60) as response:
             response.read()
+        from moto.organizations.models import organizations_backends
+
+        organizations_backends.master_accounts.clear()  # moto's reset keeps who belongs to which organisation
         with self._admin_lock:
             self._admin_keys = {_BOOTSTRAP_ACCESS_KEY}
             self._admin_creds.clear()
@@ -955,6 +977,9 @@ class Emulator:
         if caller.session_policy is not None:
             names.append("session policy")
             layers.append([caller.session_policy])
+        for scp in _scp_layers(caller.account):
+            names.append("service control policy")
+            layers.append(scp)
         resource = request_resource(request)
         context = {"aws:PrincipalArn": caller.principal.role_arn or caller.arn, "aws:PrincipalAccount": caller.account}
         try:
@@ -1053,6 +1078,7 @@ class Emulator:
                 layers.append(("permissions boundary", [caller.boundary]))
             if caller.session_policy is not None:
                 layers.append(("session policy", [caller.session_policy]))
+            layers += [("service control policy", scp) for scp in _scp_layers(caller.account)]
         for action in actions:
             try:
                 for name, layer in layers:
@@ -1229,6 +1255,37 @@ class Emulator:
         """
         creds = self._admin_credentials(account_id)
         return _new_session(self.endpoint_url, creds, region or self.region)
+
+    def create_organization(self, management: str, members: Mapping[str, Sequence[str]]) -> dict[str, str]:
+        """An AWS Organization managed by ``management`` with ``members``: account id -> the OU path it
+        sits in below the root (``[]``: the root itself; OUs are made on first use). Returns
+        ``{"root": root_id, "/".join(path): ou_id, ...}``. moto gives created accounts random ids, so the
+        emulator renames each to the id asked for (a member joins with the IAM it already has). Every
+        level has FullAWSAccess attached, as AWS does; SCPs attached later are enforced on the
+        members' requests (:meth:`_check_permission`, :meth:`_check_assume_role`)."""
+        from moto.organizations.models import organizations_backends
+
+        orgs = self.admin_session(management).client("organizations")
+        orgs.create_organization(FeatureSet="ALL")
+        ids = {"root": str(orgs.list_roots()["Roots"][0]["Id"])}
+        backend = organizations_backends[management]["aws"]
+        for account, path in members.items():
+            parent = ids["root"]
+            for depth in range(1, len(path) + 1):
+                key = "/".join(path[:depth])
+                if key not in ids:
+                    made = orgs.create_organizational_unit(ParentId=parent, Name=path[depth - 1])
+                    ids[key] = str(made["OrganizationalUnit"]["Id"])
+                parent = ids[key]
+            status = orgs.create_account(AccountName=f"member-{account}", Email=f"{account}@example.com")
+            made_id = str(status["CreateAccountStatus"]["AccountId"])
+            fake = next(a for a in backend.accounts if a.id == made_id)
+            fake.id = account
+            organizations_backends.master_accounts.pop(made_id, None)
+            organizations_backends.master_accounts[account] = (management, "aws")
+            if parent != ids["root"]:
+                orgs.move_account(AccountId=account, SourceParentId=ids["root"], DestinationParentId=parent)
+        return ids
 
     def _admin_credentials(self, account_id: str) -> _Creds:
         if not re.fullmatch(r"\d{12}", account_id):

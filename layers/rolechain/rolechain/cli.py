@@ -162,6 +162,12 @@ def _doctor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="a role (reached from the base credentials) allowed iam:GetRole in another account, to read its "
         "trust policies; with JOB, {account} in it stands for each target account",
     )
+    p.add_argument(
+        "--org-via",
+        metavar="ROLE_ARN",
+        help="a role (reached from the base credentials) in the management account or a delegated administrator, "
+        "to read the service control policies over each caller's account (default: the base credentials)",
+    )
     p.add_argument("--source-identity", help="SourceIdentity sent on every hop (needs sts:SetSourceIdentity)")
     add_mfa_flags(p)
     add_aws_flags(p)
@@ -190,7 +196,7 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         args.via, external_id=args.external_id, session_name=name, source_identity=args.source_identity, mfa=mfa
     )
     inspect = [Chain.build([arn], session_name=name) for arn in args.inspect_via]
-    reports = doctor.examine(sessions, chain, inspect=inspect)
+    reports = doctor.examine(sessions, chain, inspect=inspect, org=_org_reader(sessions, args, name))
     ok = all(r.ok for r in reports)
     if args.json:
         out.write(json.dumps({"hops": [r.to_dict() for r in reports], "ok": ok}) + "\n")
@@ -210,6 +216,13 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _write_fix(out, f"hop {r.hop}", r.fix)
     out.write("every hop works\n" if ok else "the chain is broken: see the fix above\n")
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _org_reader(sessions: ChainSessions, args: argparse.Namespace, session_name: str) -> doctor.OrgReader:
+    if args.org_via is None:
+        return doctor.OrgReader(sessions)
+    via = Chain.build([check("role_arn", args.org_via, "--org-via")], session_name=session_name)
+    return doctor.OrgReader(sessions, via)
 
 
 def _write_fix(out: TextIO, where: str, fix: doctor.Fix | None) -> None:
@@ -244,7 +257,10 @@ def _doctor_job(args: argparse.Namespace, out: TextIO) -> int:
     plan = plan_job(sessions, load_job_file(args.config), args.job, request)
     accounts = doctor.sample(list(dict.fromkeys(t.account for t in plan.targets)), args.sample)
     name = default_session_name(f"doctor-{plan.action.name}", new_run_id())
-    reports = doctor.examine_job(sessions, plan, session_name=name, accounts=accounts, inspect=args.inspect_via)
+    org = _org_reader(sessions, args, name)
+    reports = doctor.examine_job(
+        sessions, plan, session_name=name, accounts=accounts, inspect=args.inspect_via, org=org
+    )
     ok = all(r.ok for r in reports)
     total = len({t.account for t in plan.targets})
     if args.json:

@@ -98,6 +98,67 @@ class _Caller:
     boundary_arn: str | None = None
     session_policy: Any = None  # the session policy the chain itself passed when it created this session
     session_policy_of: str | None = None  # the role whose AssumeRole carried it
+    # SCP levels over the caller's account, account first then each OU, root last: (target id,
+    # [(policy ARN, document)]); None when not read (or the account is no organisation's member)
+    scps: list[tuple[str, list[tuple[str, Any]]]] | None = None
+
+
+READ_ORGANIZATION = "organizations:DescribeOrganization, ListParents, ListPoliciesForTarget, DescribePolicy"
+Level = tuple[str, list[tuple[str, Any]]]  # an SCP level: (target id, [(policy ARN, document)])
+
+
+class OrgReader:
+    """Reads the service control policies over an account from AWS Organizations, through ``via`` (a
+    role in the management account or a delegated administrator; None: the base credentials), once per
+    account. What it cannot read it says, with the access that would settle it."""
+
+    def __init__(self, sessions: ChainSessions, via: Chain | None = None) -> None:
+        self.sessions, self.via = sessions, via
+        self._levels: dict[str, tuple[list[Level] | None, str]] = {}
+        self._documents: dict[str, tuple[str, Any]] = {}
+
+    def levels(self, account: str) -> tuple[list[Level] | None, str]:
+        """(the SCP levels over ``account``, or None, and a note: why not, or "")."""
+        if account not in self._levels:
+            self._levels[account] = self._read(account)
+        return self._levels[account]
+
+    def _read(self, account: str) -> tuple[list[Level] | None, str]:
+        try:
+            client = self.sessions.client(self.via, "organizations")
+            management = client.describe_organization()["Organization"]["MasterAccountId"]
+            if management == account:
+                return None, f"account {account} is the organisation's management account: no SCP applies to it"
+            levels: list[Level] = []
+            target, kind = account, "ACCOUNT"
+            while True:
+                levels.append((target, self._policies(client, target)))
+                if kind == "ROOT":
+                    return levels, ""
+                parent = client.list_parents(ChildId=target)["Parents"][0]
+                target, kind = parent["Id"], parent["Type"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "AWSOrganizationsNotInUseException":
+                return None, ""  # no organisation: nothing to check
+            return None, (
+                f"SCPs over account {account} not read ({code}): give --org-via a role in the management account "
+                f"(or a delegated administrator) allowed {READ_ORGANIZATION}"
+            )
+        except (AssumeRoleError, BotoCoreError) as exc:
+            return None, f"SCPs over account {account} not read: {exc}"
+
+    def _policies(self, client: Any, target: str) -> list[tuple[str, Any]]:
+        policies = []
+        paginator = client.get_paginator("list_policies_for_target")
+        for page in paginator.paginate(TargetId=target, Filter="SERVICE_CONTROL_POLICY"):
+            for summary in page["Policies"]:
+                policy_id = summary["Id"]
+                if policy_id not in self._documents:
+                    content = client.describe_policy(PolicyId=policy_id)["Policy"]["Content"]
+                    self._documents[policy_id] = (summary["Arn"], content)
+                policies.append(self._documents[policy_id])
+        return policies
 
 
 def examine(
@@ -106,12 +167,15 @@ def examine(
     *,
     inspect: Sequence[Chain] = (),
     seen: dict[tuple[Hop, ...], HopReport] | None = None,
+    org: OrgReader | None = None,
 ) -> list[HopReport]:
     """A report for every hop of ``chain`` up to the first that cannot be assumed (later hops are not
     reachable, so they are reported with a note only). ``inspect`` chains end in roles that may read
     IAM in other accounts (``iam:GetRole``), used to read trust policies there. ``seen`` keeps the
     reports of hops already examined (by the hops up to them): chains to many accounts share their
-    first hops, examined once."""
+    first hops, examined once. ``org`` reads the SCPs over each caller's account (default: through the
+    base credentials)."""
+    org = org or OrgReader(sessions)
     reports: list[HopReport] = []
     for index, hop in enumerate(chain.hops):
         key = chain.hops[: index + 1]
@@ -124,7 +188,7 @@ def examine(
             report.notes.append("not reached: an earlier hop failed")
             continue
         prefix = Chain(hops=chain.hops[:index], session_name=chain.session_name) if index else None
-        _examine_hop(sessions, chain, prefix, hop, report, inspect)
+        _examine_hop(sessions, chain, prefix, hop, report, inspect, org)
         if seen is not None and index < len(chain.hops) - 1:
             seen[key] = report
     return reports
@@ -162,11 +226,13 @@ def examine_job(
     session_name: str,
     accounts: Sequence[str],
     inspect: Sequence[str] = (),
+    org: OrgReader | None = None,
 ) -> list[TargetReport]:
     """The doctor over the chains a run of ``plan`` takes to ``accounts``: the same hops, ExternalId,
     SourceIdentity, session tags and session policy (the action's declared permissions) as the runner.
     ``inspect`` are role ARNs to read trust policies through; ``{account}`` in one becomes each account."""
     seen: dict[tuple[Hop, ...], HopReport] = {}
+    org = org or OrgReader(sessions)
     policy = plan.action.session_policy()
     reports = []
     for account in accounts:
@@ -181,14 +247,24 @@ def examine_job(
         readers = [
             Chain.build([arn.format(account=account)], session_name=session_name) for arn in dict.fromkeys(inspect)
         ]
-        reports.append(TargetReport(account, examine(sessions, chain, inspect=readers, seen=seen)))
+        reports.append(TargetReport(account, examine(sessions, chain, inspect=readers, seen=seen, org=org)))
     return reports
 
 
 def _examine_hop(
-    sessions: ChainSessions, chain: Chain, prefix: Chain | None, hop: Hop, report: HopReport, inspect: Sequence[Chain]
+    sessions: ChainSessions,
+    chain: Chain,
+    prefix: Chain | None,
+    hop: Hop,
+    report: HopReport,
+    inspect: Sequence[Chain],
+    org: OrgReader,
 ) -> None:
     caller = _caller(sessions, prefix)
+    scps, why_not = org.levels(caller.account)
+    caller = replace(caller, scps=scps)
+    if why_not:
+        report.notes.append(why_not)
     previous = prefix.hops[-1] if prefix is not None else None
     if previous is not None and previous.session_policy is not None:
         caller = replace(caller, session_policy=previous.session_policy, session_policy_of=previous.role_arn)
@@ -368,21 +444,34 @@ def _context(chain: Chain, hop: Hop, caller: _Caller) -> dict[str, Any]:
 
 def _identity_side(caller: _Caller, hop: Hop, actions: list[str], context: dict[str, Any]) -> Fix | None:
     """None when every identity-side policy allows every action; else the fix for the first that does
-    not: a Deny to remove (wherever it is), or an Allow to add to the layer that lacks one."""
+    not: a Deny to remove (wherever it is), or an Allow to add to the layer that lacks one. The layers:
+    identity policies, the permissions boundary, the session policy, then each SCP level (account, OUs,
+    root) when Organizations was read."""
     assert caller.documents is not None
     policy_of = caller.role_arn or caller.arn
-    layers: list[tuple[str, str, list[Any]]] = [("identity policy", policy_of, caller.documents)]
+    # (layer, whose it is, documents, the ARN of each document: who holds a Deny)
+    layers: list[tuple[str, str, list[Any], list[str]]] = [
+        ("identity policy", policy_of, caller.documents, [policy_of] * len(caller.documents))
+    ]
     if caller.boundary is not None:
-        layers.append(("permissions boundary", caller.boundary_arn or policy_of, caller.boundary))
+        owner = caller.boundary_arn or policy_of
+        layers.append(("permissions boundary", owner, caller.boundary, [owner]))
     if caller.session_policy is not None:
-        layers.append(("session policy", caller.session_policy_of or caller.arn, [caller.session_policy]))
+        owner = caller.session_policy_of or caller.arn
+        layers.append(("session policy", owner, [caller.session_policy], [owner]))
+    for target, policies in caller.scps or ():
+        layers.append(("service control policy", target, [d for _, d in policies], [a for a, _ in policies]))
     for action in actions:
-        for layer, owner, documents in layers:
-            verdict = iam.evaluate(documents, action, hop.role_arn, context)
-            if verdict.decision == iam.Decision.DENY:
-                where = f"the {layer} {owner}" if layer == "permissions boundary" else f"the {layer} of {owner}"
+        for layer, _owner, documents, holders in layers:
+            for document, holder in zip(documents, holders, strict=True):
+                verdict = iam.evaluate([document], action, hop.role_arn, context)
+                if verdict.decision != iam.Decision.DENY:
+                    continue
+                where = f"the {layer} of {holder}" if layer in ("identity policy", "session policy") else (
+                    f"the {layer} {holder}"
+                )  # fmt: skip
                 return Fix(
-                    owner,
+                    holder,
                     "identity",
                     None,
                     f"{where} denies {action} on {hop.role_arn}: remove or narrow this Deny (an Allow cannot "
@@ -390,24 +479,21 @@ def _identity_side(caller: _Caller, hop: Hop, actions: list[str], context: dict[
                     layer=layer,
                     remove=dict(verdict.statement) if verdict.statement is not None else None,
                 )
-    missing = [
-        (layer, owner, action)
-        for layer, owner, documents in layers
-        for action in actions
-        if not iam.evaluate(documents, action, hop.role_arn, context).allowed
-    ]
-    if not missing:
-        return None
-    layer, owner, _ = missing[0]
-    wanted = [action for name, _owner, action in missing if name == layer]
-    allow = {"Effect": "Allow", "Action": wanted if len(wanted) > 1 else wanted[0], "Resource": hop.role_arn}
-    say = {
-        "identity policy": f"add to the identity policy of {owner}",
-        "permissions boundary": f"add to the permissions boundary {owner} (of {policy_of}): a boundary allows "
-        "only what it names",
-        "session policy": f"add to the session policy the chain passes when it assumes {owner}",
-    }[layer]
-    return Fix(owner, "identity", allow, say, layer=layer)
+    for layer, owner, documents, _holders in layers:
+        wanted = [a for a in actions if not iam.evaluate(documents, a, hop.role_arn, context).allowed]
+        if not wanted:
+            continue
+        allow = {"Effect": "Allow", "Action": wanted if len(wanted) > 1 else wanted[0], "Resource": hop.role_arn}
+        say = {
+            "identity policy": f"add to the identity policy of {owner}",
+            "permissions boundary": f"add to the permissions boundary {owner} (of {policy_of}): a boundary "
+            "allows only what it names",
+            "session policy": f"add to the session policy the chain passes when it assumes {owner}",
+            "service control policy": f"no service control policy attached to {owner} allows it: add this "
+            "statement to one of them, or attach FullAWSAccess there",
+        }[layer]
+        return Fix(owner, "identity", allow, say, layer=layer)
+    return None
 
 
 def _unseen_identity_side(message: str, caller: _Caller, hop: Hop, actions: list[str]) -> Fix | None:
@@ -617,4 +703,14 @@ def _with(failure: HopFailure, cause: LikelyCause, hint: str) -> HopFailure:
     return replace(failure, likely_cause=cause, hint=hint)
 
 
-__all__ = ["EXTERNAL_ID_PLACEHOLDER", "Fix", "HopReport", "TargetReport", "examine", "examine_job", "explain", "sample"]
+__all__ = [
+    "EXTERNAL_ID_PLACEHOLDER",
+    "Fix",
+    "HopReport",
+    "OrgReader",
+    "TargetReport",
+    "examine",
+    "examine_job",
+    "explain",
+    "sample",
+]
