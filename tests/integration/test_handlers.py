@@ -430,3 +430,36 @@ def test_api_a_run_is_readable_by_its_requester_and_read_all_only(hub: Hub) -> N
     event = load_event("api-get-run.json", RUN_ID=run["run_id"])
     event["requestContext"]["identity"]["userArn"] = None
     assert hub.load("api").lambda_handler(event, FakeContext("api"))["statusCode"] == 403
+
+
+def test_a_job_over_an_ou_is_resolved_once_by_the_scheduler_and_trusted_by_the_worker(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """The hub is the organisation's management account here: R1 lists the OU with the template's
+    ReadOrganization permissions; the queued run's record carries the resolved accounts, so the worker
+    reads Organizations no more (one worker per message, thousands of messages)."""
+    prod = hub.emulator.create_organization(
+        hub.seed.hub_account, {"200000000001": ["prod"], "200000000002": ["prod"], "200000000003": ["dev"]}
+    )["prod"]
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(
+        "version: 1\n"
+        f"defaults: {{external_id: {hub.seed.external_id}}}\n"
+        "jobs:\n"
+        f"  prod-inventory: {{action: list_buckets, targets: {{organization: {{ous: [{prod}]}}}}}}\n"
+    )
+    monkeypatch.setenv("JOB_FILE", str(jobs))
+    scheduler = hub.load("scheduler")
+    scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 1})
+    hub.emulator.clear_requests()
+    run = scheduler.lambda_handler({"job": "prod-inventory"}, FakeContext("scheduler"))
+    assert run["status"] == "queued" and run["target_count"] == 2
+    assert hub.emulator.calls(service="organizations")  # the scheduler read the OU
+    messages = drain_queue(hub)
+    assert sorted(json.loads(m["body"])["account"] for m in messages) == ["200000000001", "200000000002"]
+    hub.emulator.clear_requests()
+    worker = hub.load("worker")
+    assert worker.lambda_handler(sqs_event(messages), FakeContext("worker")) == {"batchItemFailures": []}
+    assert hub.emulator.calls(service="organizations") == []
+    stored = hub_support.stored_results(hub.emulator, hub.seed, hub.resources.table, run["run_id"])
+    assert sorted(stored.values()) == ["ok", "ok"], stored

@@ -17,6 +17,17 @@ from tests.hub_support import ROOT, load_template
 
 TEMPLATES = ["template.yaml", "target-role.yaml"]
 STAR_ALLOWED = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData"}
+# Listing an organisation's accounts and OUs: read-only, and answered only to the management account or a
+# delegated administrator (ListTagsForResource and ListParents could name resources, but they are the
+# organisation's own: listing them is the point of organization targets).
+STAR_ALLOWED |= {
+    "organizations:DescribeOrganization",
+    "organizations:ListRoots",
+    "organizations:ListOrganizationalUnitsForParent",
+    "organizations:ListAccountsForParent",
+    "organizations:ListTagsForResource",
+    "organizations:ListParents",
+}
 
 
 def statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -25,8 +36,19 @@ def statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     for rid, resource in template["Resources"].items():
         for policy in resource.get("Properties", {}).get("Policies", []) or []:
             if isinstance(policy, dict) and "PolicyDocument" in policy:
-                found.extend((rid, dict(s)) for s in policy["PolicyDocument"]["Statement"])
+                found.extend((rid, dict(s)) for s in _branches(policy["PolicyDocument"]["Statement"]))
     return found
+
+
+def _branches(listed: list[Any]) -> list[dict[str, Any]]:
+    """Statements, with each ``Fn::If`` giving both branches (AWS::NoValue dropped)."""
+    out = []
+    for item in listed:
+        if isinstance(item, dict) and set(item) == {"Fn::If"}:
+            out += [b for b in item["Fn::If"][1:] if isinstance(b, dict) and b != {"Ref": "AWS::NoValue"}]
+        else:
+            out.append(item)
+    return out
 
 
 def as_list(value: Any) -> list[Any]:
@@ -44,12 +66,17 @@ def test_r1_may_assume_only_the_target_role_pattern() -> None:
     template = load_template()
     sts = [(rid, s) for rid, s in statements(template) if any(str(a).startswith("sts:") for a in as_list(s["Action"]))]
     assert sts, "R1 must be allowed to assume the target role"
-    for rid, statement in sts:
-        assert rid == "HubRole"
-        assert set(as_list(statement["Action"])) == {"sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"}
-        assert as_list(statement["Resource"]) == [
-            {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role${TargetRolePath}${TargetRoleName}"}
-        ]
+    assert {rid for rid, _ in sts} == {"HubRole"}
+    by_sid = {s.get("Sid"): s for _, s in sts}
+    assert set(by_sid) == {"AssumeTargetRoleOnly", "AssumeOrganizationReader"}
+    target = by_sid["AssumeTargetRoleOnly"]
+    assert set(as_list(target["Action"])) == {"sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"}
+    assert as_list(target["Resource"]) == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role${TargetRolePath}${TargetRoleName}"}
+    ]
+    # the organisation reader, only when the parameter names one (the condition guards the statement)
+    reader = by_sid["AssumeOrganizationReader"]
+    assert (reader["Action"], reader["Resource"]) == ("sts:AssumeRole", {"Ref": "OrganizationReaderRoleArn"})
     # and no managed policy sneaks broader rights in
     assert "ManagedPolicyArns" not in template["Resources"]["HubRole"]["Properties"]
 

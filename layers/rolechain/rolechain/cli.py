@@ -27,10 +27,11 @@ from rolechain.actions import REGISTRY, Action, get_action, target_role_policy
 from rolechain.actions.plugins import load_plugins
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id
 from rolechain.errors import AssumeRoleError, BaseCredentialsError, ConfigError, RolechainError
-from rolechain.jobs import MAX_CONCURRENCY, RoleSettings, load_job_file
+from rolechain.jobs import MAX_CONCURRENCY, OrganizationTargets, RoleSettings, Targets, load_job_file
 from rolechain.planning import PlanRequest, plan_job, plan_run
 from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
+from rolechain.targets import Excluded, resolve_accounts
 from rolechain.types import DEFAULT_ROLE_NAME, TOKEN_CODE_RE, check
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -337,6 +338,59 @@ def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+# -- targets --------------------------------------------------------------------------------------
+def _targets_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "targets",
+        help="the accounts and regions a job would run in, and the accounts left out and why",
+        description="Resolves a job's targets (explicit accounts, and AWS Organizations' for organization "
+        "targets) as a run would, without running anything.",
+    )
+    p.add_argument("job", help="job name in --config")
+    p.add_argument("--config", required=True, help="YAML job file")
+    p.add_argument("--exclude", type=_csv, metavar="A,B", help="accounts to leave out")
+    add_aws_flags(p)
+    p.add_argument(
+        "--json", action="store_true", help='print {"targets": [{"account", "region", "ou"}], "excluded": [...]}'
+    )
+    p.set_defaults(command=cmd_targets, uses_actions=True)
+
+
+def cmd_targets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    job = load_job_file(args.config).job(args.job)
+    for account in args.exclude or ():
+        check("account", account, "--exclude")
+    sessions = ChainSessions(base_session(args))
+    resolved = resolve_accounts(sessions, job.targets, where=f"jobs.{args.job}.targets")
+    unwanted = set(args.exclude or ())
+    excluded = resolved.excluded + [Excluded(a, "left out with --exclude") for a in resolved.accounts if a in unwanted]
+    accounts = [a for a in resolved.accounts if a not in unwanted]
+    if args.json:
+        body = {
+            "targets": [
+                {"account": a, "region": r, "ou": resolved.ou_of.get(a, "")} for a in accounts for r in job.regions
+            ],
+            "excluded": [e.to_dict() for e in excluded],
+        }
+        out.write(json.dumps(body) + "\n")
+        return EXIT_OK
+    by_ou: dict[str, list[str]] = {}
+    for account in accounts:
+        by_ou.setdefault(resolved.ou_of.get(account, ""), []).append(account)
+    rows = [
+        (ou or "(listed)", account, ", ".join(job.regions))
+        for ou, members in sorted(by_ou.items())
+        for account in members
+    ]
+    out.write(render_table(("ou", "account", "regions"), rows) + "\n")
+    if excluded:
+        out.write("left out:\n" + render_table(("account", "why"), [(e.account, e.why) for e in excluded]) + "\n")
+    out.write(
+        f"{len(accounts)} account(s) x {len(job.regions)} region(s) = {len(accounts) * len(job.regions)} target(s)\n"
+    )
+    return EXIT_OK
+
+
 # -- run ------------------------------------------------------------------------------------------
 def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
@@ -363,6 +417,7 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--action", help="action to run (instead of a job)")
     p.add_argument("--accounts", type=_csv, help="comma-separated 12-digit account ids")
     p.add_argument("--role-name", help="target role name (default: rolechain-target)")
+    add_organization_flags(p)
     p.add_argument("--via", action="append", default=[], metavar="ROLE_ARN", help="hop before the target role")
     p.add_argument("--external-id", help="ExternalId for the target role")
     p.add_argument(
@@ -381,6 +436,37 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     add_mfa_flags(p)
     p.add_argument("--json", action="store_true", help="print the run as JSON")
     p.set_defaults(command=cmd_run, uses_actions=True)
+
+
+def add_organization_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--org", action="store_true", help="every ACTIVE account of the organisation (not the hub)")
+    parser.add_argument(
+        "--ou", action="append", default=[], metavar="OU_ID", help="every account in this OU and below (repeatable)"
+    )
+    parser.add_argument(
+        "--org-role", metavar="ROLE_ARN", help="read Organizations through this role (default: the base credentials)"
+    )
+    parser.add_argument("--exclude", type=_csv, metavar="A,B", help="accounts to leave out")
+
+
+def _adhoc_accounts(sessions: ChainSessions, args: argparse.Namespace, err: TextIO) -> list[str]:
+    """--accounts, plus the organisation's with --org/--ou, minus --exclude."""
+    live = args.org or args.ou
+    if not args.accounts and not live:
+        raise ConfigError("--accounts", "required with --action (or --org / --ou)")
+    if args.org_role and not live:
+        raise ConfigError("--org-role", "goes with --org or --ou")
+    try:
+        organization = OrganizationTargets(root=args.org, ous=args.ou, role=args.org_role) if live else None
+        targets = Targets(accounts=args.accounts or [], organization=organization, exclude_accounts=args.exclude or [])
+    except ValidationError as exc:
+        error = config_error(exc)
+        flag = {"ous": "--ou", "role": "--org-role", "exclude_accounts": "--exclude", "root": "--org"}
+        raise ConfigError(flag.get(error.field.rsplit(".", 1)[-1].split("[")[0], "--org"), error.rule) from exc
+    resolved = resolve_accounts(sessions, targets, where="--org")
+    if not resolved.accounts:
+        raise ConfigError("--org", "resolves to no account (`rolechain targets` shows why)")
+    return resolved.accounts
 
 
 def _adhoc_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -407,7 +493,10 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise ConfigError("run", "give either JOB with --config FILE, or --action NAME with --accounts")
         if args.param or args.params_json or args.role_name or args.external_id:
             raise ConfigError("run", "--param/--params-json/--role-name/--external-id go with --action, not a job")
+        if args.org or args.ou or args.org_role:
+            raise ConfigError("run", "--org/--ou/--org-role go with --action; a job's targets are in its job file")
         narrowing = PlanRequest(
+            exclude=args.exclude or (),
             accounts=args.accounts or (),
             regions=args.regions,
             dry_run=args.dry_run,
@@ -419,8 +508,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         if not args.action:
             raise ConfigError("run", "give a JOB (with --config) or --action NAME")
-        if not args.accounts:
-            raise ConfigError("--accounts", "required with --action")
+        accounts = _adhoc_accounts(sessions, args, err)
         try:
             settings = RoleSettings(role_name=args.role_name or DEFAULT_ROLE_NAME, external_id=args.external_id)
         except ValidationError as exc:
@@ -429,7 +517,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         request = PlanRequest(
             action=args.action,
             params=_adhoc_params(args),
-            accounts=args.accounts,
+            accounts=accounts,
             regions=args.regions,
             dry_run=args.dry_run,
             concurrency=args.concurrency,
@@ -543,6 +631,7 @@ PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentPars
     _whoami_parser,
     _doctor_parser,
     _actions_parser,
+    _targets_parser,
     _run_parser,
     _validate_parser,
     _policy_parser,

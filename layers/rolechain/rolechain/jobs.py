@@ -27,15 +27,17 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -71,21 +73,78 @@ class SsmParameter(BaseModel):
     ssm_parameter: str = Field(min_length=1, max_length=2048, pattern=f"^{SSM_PARAMETER_NAME}$")
 
 
-class Targets(BaseModel):
-    """Which accounts a job runs in. Explicit accounts today; organisation-wide and OU targets
-    will be further selectors here, resolved by :meth:`resolve`."""
+OU_ID = r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}"
+OU_ID_RE = re.compile(f"^{OU_ID}\\Z")
+
+
+def _ou_id(value: str) -> str:
+    if not OU_ID_RE.match(value):
+        raise ValueError(f"{value!r} is not an OU id like ou-ab12-cdef3456")
+    return value
+
+
+OuId = Annotated[str, AfterValidator(_ou_id)]
+TAG_KEY = r"[\w\s.:/=+\-@]{1,128}"
+
+
+class OrganizationTargets(BaseModel):
+    """Accounts read live from AWS Organizations: every ACTIVE account below the root (``root: true``)
+    or below the OUs (each OU and all OUs under it), whose tags all match ``tags``. ``role``: how to
+    read Organizations (a role in the management account or a delegated administrator; default: the
+    base credentials)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    accounts: list[AccountId] = Field(min_length=1)
+    root: bool = False
+    ous: list[OuId] = Field(default_factory=list)
+    tags: dict[Annotated[str, StringConstraints(pattern=f"^{TAG_KEY}$")], Annotated[str, Field(max_length=256)]] = (
+        Field(default_factory=dict)
+    )
+    role: str | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None:
+            check("role_arn", value, "role")
+        return value
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> OrganizationTargets:
+        if not self.root and not self.ous:
+            raise ValueError("give root: true (every account) or ous: [ou-...] (each OU and all below it)")
+        if self.root and self.ous:
+            raise ValueError("root: true already covers every OU: give root or ous, not both")
+        return self
+
+
+class Targets(BaseModel):
+    """Which accounts a job runs in: explicit ``accounts`` and/or the ``organization``'s, minus
+    ``exclude_accounts`` and the accounts below ``exclude_ous``. :meth:`resolve` gives the explicit ones;
+    organisation targets are resolved live by :mod:`rolechain.targets`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    accounts: list[AccountId] = Field(default_factory=list)
+    organization: OrganizationTargets | None = None
     exclude_accounts: list[AccountId] = Field(default_factory=list)
+    exclude_ous: list[OuId] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _some_account_left(self) -> Targets:
-        if not self.resolve():
+        if not self.accounts and self.organization is None:
+            raise ValueError("give accounts: [...] and/or organization: {root: true} or {ous: [...]}")
+        if self.exclude_ous and self.organization is None:
+            raise ValueError("exclude_ous applies to organization targets; this job has none")
+        if self.organization is None and not self.resolve():
             raise ValueError("exclude_accounts removes every account: nothing would run")
         return self
 
+    @property
+    def live(self) -> bool:
+        """Whether the accounts come (also) from AWS Organizations, known only when read."""
+        return self.organization is not None
+
     def resolve(self) -> list[str]:
+        """The explicit accounts minus the excluded ones (all of them unless :attr:`live`)."""
         excluded = set(self.exclude_accounts)
         return list(dict.fromkeys(a for a in self.accounts if a not in excluded))
 
@@ -308,6 +367,13 @@ class ApiPolicy(BaseModel):
     rules: list[ApiRule] = Field(default_factory=list)
 
 
+TargetResolver = Callable[[Targets, str], list[str]]  # (targets, where in the file) -> their accounts
+
+
+def _accounts(targets: Targets, resolve: TargetResolver | None, where: str) -> list[str]:
+    return resolve(targets, where) if resolve is not None and targets.live else targets.resolve()
+
+
 class JobFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     version: Literal[1] = 1
@@ -316,13 +382,20 @@ class JobFile(BaseModel):
     remediations: list[Remediation] = Field(default_factory=list)
     api: ApiPolicy = Field(default_factory=ApiPolicy)
 
-    def target_accounts(self) -> set[str]:
-        """Every account some job targets: what an on-demand run may touch."""
-        return {account for job in self.jobs.values() for account in job.targets.resolve()}
+    def target_accounts(self, resolve: TargetResolver | None = None) -> set[str]:
+        """Every account some job targets: what an on-demand run may touch. Organisation targets count
+        only through ``resolve`` (without it, only the explicit accounts: the scope fails closed)."""
+        return {
+            account
+            for name, job in self.jobs.items()
+            for account in _accounts(job.targets, resolve, f"jobs.{name}.targets")
+        }
 
-    def remediation_accounts(self, rule: Remediation) -> set[str]:
+    def remediation_accounts(self, rule: Remediation, resolve: TargetResolver | None = None) -> set[str]:
         """The accounts whose events ``rule`` may act on: its own targets, else every job's."""
-        return set(rule.targets.resolve()) if rule.targets else self.target_accounts()
+        if rule.targets:
+            return set(_accounts(rule.targets, resolve, f"remediations.{rule.name}.targets"))
+        return self.target_accounts(resolve)
 
     def role_names(self) -> set[str]:
         return {self.defaults.role_name} | {job.role_name for job in self.jobs.values()}

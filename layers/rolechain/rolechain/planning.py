@@ -17,8 +17,9 @@ from pydantic import BaseModel, Field
 from rolechain.actions import Action, get_action
 from rolechain.chain import Chain, Hop, role_arn_parts
 from rolechain.errors import ConfigError, RolechainError
-from rolechain.jobs import JobFile, RoleRef, RoleSettings, SsmParameter
+from rolechain.jobs import JobFile, RoleRef, RoleSettings, SsmParameter, TargetResolver
 from rolechain.sessions import ChainSessions
+from rolechain.targets import resolve_accounts
 from rolechain.types import check, region_problem
 
 
@@ -111,6 +112,9 @@ class PlanRequest:
     source_identity: str | None = None
     session_tags: Mapping[str, str] | None = field(default=None)
     mfa: tuple[str, str] | None = field(default=None, repr=False)
+    # a job's targets as already resolved (a queued run's record): not read from Organizations again
+    scope: Sequence[str] | None = None
+    exclude: Sequence[str] = ()  # accounts left out of the job's targets (the CLI's --exclude)
 
 
 def plan_run(sessions: ChainSessions, settings: RoleSettings, request: PlanRequest) -> RunPlan:
@@ -154,15 +158,37 @@ def plan_run(sessions: ChainSessions, settings: RoleSettings, request: PlanReque
     )
 
 
-def plan_job(sessions: ChainSessions, job_file: JobFile, name: str, request: PlanRequest | None = None) -> RunPlan:
+def plan_job(
+    sessions: ChainSessions,
+    job_file: JobFile,
+    name: str,
+    request: PlanRequest | None = None,
+    *,
+    resolve: TargetResolver | None = None,
+) -> RunPlan:
     """The plan of job ``name``, with ``request`` narrowing it (accounts, regions, dry run, concurrency)
     and naming the caller. An account that is not one of the job's targets is refused (ConfigError),
-    since a job file is also the list of what may be touched; so is an action or params of its own."""
+    since a job file is also the list of what may be touched; so is an action or params of its own.
+    Organisation targets are read live (``resolve``, default :func:`rolechain.targets.resolve_accounts`)
+    unless ``request.scope`` carries them already resolved."""
     request = request or PlanRequest()
     job = job_file.job(name)
     if request.action is not None or request.params is not None:
         raise ConfigError("job", f"job {name!r} runs its own action and params")
-    configured = job.targets.resolve()
+    where = f"jobs.{name}.targets"
+    if not job.targets.live:
+        configured = job.targets.resolve()
+    elif request.scope is not None:
+        configured = list(request.scope)
+    elif resolve is not None:
+        configured = resolve(job.targets, where)
+    else:
+        configured = resolve_accounts(sessions, job.targets, where=where).accounts
+    for account in request.exclude:
+        check("account", account, "exclude")
+    configured = [a for a in configured if a not in set(request.exclude)]
+    if not configured:
+        raise ConfigError(where, "resolves to no account (see `rolechain targets` for what was excluded and why)")
     outside = [a for a in request.accounts if a not in configured]
     if outside:
         raise ConfigError("accounts", f"{', '.join(outside)} not among the targets of job {name!r}")

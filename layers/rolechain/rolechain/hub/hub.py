@@ -4,6 +4,7 @@ module taking the hub first; the class binds them as methods so handlers call ``
 
 from __future__ import annotations
 
+import time
 from functools import cached_property
 
 from rolechain.errors import ConfigError
@@ -11,8 +12,11 @@ from rolechain.hub import remediation, runs, worker
 from rolechain.hub.queue import TargetQueue
 from rolechain.hub.settings import Settings
 from rolechain.hub.store import RunStore
-from rolechain.jobs import JobFile, load_job_file
+from rolechain.jobs import JobFile, Targets, load_job_file
 from rolechain.sessions import ChainSessions
+from rolechain.targets import OrganizationReader, resolve
+
+ORGANIZATION_TTL = 300.0  # seconds the hub trusts what it read from Organizations
 
 
 class Hub:
@@ -21,6 +25,7 @@ class Hub:
     def __init__(self, settings: Settings, sessions: ChainSessions) -> None:
         self.settings = settings
         self.sessions = sessions
+        self._reader: tuple[float, OrganizationReader] | None = None
 
     @cached_property
     def job_file(self) -> JobFile:
@@ -35,6 +40,18 @@ class Hub:
         if not self.settings.target_queue_url:
             raise ConfigError("TARGET_QUEUE_URL", "is not set, so large runs cannot be queued")
         return TargetQueue(self.sessions.client(None, "sqs"), self.settings.target_queue_url)
+
+    @cached_property
+    def hub_account(self) -> str:
+        return self.sessions.identity(None).account
+
+    def targets_of(self, targets: Targets, where: str) -> list[str]:
+        """The accounts ``targets`` name, organisation targets read live through a reader kept for
+        :data:`ORGANIZATION_TTL` seconds (a warm container does not re-read Organizations per message)."""
+        now = time.monotonic()
+        if self._reader is None or now - self._reader[0] > ORGANIZATION_TTL:
+            self._reader = (now, OrganizationReader(self.sessions))
+        return resolve(targets, self._reader[1], hub_account=self.hub_account, where=where).accounts
 
     # scheduler and API (runs.py), worker (worker.py), remediation (remediation.py)
     start_job = runs.start_job

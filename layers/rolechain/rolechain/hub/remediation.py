@@ -44,7 +44,7 @@ def remediate(hub: Hub, event: Mapping[str, Any], *, run_id: str | None = None) 
     results: list[dict[str, Any]] = []
     for index, rule in enumerate(hub.job_file.remediations_for(event)):
         rule_run = f"{run_id}-{index}"
-        if account not in hub.job_file.remediation_accounts(rule):
+        if account not in hub.job_file.remediation_accounts(rule, hub.targets_of):
             reason = f"refused: account {account} is not among the accounts rule {rule.name!r} acts on"
             logger.warning("remediation %s: %s", rule_run, reason)
             results.append(_record(hub, rule, rule_run, Status.SKIPPED, account, region, reason))

@@ -50,7 +50,7 @@ def _job_plan(
         source_identity=caller.source_identity if caller else None,
         session_tags=caller.session_tags if caller else None,
     )
-    return plan_job(hub.sessions, hub.job_file, job, request)
+    return plan_job(hub.sessions, hub.job_file, job, request, resolve=hub.targets_of)
 
 
 def run_record(
@@ -129,7 +129,7 @@ def create_run(
     if not matching_rules(hub.job_file.api, caller.arn):
         # refused before planning: a caller no rule names makes the hub read nothing (not even the ExternalId)
         raise Forbidden(f"{caller.arn} is not allowed any run (no api rule of the job file names this caller)")
-    allowed = hub.job_file.target_accounts()
+    allowed = hub.job_file.target_accounts(hub.targets_of)
     outside = sorted(set(request.accounts or ()) - allowed)
     if outside:
         raise Forbidden(f"accounts outside the configured targets: {', '.join(outside)}")
@@ -188,6 +188,7 @@ def list_jobs(hub: Hub) -> list[dict[str, Any]]:
             "action": job.action,
             "description": job.description,
             "accounts": job.targets.resolve(),
+            "organization": job.targets.organization.model_dump() if job.targets.organization else None,
             "regions": job.regions,
             "schedule": job.schedule,
             "dry_run": job.dry_run,

@@ -88,12 +88,18 @@ def plan_message(hub: Hub, message: TargetMessage) -> RunPlan:
         if message.region not in regions:
             raise ConfigError("region", f"{message.region} is not a region of job {message.job!r}")
         dry_run = bool(record["dry_run"])
-        request = PlanRequest(accounts=[message.account], regions=[message.region], dry_run=dry_run, **identity)
-        plan = plan_job(hub.sessions, hub.job_file, message.job, request)  # refuses an account outside the job
+        scope = queued.accounts if queued is not None else None  # resolved when the run was queued
+        request = PlanRequest(
+            accounts=[message.account], regions=[message.region], dry_run=dry_run, scope=scope, **identity
+        )
+        # refuses an account outside the job
+        plan = plan_job(hub.sessions, hub.job_file, message.job, request, resolve=hub.targets_of)
     else:
         if queued is None:
             raise Forbidden(f"no queued run {message.run_id!r} recorded for this ad-hoc message")
-        if message.account not in queued.accounts or message.account not in hub.job_file.target_accounts():
+        if message.account not in queued.accounts or message.account not in hub.job_file.target_accounts(
+            hub.targets_of
+        ):
             raise Forbidden(f"account {message.account} is not a target of run {message.run_id!r}")
         if message.region not in queued.regions:
             raise Forbidden(f"region {message.region} is not a region of run {message.run_id!r}")
