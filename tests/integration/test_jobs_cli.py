@@ -220,10 +220,11 @@ def test_policy_target_is_the_union_of_the_registrys_iam_actions(rolechain_offli
     document = result.json
     assert document == target_role_policy()
     (statement,) = document["Statement"]
-    union = sorted({a for action in REGISTRY.values() for a in action.iam_actions})
+    # the registry's actions, and the runner's own (the enabled regions, for regions: all)
+    union = sorted({a for action in REGISTRY.values() for a in action.iam_actions} | {"ec2:DescribeRegions"})
     assert (statement["Effect"], statement["Action"], statement["Resource"]) == ("Allow", union, "*")
     only = rolechain_offline("policy", "target", "--actions", "whoami").json
-    assert only["Statement"][0]["Action"] == ["sts:GetCallerIdentity"]
+    assert only["Statement"][0]["Action"] == ["ec2:DescribeRegions", "sts:GetCallerIdentity"]
 
 
 # -- run a job ----------------------------------------------------------------------------------------

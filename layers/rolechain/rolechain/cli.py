@@ -32,7 +32,7 @@ from rolechain.planning import PlanRequest, plan_job, plan_run
 from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
 from rolechain.targets import Excluded, resolve_accounts
-from rolechain.types import DEFAULT_ROLE_NAME, TOKEN_CODE_RE, check
+from rolechain.types import ALL_REGIONS, DEFAULT_ROLE_NAME, TOKEN_CODE_RE, check
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
@@ -429,7 +429,14 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="action parameter (VALUE parsed as JSON when it is)",
     )
     p.add_argument("--params-json", help="action parameters as a JSON object")
-    p.add_argument("--region", action="append", dest="regions", metavar="R", help="target region (repeatable)")
+    p.add_argument(
+        "--region",
+        action="append",
+        dest="regions",
+        metavar="R",
+        help="target region (repeatable); all: every region enabled in each account",
+    )
+    p.add_argument("--exclude-region", action="append", default=[], metavar="R", help="region left out of --region all")
     p.add_argument("--dry-run", action="store_true", default=None, help="report what would change, change nothing")
     p.add_argument("--concurrency", type=int, help="targets in flight at once")
     p.add_argument("--profile", help="AWS profile of the base credentials")
@@ -456,6 +463,10 @@ def _adhoc_accounts(sessions: ChainSessions, args: argparse.Namespace, err: Text
         raise ConfigError("--accounts", "required with --action (or --org / --ou)")
     if args.org_role and not live:
         raise ConfigError("--org-role", "goes with --org or --ou")
+    for account in args.accounts or ():
+        check("account", account, "accounts")
+    for account in args.exclude or ():
+        check("account", account, "--exclude")
     try:
         organization = OrganizationTargets(root=args.org, ous=args.ou, role=args.org_role) if live else None
         targets = Targets(accounts=args.accounts or [], organization=organization, exclude_accounts=args.exclude or [])
@@ -486,15 +497,17 @@ def _adhoc_params(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.concurrency is not None and not 1 <= args.concurrency <= MAX_CONCURRENCY:
         raise ConfigError("--concurrency", f"must be between 1 and {MAX_CONCURRENCY}")
-    region = args.regions[0] if args.regions else None
+    region = args.regions[0] if args.regions and args.regions[0] != ALL_REGIONS else None
     sessions = ChainSessions(base_session(argparse.Namespace(profile=args.profile, region=region)))
     if args.job:
         if args.action or not args.config:
             raise ConfigError("run", "give either JOB with --config FILE, or --action NAME with --accounts")
         if args.param or args.params_json or args.role_name or args.external_id:
             raise ConfigError("run", "--param/--params-json/--role-name/--external-id go with --action, not a job")
-        if args.org or args.ou or args.org_role:
-            raise ConfigError("run", "--org/--ou/--org-role go with --action; a job's targets are in its job file")
+        if args.org or args.ou or args.org_role or args.exclude_region:
+            raise ConfigError(
+                "run", "--org/--ou/--org-role/--exclude-region go with --action; a job's are in its job file"
+            )
         narrowing = PlanRequest(
             exclude=args.exclude or (),
             accounts=args.accounts or (),
@@ -510,7 +523,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise ConfigError("run", "give a JOB (with --config) or --action NAME")
         accounts = _adhoc_accounts(sessions, args, err)
         try:
-            settings = RoleSettings(role_name=args.role_name or DEFAULT_ROLE_NAME, external_id=args.external_id)
+            settings = RoleSettings(
+                role_name=args.role_name or DEFAULT_ROLE_NAME,
+                external_id=args.external_id,
+                exclude_regions=args.exclude_region,
+            )
         except ValidationError as exc:
             error = config_error(exc)
             raise ConfigError("--" + error.field.replace("_", "-"), error.rule) from exc

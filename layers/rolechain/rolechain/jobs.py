@@ -48,6 +48,7 @@ from rolechain.actions import get_action
 from rolechain.chain import config_error
 from rolechain.errors import ConfigError
 from rolechain.types import (
+    ALL_REGIONS,
     DEFAULT_ROLE_NAME,
     EXTERNAL_ID,
     ROLE_ARN_RE,
@@ -55,6 +56,7 @@ from rolechain.types import (
     AccountId,
     JobName,
     Region,
+    RegionOrAll,
     RoleName,
     RolePath,
     check,
@@ -192,9 +194,24 @@ class RoleSettings(RoleRef):
     """How to reach targets and how many at once; shared by jobs, remediation rules and the file's defaults."""
 
     external_id: str | SsmParameter | None = Field(default=None, repr=False)
-    regions: list[Region] = Field(default_factory=lambda: ["us-east-1"], min_length=1)
+    # a list, or "all": the regions enabled in each target account (ec2:DescribeRegions through the chain)
+    regions: list[RegionOrAll] = Field(default_factory=lambda: ["us-east-1"], min_length=1)
+    exclude_regions: list[Region] = Field(default_factory=list)
     concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
     dry_run: bool = False
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _all(cls, value: Any) -> Any:
+        return [ALL_REGIONS] if value == ALL_REGIONS else value
+
+    @model_validator(mode="after")
+    def _regions_left(self) -> RoleSettings:
+        if ALL_REGIONS in self.regions and len(self.regions) > 1:
+            raise ValueError("regions: give all, or a list of regions, not both")
+        if ALL_REGIONS not in self.regions and not set(self.regions) - set(self.exclude_regions):
+            raise ValueError("exclude_regions removes every region: nothing would run")
+        return self
 
     @field_validator("external_id")
     @classmethod

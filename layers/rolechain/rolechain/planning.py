@@ -20,7 +20,7 @@ from rolechain.errors import ConfigError, RolechainError
 from rolechain.jobs import JobFile, RoleRef, RoleSettings, SsmParameter, TargetResolver
 from rolechain.sessions import ChainSessions
 from rolechain.targets import resolve_accounts
-from rolechain.types import check, region_problem
+from rolechain.types import ALL_REGIONS, check, region_problem
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ class RunPlan:
     source_identity: str | None = None
     session_tags: dict[str, str] | None = None
     mfa: tuple[str, str] | None = field(default=None, repr=False)  # (serial number, one-time code) for hop 1
+    exclude_regions: tuple[str, ...] = ()  # left out of "all" (a target region "all" is found per account)
 
 
 @dataclass(frozen=True)
@@ -133,17 +134,23 @@ def plan_run(sessions: ChainSessions, settings: RoleSettings, request: PlanReque
         check("role_arn", arn, "via")
     # Deduplicated (order kept): a repeated account or region is one target, acted on once.
     regions = list(dict.fromkeys(request.regions or settings.regions))
-    for region in regions:
+    if ALL_REGIONS in regions and len(regions) > 1:
+        raise ConfigError("regions", "give all, or a list of regions, not both")
+    for region in regions if regions != [ALL_REGIONS] else ():
         check("region", region, "regions")
     role = RoleSpec(
         **settings.model_dump(include=set(RoleRef.model_fields), exclude={"via"}),
         via=(*request.extra_via, *settings.via),
         external_id=resolve_external_id(sessions, settings.external_id),
     )
-    for region in regions:
+    for region in [*(r for r in regions if r != ALL_REGIONS), *settings.exclude_regions]:
         problem = region_problem(region, role.partition)
         if problem:
             raise ConfigError("regions", problem)
+    excluded = set(settings.exclude_regions)
+    regions = [r for r in regions if r not in excluded]
+    if not regions:
+        raise ConfigError("regions", "exclude_regions removes every region: nothing would run")
     return RunPlan(
         action=spec,
         params=parsed,
@@ -155,6 +162,7 @@ def plan_run(sessions: ChainSessions, settings: RoleSettings, request: PlanReque
         source_identity=request.source_identity,
         session_tags=dict(request.session_tags) if request.session_tags else None,
         mfa=request.mfa,
+        exclude_regions=tuple(settings.exclude_regions),
     )
 
 

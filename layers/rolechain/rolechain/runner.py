@@ -29,6 +29,7 @@ from botocore.exceptions import (
 from pydantic import ValidationError
 
 from rolechain.actions import ActionContext, ActionFailed, DryRunViolation
+from rolechain.actions.base import RUNNER_IAM_ACTIONS, policy_document
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id
 from rolechain.errors import (
     REJECTED_CREDENTIAL_CODES,
@@ -39,6 +40,7 @@ from rolechain.errors import (
 )
 from rolechain.planning import RunPlan, Target
 from rolechain.sessions import ChainSessions
+from rolechain.types import ALL_REGIONS
 
 logger = logging.getLogger(__name__)
 
@@ -161,9 +163,32 @@ def run_plan(
     started_at = datetime.now(UTC).isoformat()
     session_name = default_session_name(plan.job or plan.action.name, run_id)
     policy = plan.action.session_policy()
+    if any(t.region == ALL_REGIONS for t in plan.targets):
+        # finding an account's enabled regions goes through the same narrowed session
+        policy = policy_document([*plan.action.iam_actions, *RUNNER_IAM_ACTIONS])
     total = len(plan.targets)
     done = 0
     lock = threading.Lock()
+
+    def each(target: Target) -> list[TargetResult]:
+        """The target's results: one, or one per enabled region for region "all"."""
+        if target.region != ALL_REGIONS:
+            return [one(target)]
+        nonlocal total
+        regions, failed = _enabled_regions(sessions, plan, target, session_name, policy)
+        if failed is not None:
+            return [_counted(failed)]
+        with lock:
+            total += len(regions) - 1  # the account's one target became one per region
+        return [one(Target(target.account, region)) for region in regions]
+
+    def _counted(result: TargetResult) -> TargetResult:
+        nonlocal done
+        with lock:
+            done += 1
+            if on_result is not None:
+                on_result(result, done, total)
+        return result
 
     def one(target: Target) -> TargetResult:
         nonlocal done
@@ -190,7 +215,7 @@ def run_plan(
 
     workers = max(1, min(plan.concurrency, total))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"rolechain-{run_id}") as pool:
-        results = list(pool.map(one, plan.targets))
+        results = [result for batch in pool.map(each, plan.targets) for result in batch]
     report = RunReport(
         run_id=run_id,
         action=plan.action.name,
@@ -202,6 +227,54 @@ def run_plan(
     )
     logger.info("run %s finished: %s in %.2fs", run_id, report.summary, report.duration_s)
     return report
+
+
+def _enabled_regions(
+    sessions: ChainSessions, plan: RunPlan, target: Target, session_name: str, policy: dict[str, Any]
+) -> tuple[list[str], TargetResult | None]:
+    """The regions enabled in ``target.account`` (ec2:DescribeRegions through its chain) minus the plan's
+    exclude_regions; or a failed result for (account, "all") saying why they are unknown."""
+    probe = TargetResult(target.account, ALL_REGIONS, plan.action.name, Status.FAILED)
+    try:
+        chain = plan.role.chain(
+            target.account,
+            session_name=session_name,
+            session_policy=policy,
+            source_identity=plan.source_identity,
+            tags=plan.session_tags,
+            mfa=plan.mfa,
+        )
+        response = sessions.client(chain, "ec2").describe_regions(AllRegions=False)
+    except AssumeRoleError as exc:
+        probe.error = {"type": FailureKind.ASSUME_ROLE, **exc.failure.to_dict()}
+        probe.retryable = exc.failure.likely_cause == "transient"
+        return [], probe
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        probe.error = {
+            "type": FailureKind.AWS,
+            "code": error.get("Code", "Unknown"),
+            "message": f"cannot list the account's enabled regions: {error.get('Message', exc)}",
+            "operation": exc.operation_name,
+        }
+        probe.retryable = is_transient_error(probe.error["code"], None)
+        return [], probe
+    except (RolechainError, BotoCoreError, *NETWORK_ERRORS) as exc:
+        probe.error = {"type": FailureKind.CLIENT, "message": f"cannot list the account's enabled regions: {exc}"}
+        probe.retryable = True
+        return [], probe
+    excluded = set(plan.exclude_regions)
+    enabled = sorted(
+        str(r["RegionName"])
+        for r in response.get("Regions", [])
+        if r.get("OptInStatus", "opt-in-not-required") in ("opt-in-not-required", "opted-in")
+    )
+    regions = [r for r in enabled if r not in excluded]
+    if not regions:
+        probe.status = Status.SKIPPED
+        probe.error = {"type": FailureKind.SKIPPED, "message": "no enabled region left once exclude_regions applied"}
+        return [], probe
+    return regions, None
 
 
 def _run_target(

@@ -77,8 +77,16 @@ def _known_region(value: str) -> str:
     return value
 
 
+ALL_REGIONS = "all"  # every region enabled in a target account, found through its chain
+
+
+def _region_or_all(value: str) -> str:
+    return value if value == ALL_REGIONS else _known_region(value)
+
+
 AccountId = Annotated[str, StringConstraints(pattern=f"^{ACCOUNT_ID}$")]
 Region = Annotated[str, StringConstraints(pattern=f"^{REGION}$"), AfterValidator(_known_region)]
+RegionOrAll = Annotated[str, StringConstraints(pattern=f"^({REGION}|{ALL_REGIONS})$"), AfterValidator(_region_or_all)]
 RoleName = Annotated[str, StringConstraints(pattern=f"^{ROLE_NAME}$")]
 RolePath = Annotated[str, StringConstraints(pattern=f"^{ROLE_PATH}$")]
 RoleArn = Annotated[str, StringConstraints(pattern=f"^{ROLE_ARN}$")]

@@ -209,7 +209,12 @@ def policy_document(iam_actions: Iterable[str]) -> dict[str, Any]:
     }
 
 
+# What the runner itself asks of a target session: the account's enabled regions (for regions: all).
+RUNNER_IAM_ACTIONS = ("ec2:DescribeRegions",)
+
+
 def target_role_policy(names: Iterable[str] | None = None) -> dict[str, Any]:
-    """The permissions R2 needs for the named actions (all registered ones by default): the union."""
+    """The permissions R2 needs for the named actions (all registered ones by default): the union,
+    with the runner's own (:data:`RUNNER_IAM_ACTIONS`)."""
     selected = [get_action(n) for n in names] if names is not None else list(REGISTRY.values())
-    return policy_document(a for action in selected for a in action.iam_actions)
+    return policy_document([*(a for action in selected for a in action.iam_actions), *RUNNER_IAM_ACTIONS])
