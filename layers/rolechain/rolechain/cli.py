@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import getpass
+import io
 import json
 import os
 import signal
@@ -441,7 +443,18 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--concurrency", type=int, help="targets in flight at once")
     p.add_argument("--profile", help="AWS profile of the base credentials")
     add_mfa_flags(p)
-    p.add_argument("--json", action="store_true", help="print the run as JSON")
+    p.add_argument("--json", action="store_true", help="print the run as JSON (--format json)")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="table (default), json (the whole run), jsonl (one result a line, as they finish), csv",
+    )
+    p.add_argument(
+        "--output",
+        metavar="DIR",
+        type=Path,
+        help="also write DIR/<run_id>/results.jsonl (each result as it finishes) and summary.json",
+    )
     p.set_defaults(command=cmd_run, uses_actions=True)
 
 
@@ -542,20 +555,108 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             mfa=mfa_of(args, via_required=False),
         )
         plan = plan_run(sessions, settings, request)
-    progress = _Progress(err) if err.isatty() and not args.json else None
-    with _stopped_by_signals(err) as stop:
-        report = run_plan(sessions, plan, on_result=progress.update if progress else None, stop=stop)
+    fmt = _format_of(args)
+    run_id = new_run_id()
+    sinks: list[Callable[[TargetResult, int, int], None]] = []
+    progress = _Progress(err) if err.isatty() and fmt == "table" else None
+    if progress:
+        sinks.append(progress.update)
+    if fmt == "jsonl":
+        sinks.append(lambda result, done, total: _write_line(out, {"run_id": run_id, **result.to_dict()}))
+    folder = _RunFolder(args.output, run_id) if args.output else None
+    if folder:
+        sinks.append(folder.add)
+
+    def on_result(result: TargetResult, done: int, total: int) -> None:
+        for sink in sinks:
+            sink(result, done, total)
+
+    try:
+        with _stopped_by_signals(err) as stop:
+            report = run_plan(sessions, plan, run_id=run_id, on_result=on_result, stop=stop)
+    finally:
+        if folder:
+            folder.close()
     if progress:
         progress.close()
-    if args.json:
+    if fmt == "json":
         out.write(json.dumps(report.to_dict(), default=str) + "\n")
-    else:
+    elif fmt == "csv":
+        out.write(render_csv(report))
+    elif fmt == "table":
         out.write(render_report(report) + "\n")
+    if folder:
+        err.write(f"rolechain: results in {folder.finish(report)}\n")
     if report.interrupted:
         saved = _save_interrupted(report)
         err.write(f"rolechain: the interrupted run's report is saved in {saved}\n" if saved else "")
         return EXIT_INTERRUPTED
     return report.exit_code
+
+
+FORMATS = ("table", "json", "jsonl", "csv")
+CSV_COLUMNS = ("account", "region", "action", "status", "code", "message", "hint", "duration_ms", "output")
+
+
+def _format_of(args: argparse.Namespace) -> str:
+    if args.json and args.format not in (None, "json"):
+        raise ConfigError("--json", f"is --format json; it cannot go with --format {args.format}")
+    return "json" if args.json else args.format or "table"
+
+
+def _write_line(stream: TextIO, data: dict[str, Any]) -> None:
+    stream.write(json.dumps(data, default=str, separators=(",", ":")) + "\n")
+    stream.flush()
+
+
+class _RunFolder:
+    """``DIR/<run_id>/``: results.jsonl written as each target finishes (nothing kept in memory for
+    it), summary.json when the run is over. Refuses a DIR that cannot be written, before the run starts."""
+
+    def __init__(self, root: Path, run_id: str) -> None:
+        self.path = root / run_id
+        try:
+            self.path.mkdir(parents=True, exist_ok=False)
+            self._results = (self.path / "results.jsonl").open("w", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError("--output", f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._lock = threading.Lock()
+
+    def add(self, result: TargetResult, done: int, total: int) -> None:
+        with self._lock:
+            _write_line(self._results, result.to_dict())
+
+    def close(self) -> None:
+        with self._lock:
+            self._results.close()
+
+    def finish(self, report: RunReport) -> Path:
+        summary = {k: v for k, v in report.to_dict().items() if k != "results"}
+        (self.path / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        return self.path
+
+
+def render_csv(report: RunReport) -> str:
+    """One row per target: the error's code, message and hint in their own columns, the output as JSON."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in report.results:
+        error = r.error or {}
+        writer.writerow(
+            (
+                r.account,
+                r.region,
+                r.action,
+                str(r.status),
+                error.get("code") or error.get("type") or "",
+                error.get("message") or "",
+                error.get("hint") or "",
+                r.duration_ms,
+                json.dumps(r.output, default=str, separators=(",", ":")) if r.output is not None else "",
+            )
+        )
+    return buffer.getvalue()
 
 
 def _save_interrupted(report: RunReport) -> Path | None:
@@ -611,18 +712,32 @@ def render_report(report: RunReport) -> str:
     header = f"run {report.run_id}: {report.action}{' (dry run)' if report.dry_run else ''}"
     if report.interrupted:
         header += " (interrupted: targets not started are skipped)"
+    # The table keeps one line a target; what a failure says in full (the hint with its fix) follows it.
+    details = [
+        f"{r.account} {r.region}: {_full(r)}" for r in report.results if r.error and len(_full(r)) > DETAIL_WIDTH
+    ]
+    more = ("\ndetails:\n" + "\n".join(details)) if details else ""
     return (
-        f"{header}\n{render_table(('account', 'region', 'status', 'detail'), rows)}\n"
+        f"{header}\n{render_table(('account', 'region', 'status', 'detail'), rows)}{more}\n"
         f"{summary} in {report.duration_s:.2f}s"
     )
+
+
+DETAIL_WIDTH = 160
+
+
+def _full(result: TargetResult) -> str:
+    error = result.error or {}
+    if error.get("type") == "assume_role":
+        return f"hop {error['hop']} {error['code']}: {error['hint']}"
+    return f"{error.get('code') or error.get('type')}: {error.get('message')}"
 
 
 def _brief(result: TargetResult, action: Action[Any]) -> str:
     """One line about a target's result, for the table: its error, else what the action says of its output."""
     if result.error:
-        if result.error.get("type") == "assume_role":
-            return f"hop {result.error['hop']} {result.error['code']}: {result.error['hint']}"[:160]
-        return f"{result.error.get('code') or result.error.get('type')}: {result.error.get('message')}"[:160]
+        full = _full(result)
+        return full if len(full) <= DETAIL_WIDTH else full[: DETAIL_WIDTH - 14] + "... (details)"
     return action.summarize(result.output or {})
 
 
