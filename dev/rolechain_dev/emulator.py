@@ -610,6 +610,30 @@ def iam_action(request: RecordedRequest) -> str | None:
     return mapped or f"{_IAM_PREFIX.get(request.service, request.service)}:{request.action}"
 
 
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+def _transact_checks(request: RecordedRequest) -> list[tuple[str, str | None]]:
+    """DynamoDB authorises TransactWriteItems by the action of each item on its table (IAM has no
+    TransactWriteItems action); empty for any other request."""
+    if (request.service, request.action) != ("dynamodb", "TransactWriteItems"):
+        return []
+    body = request.body if isinstance(request.body, dict) else {}
+    region, account = request.region or "us-east-1", request.account
+    checks: list[tuple[str, str | None]] = []
+    for item in body.get("TransactItems") or []:
+        for kind, operation in item.items() if isinstance(item, dict) else ():
+            table = operation.get("TableName") if isinstance(operation, dict) else None
+            arn = f"arn:aws:dynamodb:{region}:{account}:table/{table}" if isinstance(table, str) else None
+            checks.append((f"dynamodb:{_TRANSACT_ACTIONS.get(kind, kind)}", arn))
+    return checks or [("dynamodb:PutItem", None)]
+
+
 def request_resource(request: RecordedRequest) -> str | None:
     """The ARN a request acts on where the emulator can tell (S3 buckets, DynamoDB tables, SQS queues,
     SSM parameters); None otherwise (the policy's Resource is then not checked)."""
@@ -980,8 +1004,24 @@ class Emulator:
         for scp in _scp_layers(caller.account):
             names.append("service control policy")
             layers.append(scp)
-        resource = request_resource(request)
         context = {"aws:PrincipalArn": caller.principal.role_arn or caller.arn, "aws:PrincipalAccount": caller.account}
+        checks = _transact_checks(request) or [(action, request_resource(request))]
+        for needed, resource in checks:
+            reply = self._decide(request, caller, names, layers, needed, resource, context)
+            if reply is not None:
+                return reply
+        return None
+
+    def _decide(
+        self,
+        request: RecordedRequest,
+        caller: _Caller,
+        names: list[str],
+        layers: list[list[Any]],
+        action: str,
+        resource: str | None,
+        context: dict[str, Any],
+    ) -> _ErrorReply | None:
         try:
             verdicts = [iam.evaluate(layer, action, resource, context) for layer in layers]
         except iam.UnsupportedPolicy as exc:

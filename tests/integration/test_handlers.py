@@ -463,3 +463,96 @@ def test_a_job_over_an_ou_is_resolved_once_by_the_scheduler_and_trusted_by_the_w
     assert hub.emulator.calls(service="organizations") == []
     stored = hub_support.stored_results(hub.emulator, hub.seed, hub.resources.table, run["run_id"])
     assert sorted(stored.values()) == ["ok", "ok"], stored
+
+
+def completion_events(hub: Hub) -> list[dict[str, Any]]:
+    """The run-completed events the hub sent (and EventBridge took)."""
+    events = []
+    for call in hub.emulator.calls(service="events", action="PutEvents"):
+        if call.status != 200:
+            continue
+        for entry in call.body["Entries"]:
+            if entry["DetailType"] == "Rolechain Run Completed":
+                events.append({**json.loads(entry["Detail"]), "source": entry["Source"], "bus": entry["EventBusName"]})
+    return events
+
+
+def run_record(hub: Hub, run_id: str) -> dict[str, Any]:
+    dynamodb = hub.admin(hub.seed.hub_account).client("dynamodb")
+    item = dynamodb.get_item(TableName=hub.resources.table, Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}})[
+        "Item"
+    ]
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+def queued_tag_owner_run(hub: Hub) -> tuple[str, list[dict[str, Any]]]:
+    scheduler = hub.load("scheduler")
+    scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 2})
+    run = scheduler.lambda_handler(load_event("scheduler-tag-owner.json"), FakeContext("scheduler"))
+    assert run["status"] == "queued" and completion_events(hub) == []
+    return run["run_id"], drain_queue(hub)
+
+
+def test_workers_count_each_target_once_and_the_last_one_sends_the_one_completion_event(hub: Hub) -> None:
+    run_id, messages = queued_tag_owner_run(hub)
+    worker = hub.load("worker")
+    assert worker.lambda_handler(sqs_event(messages[:3]), FakeContext("worker")) == {"batchItemFailures": []}
+    assert completion_events(hub) == []  # 3 of 5 counted
+    assert worker.lambda_handler(sqs_event(messages[3:]), FakeContext("worker")) == {"batchItemFailures": []}
+    (event,) = completion_events(hub)
+    assert (event["run_id"], event["job"], event["target_count"], event["source"]) == (
+        run_id,
+        "tag-owner",
+        5,
+        "rolechain",
+    )
+    assert event["summary"] == {"ok": 5, "failed": 0, "skipped": 0, "dry_run": 0} and event["completed_at"]
+    record = run_record(hub, run_id)
+    assert (record["targets_done"], record["count_ok"]) == ("5", "5")
+    # every message delivered again: nothing counted twice, no second event
+    assert worker.lambda_handler(sqs_event(messages), FakeContext("worker")) == {"batchItemFailures": []}
+    assert run_record(hub, run_id)["targets_done"] == "5" and len(completion_events(hub)) == 1
+
+
+def test_concurrent_workers_send_exactly_one_completion_event(hub: Hub) -> None:
+    import threading
+
+    run_id, messages = queued_tag_owner_run(hub)
+    worker = hub.load("worker")
+    barrier = threading.Barrier(len(messages))
+    answers: list[Any] = []
+
+    def deliver(message: dict[str, Any]) -> None:
+        barrier.wait()
+        answers.append(worker.lambda_handler(sqs_event([message]), FakeContext("worker")))
+
+    threads = [threading.Thread(target=deliver, args=(m,)) for m in messages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [{"batchItemFailures": []}] * len(messages)
+    assert [e["run_id"] for e in completion_events(hub)] == [run_id]
+    assert run_record(hub, run_id)["targets_done"] == "5"
+
+
+def test_a_refused_completion_event_is_sent_by_the_retry(hub: Hub) -> None:
+    run_id, messages = queued_tag_owner_run(hub)
+    worker = hub.load("worker")
+    hub.emulator.inject_fault("PutEvents", "InternalException", "EventBridge is down", status=500, times=100)
+    response = worker.lambda_handler(sqs_event(messages), FakeContext("worker"))
+    assert len(response["batchItemFailures"]) == 1  # the message whose worker completed the run: retried
+    assert completion_events(hub) == []
+    hub.emulator.clear_faults()  # EventBridge is back
+    retried = [m for m in messages if m["id"] == response["batchItemFailures"][0]["itemIdentifier"]]
+    assert worker.lambda_handler(sqs_event(retried), FakeContext("worker")) == {"batchItemFailures": []}
+    (event,) = completion_events(hub)
+    assert event["run_id"] == run_id and event["summary"]["ok"] == 5
+    assert run_record(hub, run_id)["targets_done"] == "5"
+
+
+def test_an_inline_run_sends_its_completion_event_too(hub: Hub) -> None:
+    scheduler = hub.load("scheduler")
+    run = scheduler.lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
+    (event,) = completion_events(hub)
+    assert (event["run_id"], event["mode"], event["summary"]["ok"]) == (run["run_id"], "inline", 5)

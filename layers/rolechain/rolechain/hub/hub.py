@@ -9,6 +9,7 @@ from functools import cached_property
 
 from rolechain.errors import ConfigError
 from rolechain.hub import remediation, runs, worker
+from rolechain.hub.events import RunEvents
 from rolechain.hub.queue import TargetQueue
 from rolechain.hub.settings import Settings
 from rolechain.hub.store import RunStore
@@ -42,6 +43,10 @@ class Hub:
         return TargetQueue(self.sessions.client(None, "sqs"), self.settings.target_queue_url)
 
     @cached_property
+    def events(self) -> RunEvents:
+        return RunEvents(self.sessions.client(None, "events"), self.settings.event_bus_name)
+
+    @cached_property
     def hub_account(self) -> str:
         return self.sessions.identity(None).account
 
@@ -55,6 +60,7 @@ class Hub:
 
     # scheduler and API (runs.py), worker (worker.py), remediation (remediation.py)
     start_job = runs.start_job
+    complete_if_done = runs.complete_if_done
     _start = runs.start
     create_run = runs.create_run
     get_run = runs.get_run

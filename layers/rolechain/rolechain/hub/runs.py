@@ -18,7 +18,7 @@ from rolechain.hub.errors import Forbidden, NotFound
 from rolechain.hub.models import Caller, QueuedPlan, RunRequest, TargetMessage
 from rolechain.jobs import RoleRef
 from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
-from rolechain.runner import run_plan
+from rolechain.runner import Status, run_plan
 
 if TYPE_CHECKING:
     from rolechain.hub.hub import Hub
@@ -84,6 +84,8 @@ def start(
         hub.store.put_run(run)
         report = run_plan(hub.sessions, plan, run_id=run_id, remaining_seconds=remaining_seconds)
         hub.store.put_results(run_id, report.results)
+        hub.store.count_targets(run_id, report.results, len(plan.targets))
+        complete_if_done(hub, run_id)
         return {**run, **report.to_dict(), "status": "completed"}
     run["mode"] = "queued"
     params = plan.params.model_dump(mode="json", exclude_unset=True)
@@ -113,6 +115,35 @@ def start(
     hub.queue.send(messages)
     logger.info("run %s queued %d target(s)", run_id, len(messages))
     return {**run, "status": "queued"}
+
+
+def complete_if_done(hub: Hub, run_id: str) -> bool:
+    """Once every target of the run is counted, mark it completed and send its one completion event
+    (whichever worker counts the last target; the store's conditional update lets only one through).
+    An event EventBridge refuses un-marks the run and raises: the message's retry sends it."""
+    record = hub.store.claim_completion(run_id, datetime.now(UTC).isoformat())
+    if record is None:
+        return False
+    summary = {str(s): int(record.get(f"count_{s}", 0)) for s in Status}
+    detail = {
+        "run_id": run_id,
+        "job": record.get("job"),
+        "action": record.get("action"),
+        "dry_run": record.get("dry_run"),
+        "mode": record.get("mode"),
+        "requested_by": record.get("requested_by"),
+        "target_count": record.get("target_count"),
+        "summary": summary,
+        "created_at": record.get("created_at"),
+        "completed_at": record.get("completed_at"),
+    }
+    try:
+        hub.events.run_completed(detail)
+    except Exception:
+        hub.store.release_completion(run_id)
+        raise
+    logger.info("run %s completed: %s", run_id, summary)
+    return True
 
 
 def create_run(

@@ -23,6 +23,7 @@ class Settings(BaseModel):
     run_ttl_days: int = Field(default=30, alias="RUN_TTL_DAYS", ge=1, le=3650)
     max_receive_count: int = Field(default=3, alias="MAX_RECEIVE_COUNT", ge=1, le=100)
     region: str = Field(default="us-east-1", alias="AWS_REGION")
+    event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME", min_length=1)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

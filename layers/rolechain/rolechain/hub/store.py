@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 from rolechain.errors import RolechainError
 from rolechain.hub.errors import NotFound
@@ -44,8 +45,7 @@ class RunStore:
     def put_results(self, run_id: str, results: Iterable[TargetResult]) -> None:
         """Store one item per target; a target given twice keeps its last result, since DynamoDB
         refuses a BatchWriteItem that names one key twice."""
-        by_key = {(r.account, r.region): r for r in results}
-        items = [self._result_item(run_id, r) for r in by_key.values()]
+        items = [self._result_item(run_id, r) for r in _last_per_key(results)]
         for start in range(0, len(items), 25):  # BatchWriteItem takes 25 items a call
             request = {self._table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
             for _ in range(8):
@@ -63,6 +63,90 @@ class RunStore:
             data["output"] = {"truncated": True, "note": f"output over {MAX_RESULT_BYTES} bytes not stored"}
         return self._item(
             {**data, "pk": f"run#{run_id}", "sk": f"target#{result.account}#{result.region}", "ttl": self._ttl()}
+        )
+
+    def record_target(self, run_id: str, account: str, region: str, results: Sequence[TargetResult]) -> bool:
+        """Store a queued target's results and count it on the run, in one transaction, once: a
+        marker item ``done#<account>#<region>`` makes a second delivery of the same message count
+        nothing (False). The run's counters (``targets_done``, ``count_<status>``) grow by DynamoDB
+        ``ADD``, so concurrent workers never lose an update."""
+        marker = self._item({"pk": f"run#{run_id}", "sk": f"done#{account}#{region}", "ttl": self._ttl()})
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": marker,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            *(
+                {"Put": {"TableName": self._table, "Item": self._result_item(run_id, r)}}
+                for r in _last_per_key(results)
+            ),
+            {"Update": self._count_update(run_id, results, targets=1)},
+        ]
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if (
+                exc.response.get("Error", {}).get("Code") == "TransactionCanceledException"
+                and reasons
+                and (reasons[0].get("Code") == "ConditionalCheckFailed")
+            ):
+                return False  # counted before: a message delivered again
+            raise
+        return True
+
+    def count_targets(self, run_id: str, results: Sequence[TargetResult], targets: int) -> None:
+        """Count ``targets`` done with their ``results`` on the run (an inline run, stored already)."""
+        self._client.update_item(**self._count_update(run_id, results, targets=targets))
+
+    def _count_update(self, run_id: str, results: Sequence[TargetResult], *, targets: int) -> dict[str, Any]:
+        counts = {str(s): 0 for s in Status}
+        for result in _last_per_key(results):
+            counts[str(result.status)] += 1
+        names = {f"#c_{k}": f"count_{k}" for k in counts}
+        values: dict[str, Any] = {":targets": {"N": str(targets)}}
+        values.update({f":c_{k}": {"N": str(v)} for k, v in counts.items()})
+        adds = ", ".join(["targets_done :targets", *(f"#c_{k} :c_{k}" for k in counts)])
+        return {
+            "TableName": self._table,
+            "Key": {"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
+            "UpdateExpression": f"ADD {adds}",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+
+    def claim_completion(self, run_id: str, now: str) -> dict[str, Any] | None:
+        """Mark the run completed if every target is counted and nobody marked it before: the run's
+        record (with its counters) for the one caller that did, None for everybody else."""
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
+                UpdateExpression="SET completed_at = :now",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(completed_at) "
+                "AND targets_done >= target_count",
+                ExpressionAttributeValues={":now": {"S": now}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        record: dict[str, Any] = _plain(
+            {k: self._deserializer.deserialize(v) for k, v in response["Attributes"].items()}
+        )
+        return record
+
+    def release_completion(self, run_id: str) -> None:
+        """Undo :meth:`claim_completion` (its event could not be sent: the next worker tries again)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
+            UpdateExpression="REMOVE completed_at",
         )
 
     def has_result(self, run_id: str, account: str, region: str) -> bool:
@@ -94,16 +178,23 @@ class RunStore:
         if meta is None:
             raise NotFound(f"no run {run_id!r}")
         results = [_plain(i) for i in items if i["sk"].startswith("target#")]
+        counted = sum(1 for i in items if i["sk"].startswith("done#"))
         for result in results:
             for key in ("pk", "sk", "ttl"):
                 result.pop(key, None)
         summary = {str(s): 0 for s in Status}
         for result in results:
             summary[result["status"]] = summary.get(result["status"], 0) + 1
-        run = {k: v for k, v in _plain(meta).items() if k not in ("pk", "sk", "ttl")}
+        run = {k: v for k, v in _plain(meta).items() if k not in ("pk", "sk", "ttl") and not k.startswith("count_")}
         expected = int(run.get("target_count", len(results)))
-        run["status"] = "completed" if len(results) >= expected else "running"
+        done = int(run.get("targets_done", max(counted, len(results))))
+        run["status"] = "completed" if "completed_at" in run or done >= expected else "running"
         return {**run, "summary": summary, "results": sorted(results, key=lambda r: (r["account"], r["region"]))}
+
+
+def _last_per_key(results: Iterable[TargetResult]) -> list[TargetResult]:
+    """One result per (account, region), the last given: DynamoDB refuses a batch naming a key twice."""
+    return list({(r.account, r.region): r for r in results}.values())
 
 
 def _plain(value: Any) -> Any:

@@ -46,18 +46,21 @@ def process_target(
             Status.FAILED,
             error={"type": FailureKind.CONFIG, "message": f"refused: {exc}"},
         )
-        # recorded for a run that exists, and never over a real result of the same target (a forged
-        # or replayed message must not rewrite what happened)
+        # recorded (and counted, so the run still completes) for a run that exists, and never over a
+        # real result of the same target: a replayed message must not rewrite what happened
         if not isinstance(exc, UnknownRun) and not hub.store.has_result(
             message.run_id, message.account, message.region
         ):
-            hub.store.put_results(message.run_id, [result])
+            hub.store.record_target(message.run_id, message.account, message.region, [result])
+            hub.complete_if_done(message.run_id)
         return result
-    result = run_plan(hub.sessions, plan, run_id=message.run_id, remaining_seconds=remaining_seconds).results[0]
-    retry = is_transient(result) or result.status == Status.SKIPPED
+    results = run_plan(hub.sessions, plan, run_id=message.run_id, remaining_seconds=remaining_seconds).results
+    result = results[0]  # one, or the first of an account's regions (regions: all)
+    retry = any(is_transient(r) or r.status == Status.SKIPPED for r in results)
     if retry and receive_count < hub.settings.max_receive_count:
         raise TransientTargetError(result)
-    hub.store.put_results(message.run_id, [result])
+    hub.store.record_target(message.run_id, message.account, message.region, results)
+    hub.complete_if_done(message.run_id)
     return result
 
 
