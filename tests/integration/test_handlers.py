@@ -556,3 +556,44 @@ def test_an_inline_run_sends_its_completion_event_too(hub: Hub) -> None:
     run = scheduler.lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
     (event,) = completion_events(hub)
     assert (event["run_id"], event["mode"], event["summary"]["ok"]) == (run["run_id"], "inline", 5)
+
+
+def test_a_scheduler_out_of_time_leaves_the_rest_to_the_queue_and_the_run_still_ends_once(hub: Hub) -> None:
+    scheduler = hub.load("scheduler")
+    scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 0})
+    # 5 s left: under the 10 s an enqueueing invocation keeps for itself, so it queues no target itself
+    run = scheduler.lambda_handler(load_event("scheduler-tag-owner.json"), FakeContext("scheduler", remaining_ms=5000))
+    assert (run["status"], run["enqueued"], run["target_count"]) == ("queued", 0, 5)
+    (continuation,) = drain_queue(hub)
+    assert json.loads(continuation["body"]) == {"kind": "continue", "run_id": run["run_id"], "start": 0}
+    worker = hub.load("worker")
+    assert worker.lambda_handler(sqs_event([continuation]), FakeContext("worker")) == {"batchItemFailures": []}
+    # delivered again: that part is taken, nothing is queued twice
+    assert worker.lambda_handler(sqs_event([continuation]), FakeContext("worker")) == {"batchItemFailures": []}
+    targets = drain_queue(hub)
+    assert sorted(json.loads(m["body"])["account"] for m in targets) == [f"20000000000{i}" for i in range(1, 6)]
+    assert worker.lambda_handler(sqs_event(targets), FakeContext("worker")) == {"batchItemFailures": []}
+    (event,) = completion_events(hub)
+    assert event["run_id"] == run["run_id"] and event["summary"]["ok"] == 5
+
+
+def test_the_queue_sends_ten_a_call_eight_calls_at_once_and_stops_between_rounds_when_time_runs_out(
+    hub: Hub,
+) -> None:
+    from rolechain.hub.models import ContinueMessage
+    from rolechain.hub.queue import TargetQueue
+
+    sqs = hub.emulator.session(
+        hub.resources.r1_credentials["AccessKeyId"],
+        hub.resources.r1_credentials["SecretAccessKey"],
+        hub.resources.r1_credentials["SessionToken"],
+    ).client("sqs", region_name=hub.seed.region)
+    queue = TargetQueue(sqs, hub.resources.queue_url)
+    messages = [ContinueMessage(run_id=f"run-{i:03d}", start=i) for i in range(95)]
+    budget = iter([60.0, 0.0])
+    sent = queue.send(messages, remaining_seconds=lambda: next(budget), reserve_seconds=10.0)
+    assert sent == 80  # one round: 8 calls of 10; then too little time for the next
+    assert len(hub.emulator.calls(action="SendMessageBatch")) == 8
+    bodies = sorted(json.loads(m["body"])["run_id"] for m in drain_queue(hub))
+    assert bodies == [f"run-{i:03d}" for i in range(80)]  # the first ones: the caller continues at 80
+    assert queue.send(messages[80:]) == 15 and len(hub.emulator.calls(action="SendMessageBatch")) == 10

@@ -61,6 +61,7 @@ class Hub:
     # scheduler and API (runs.py), worker (worker.py), remediation (remediation.py)
     start_job = runs.start_job
     complete_if_done = runs.complete_if_done
+    continue_queueing = runs.continue_queueing
     _start = runs.start
     create_run = runs.create_run
     get_run = runs.get_run

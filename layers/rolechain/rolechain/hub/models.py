@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from rolechain.chain import sanitize_session_name, sanitize_tag_value
 from rolechain.jobs import RoleRef
-from rolechain.types import AccountId, ActionName, JobName, Region, RoleName, RunId
+from rolechain.types import AccountId, ActionName, JobName, Region, RegionOrAll, RoleName, RunId
 
 
 class TargetMessage(BaseModel):
@@ -28,10 +28,21 @@ class TargetMessage(BaseModel):
     action: ActionName
     params: dict[str, Any] = Field(default_factory=dict)
     account: AccountId
-    region: Region
+    region: RegionOrAll  # "all": the worker runs the account's every enabled region
     dry_run: bool = False
     requested_by: str | None = None
     role: RoleRef | None = None
+
+
+class ContinueMessage(BaseModel):
+    """Queue the targets of run ``run_id`` from ``start`` on: the scheduler (or a worker) that ran out of
+    time sends it, and the worker that reads it enqueues the next part within its own time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["continue"] = "continue"
+    run_id: RunId
+    start: int = Field(ge=0)
 
 
 class QueuedPlan(BaseModel):
@@ -42,7 +53,7 @@ class QueuedPlan(BaseModel):
 
     params: dict[str, Any] = Field(default_factory=dict)
     accounts: list[AccountId] = Field(min_length=1)
-    regions: list[Region] = Field(min_length=1)
+    regions: list[RegionOrAll] = Field(min_length=1)
     role: RoleRef
 
 

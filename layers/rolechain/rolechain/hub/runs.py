@@ -14,8 +14,8 @@ from rolechain.actions import REGISTRY
 from rolechain.chain import new_run_id
 from rolechain.errors import ConfigError
 from rolechain.hub.authz import RunScope, authorize_run, matching_rules, may_read
-from rolechain.hub.errors import Forbidden, NotFound
-from rolechain.hub.models import Caller, QueuedPlan, RunRequest, TargetMessage
+from rolechain.hub.errors import Forbidden, NotFound, UnknownRun
+from rolechain.hub.models import Caller, ContinueMessage, QueuedPlan, RunRequest, TargetMessage
 from rolechain.jobs import RoleRef
 from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
 from rolechain.runner import Status, run_plan
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rolechain.hub.hub import Hub
 
 logger = logging.getLogger(__name__)
+ENQUEUE_RESERVE = 10.0  # seconds an enqueueing invocation keeps for itself: then the queue continues
 
 
 def start_job(
@@ -97,24 +98,58 @@ def start(
         regions=list(dict.fromkeys(t.region for t in plan.targets)),
         role=role,
     ).model_dump(mode="json")
+    run["enqueued"] = 0
     hub.store.put_run(run)
-    messages = [
+    messages = target_messages(run)
+    sent = _enqueue(hub, run_id, messages, 0, remaining_seconds)
+    logger.info("run %s queued %d of %d target(s)", run_id, sent, len(messages))
+    return {**run, "status": "queued", "enqueued": sent}
+
+
+def target_messages(record: dict[str, Any]) -> list[TargetMessage]:
+    """Every target message of a queued run, in its order (accounts, then regions), from its record."""
+    queued = QueuedPlan.model_validate(record["queued"])
+    return [
         TargetMessage(
-            run_id=run_id,
-            job=plan.job,
-            action=plan.action.name,
-            params=params,
-            account=t.account,
-            region=t.region,
-            dry_run=plan.dry_run,
-            requested_by=caller.arn if caller else None,
-            role=role,
+            run_id=record["run_id"],
+            job=record.get("job"),
+            action=record["action"],
+            params=queued.params,
+            account=account,
+            region=region,
+            dry_run=bool(record["dry_run"]),
+            requested_by=record.get("requested_by"),
+            role=queued.role,
         )
-        for t in plan.targets
+        for account in queued.accounts
+        for region in queued.regions
     ]
-    hub.queue.send(messages)
-    logger.info("run %s queued %d target(s)", run_id, len(messages))
-    return {**run, "status": "queued"}
+
+
+def _enqueue(
+    hub: Hub, run_id: str, messages: list[TargetMessage], start: int, remaining_seconds: Callable[[], float] | None
+) -> int:
+    """Send ``messages[start:]`` within the time left; what does not fit is left to the worker that reads
+    the :class:`ContinueMessage` sent instead. Returns how many were sent."""
+    sent = hub.queue.send(messages[start:], remaining_seconds=remaining_seconds, reserve_seconds=ENQUEUE_RESERVE)
+    upto = start + sent
+    hub.store.set_enqueued(run_id, upto)
+    if upto < len(messages):
+        hub.queue.send([ContinueMessage(run_id=run_id, start=upto)])
+        logger.info("run %s: %d target(s) left to enqueue, continued through the queue", run_id, len(messages) - upto)
+    return sent
+
+
+def continue_queueing(hub: Hub, message: ContinueMessage, remaining_seconds: Callable[[], float] | None) -> int:
+    """Enqueue the next part of a queued run (a :class:`ContinueMessage`); a message for a part already
+    taken (delivered twice, or stale) sends nothing. Returns how many target messages were sent."""
+    record = hub.store.get_run_record(message.run_id)
+    if record is None or "queued" not in record:
+        raise UnknownRun(f"no queued run {message.run_id!r} is recorded")
+    if not hub.store.claim_enqueueing(message.run_id, message.start):
+        logger.info("run %s: the part from %d is taken already", message.run_id, message.start)
+        return 0
+    return _enqueue(hub, message.run_id, target_messages(record), message.start, remaining_seconds)
 
 
 def complete_if_done(hub: Hub, run_id: str) -> bool:

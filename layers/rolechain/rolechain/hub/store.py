@@ -149,6 +149,32 @@ class RunStore:
             UpdateExpression="REMOVE completed_at",
         )
 
+    def set_enqueued(self, run_id: str, upto: int) -> None:
+        """How many of the run's target messages are queued (a continuation starts there)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
+            UpdateExpression="SET enqueued = :upto",
+            ExpressionAttributeValues={":upto": {"N": str(upto)}},
+        )
+
+    def claim_enqueueing(self, run_id: str, start: int) -> bool:
+        """Whether this caller may enqueue the part from ``start``: the run's messages are queued up to
+        there, and nobody took that part before (a continuation delivered twice enqueues it once)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
+                UpdateExpression="SET continuing = :start",
+                ConditionExpression="enqueued = :start AND (attribute_not_exists(continuing) OR continuing < :start)",
+                ExpressionAttributeValues={":start": {"N": str(start)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def has_result(self, run_id: str, account: str, region: str) -> bool:
         """Whether a result of this target is already stored."""
         key = {"pk": {"S": f"run#{run_id}"}, "sk": {"S": f"target#{account}#{region}"}}
