@@ -4,7 +4,8 @@ Starts the emulator (moto behind a recording, trust-enforcing front), seeds a hu
 operator user U1 and the hub role R1, and target accounts with R2 ``rolechain-target``. Then:
 
 1. as an operator would from a laptop, the ``rolechain`` CLI: ``whoami`` through U1 -> R1 -> R2, a
-   hop that fails and why, the example inventory job, the tagging job (dry run, then for real);
+   hop that fails and the doctor naming its fix, the example inventory job, the tagging job (dry run,
+   then for real), then an organisation: a job over an OU, its plan (``rolechain targets``) and run;
 2. as Lambda runs them, the hub's functions with the fixtures in ``events/``: the scheduled inventory
    job, the tagging job and a remediation event, through ``sam build`` + ``sam local invoke`` with
    R1's session credentials (or, where ``sam local`` cannot run, the same handlers in-process, saying
@@ -24,6 +25,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -137,9 +139,59 @@ def cli_story(emulator: Emulator, targets: int, buckets: int) -> list[int]:
     _say("the inventory again: every bucket now carries the tags")
     codes.append(_run(["run", "inventory", "--config", job_file, *via, *only]))
 
+    codes += organisation_story(emulator, seed)
+
     calls = Counter(r.action for r in emulator.calls())
     _say("AWS calls the CLI sent (admin seeding excluded): " + ", ".join(f"{n} {c}" for n, c in calls.most_common(8)))
     return codes
+
+
+MANAGEMENT_ACCOUNT = "300000000001"
+ORG_READER = "rolechain-org-reader"
+
+
+def organisation_story(emulator: Emulator, seed: Seed) -> list[int]:
+    """The target accounts in an organisation (OUs prod and dev, managed by another account): a job over
+    an OU, its plan with ``rolechain targets``, then the run itself, its results kept with --output."""
+    accounts = seed.target_account_ids
+    half = max(1, len(accounts) // 2)
+    members = {a: ["prod"] for a in accounts[:half]} | {a: ["dev"] for a in accounts[half:]}
+    ous = emulator.create_organization(MANAGEMENT_ACCOUNT, {**members, seed.hub_account: ["platform"]})
+    reader = _org_reader(emulator, seed)
+    folder = tempfile.mkdtemp(prefix="rolechain-demo-")
+    job_file = os.path.join(folder, "org-jobs.yaml")
+    with open(job_file, "w", encoding="utf-8") as handle:
+        handle.write(
+            "version: 1\n"
+            f"defaults: {{external_id: {seed.external_id}, via: ['{seed.hub_role_arn}']}}\n"
+            "jobs:\n"
+            "  prod-inventory:\n"
+            "    action: list_buckets\n"
+            f"    targets: {{organization: {{ous: [{ous['prod']}], role: '{reader}'}}}}\n"
+        )
+    _say(f"an organisation: {half} target account(s) in OU prod ({ous['prod']}), the rest in dev; a job over prod")
+    codes = [_run(["targets", "prod-inventory", "--config", job_file])]
+    _say("the job over the OU, its results kept as JSON Lines (--output)")
+    codes.append(_run(["run", "prod-inventory", "--config", job_file, "--output", os.path.join(folder, "runs")]))
+    return codes
+
+
+def _org_reader(emulator: Emulator, seed: Seed) -> str:
+    """A role in the management account that U1 may assume and that may read Organizations."""
+    trust = {"Effect": "Allow", "Principal": {"AWS": seed.user_arn}, "Action": "sts:AssumeRole"}
+    read = {"Effect": "Allow", "Action": ["organizations:Describe*", "organizations:List*"], "Resource": "*"}
+    management = emulator.admin_session(MANAGEMENT_ACCOUNT).client("iam")
+    arn = str(management.create_role(RoleName=ORG_READER, AssumeRolePolicyDocument=_policy(trust))["Role"]["Arn"])
+    management.put_role_policy(RoleName=ORG_READER, PolicyName="read", PolicyDocument=_policy(read))
+    allow = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}
+    emulator.admin_session(seed.hub_account).client("iam").put_user_policy(
+        UserName=seed.user_arn.rsplit("/", 1)[-1], PolicyName="org-reader", PolicyDocument=_policy(allow)
+    )
+    return arn
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
 def lambda_story(
