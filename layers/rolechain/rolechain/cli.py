@@ -712,6 +712,12 @@ def render_report(report: RunReport) -> str:
     header = f"run {report.run_id}: {report.action}{' (dry run)' if report.dry_run else ''}"
     if report.interrupted:
         header += " (interrupted: targets not started are skipped)"
+    if report.waves:
+        header += "\nwaves: " + "; ".join(
+            f"{w['wave']}: {w['targets']} target(s), {w['failed']} failed" for w in report.waves
+        )
+    if report.stopped:
+        header += f"\nstopped: {report.stopped}"
     # The table keeps one line a target; what a failure says in full (the hint with its fix) follows it.
     details = [
         f"{r.account} {r.region}: {_full(r)}" for r in report.results if r.error and len(_full(r)) > DETAIL_WIDTH

@@ -221,12 +221,70 @@ class RoleSettings(RoleRef):
         return value
 
 
+PERCENT_RE = re.compile(r"^([1-9][0-9]?|100)%\Z")
+
+
+def _count_or_percent(value: Any) -> int | str:
+    """A positive count (5) or a percentage of the run's targets ("25%")."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("must be a count like 5 or a percentage like '25%'")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+    if not PERCENT_RE.match(value):
+        raise ValueError(f"{value!r} must be a count like 5 or a percentage like '25%' (1-100%)")
+    return value
+
+
+CountOrPercent = Annotated[int | str, AfterValidator(_count_or_percent)]
+
+
+def resolve_count(value: int | str, total: int, *, at_least: int = 0) -> int:
+    """``value`` as a number of targets out of ``total`` (a percentage rounds up)."""
+    if isinstance(value, int):
+        return max(at_least, value)
+    return max(at_least, -(-int(value[:-1]) * total // 100))
+
+
+class Rollout(BaseModel):
+    """Waves for a changing job: ``first`` targets, then ``then`` at a time (a count or a percentage of
+    the targets); after each wave, more failures than the job's ``max_failures`` stop the run and the
+    targets not started are recorded skipped with the reason."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    first: CountOrPercent = 1
+    then: CountOrPercent = "100%"
+
+    @model_validator(mode="after")
+    def _positive(self) -> Rollout:
+        for name in ("first", "then"):
+            if getattr(self, name) == 0:
+                raise ValueError(f"{name} must be at least 1 target (or a percentage)")
+        return self
+
+    def waves(self, total: int) -> list[int]:
+        """The size of each wave over ``total`` targets."""
+        sizes: list[int] = []
+        left = total
+        size = resolve_count(self.first, total, at_least=1)
+        while left > 0:
+            sizes.append(min(size, left))
+            left -= sizes[-1]
+            size = resolve_count(self.then, total, at_least=1)
+        return sizes
+
+
 class Job(RoleSettings):
     action: str
     params: dict[str, Any] = Field(default_factory=dict)
     targets: Targets
     schedule: str | None = None
     description: str = ""
+    rollout: Rollout | None = None
+    # failures the run tolerates (a count or a percentage of its targets); with a rollout, checked after
+    # each wave (default 0: the first failure stops it), without one, checked as results come in
+    max_failures: CountOrPercent | None = None
 
     @field_validator("schedule")
     @classmethod

@@ -7,6 +7,7 @@ here calls AWS except to read an ExternalId kept in SSM.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 from rolechain.actions import Action, get_action
 from rolechain.chain import Chain, Hop, role_arn_parts
 from rolechain.errors import ConfigError, RolechainError
-from rolechain.jobs import JobFile, RoleRef, RoleSettings, SsmParameter, TargetResolver
+from rolechain.jobs import JobFile, RoleRef, RoleSettings, Rollout, SsmParameter, TargetResolver
 from rolechain.sessions import ChainSessions
 from rolechain.targets import resolve_accounts
 from rolechain.types import ALL_REGIONS, check, region_problem
@@ -91,6 +92,8 @@ class RunPlan:
     session_tags: dict[str, str] | None = None
     mfa: tuple[str, str] | None = field(default=None, repr=False)  # (serial number, one-time code) for hop 1
     exclude_regions: tuple[str, ...] = ()  # left out of "all" (a target region "all" is found per account)
+    rollout: Rollout | None = None
+    max_failures: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,7 @@ def plan_job(
     outside = [a for a in request.accounts if a not in configured]
     if outside:
         raise ConfigError("accounts", f"{', '.join(outside)} not among the targets of job {name!r}")
-    return plan_run(
+    plan = plan_run(
         sessions,
         job,
         PlanRequest(
@@ -217,6 +220,9 @@ def plan_job(
             mfa=request.mfa,
         ),
     )
+    if job.rollout is not None or job.max_failures is not None:
+        plan = dataclasses.replace(plan, rollout=job.rollout, max_failures=job.max_failures)
+    return plan
 
 
 @functools.lru_cache(maxsize=64)

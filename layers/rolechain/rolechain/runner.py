@@ -38,6 +38,7 @@ from rolechain.errors import (
     RolechainError,
     is_transient_error,
 )
+from rolechain.jobs import resolve_count
 from rolechain.planning import RunPlan, Target
 from rolechain.sessions import ChainSessions
 from rolechain.types import ALL_REGIONS
@@ -109,6 +110,8 @@ class RunReport:
     duration_s: float
     results: list[TargetResult] = field(default_factory=list)
     interrupted: bool = False  # stopped before every target was started
+    waves: list[dict[str, int]] = field(default_factory=list)  # with a rollout: each wave's targets and failures
+    stopped: str | None = None  # why targets were not started (max_failures), when they were not
 
     @property
     def summary(self) -> dict[str, int]:
@@ -130,6 +133,8 @@ class RunReport:
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
             "interrupted": self.interrupted,
+            **({"waves": self.waves} if self.waves else {}),
+            **({"stopped": self.stopped} if self.stopped else {}),
             "summary": self.summary,
             "results": [r.to_dict() for r in self.results],
         }
@@ -169,6 +174,12 @@ def run_plan(
     total = len(plan.targets)
     done = 0
     lock = threading.Lock()
+    # max_failures: with a rollout checked after each wave (default 0), without one as results come in
+    limit = None if plan.max_failures is None else resolve_count(plan.max_failures, total)
+    if limit is None and plan.rollout is not None:
+        limit = 0
+    failures = 0
+    halted: list[str] = []  # the reason targets are no longer started, once there is one
 
     def each(target: Target) -> list[TargetResult]:
         """The target's results: one, or one per enabled region for region "all"."""
@@ -192,8 +203,11 @@ def run_plan(
 
     def one(target: Target) -> TargetResult:
         nonlocal done
+        nonlocal failures
         skipped = None
-        if stop is not None and stop.is_set():
+        if halted:
+            skipped = halted[0]
+        elif stop is not None and stop.is_set():
             skipped = "interrupted: not started before the run was stopped"
         elif remaining_seconds is not None and remaining_seconds() <= reserve_seconds:
             skipped = "out of time: not started before the time budget ended"
@@ -208,14 +222,34 @@ def run_plan(
         else:
             result = _run_target(sessions, plan, target, run_id, session_name, policy)
         with lock:
+            if result.status == Status.FAILED:
+                failures += 1
+                if plan.rollout is None and limit is not None and failures > limit and not halted:
+                    halted.append(f"not started: {failures} failure(s), over max_failures {plan.max_failures}")
             done += 1
             if on_result is not None:
                 on_result(result, done, total)
         return result
 
     workers = max(1, min(plan.concurrency, total))
+    sizes = plan.rollout.waves(total) if plan.rollout is not None else [total]
+    results: list[TargetResult] = []
+    waves: list[dict[str, int]] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"rolechain-{run_id}") as pool:
-        results = [result for batch in pool.map(each, plan.targets) for result in batch]
+        start = 0
+        for number, size in enumerate(sizes, start=1):
+            if halted:  # the waves left are not run: their targets end skipped, with the reason
+                results += [result for batch in pool.map(each, plan.targets[start:]) for result in batch]
+                break
+            before = failures
+            results += [result for batch in pool.map(each, plan.targets[start : start + size]) for result in batch]
+            start += size
+            waves.append({"wave": number, "targets": size, "failed": failures - before})
+            if plan.rollout is not None and limit is not None and failures > limit and not halted and start < total:
+                halted.append(
+                    f"not started: wave {number} ended with {failures} failure(s), over max_failures "
+                    f"{plan.max_failures if plan.max_failures is not None else 0}"
+                )
     report = RunReport(
         run_id=run_id,
         action=plan.action.name,
@@ -224,6 +258,8 @@ def run_plan(
         duration_s=time.monotonic() - started,
         results=results,
         interrupted=stop is not None and stop.is_set(),
+        waves=waves if plan.rollout is not None else [],
+        stopped=halted[0] if halted else None,
     )
     logger.info("run %s finished: %s in %.2fs", run_id, report.summary, report.duration_s)
     return report

@@ -88,6 +88,13 @@ def start(
         hub.store.count_targets(run_id, report.results, len(plan.targets))
         complete_if_done(hub, run_id)
         return {**run, **report.to_dict(), "status": "completed"}
+    if plan.rollout is not None or plan.max_failures is not None:
+        # fail closed: queued workers cannot hold a wave back yet, so a guarded job runs inline or not at all
+        raise ConfigError(
+            "rollout",
+            f"a job with rollout or max_failures runs inline, at most {hub.settings.inline_target_limit} target(s) "
+            f"here; this one has {len(plan.targets)}",
+        )
     run["mode"] = "queued"
     params = plan.params.model_dump(mode="json", exclude_unset=True)
     role = RoleRef.model_validate(plan.role.model_dump(include=set(RoleRef.model_fields)))
