@@ -755,6 +755,9 @@ def _assume_role_context(params: Mapping[str, str], caller: _Caller) -> dict[str
     return context
 
 
+_DYNAMODB_LOCK = threading.Lock()
+
+
 def _a(noun: str) -> str:
     """``noun`` with its indefinite article, as AWS's messages have it ("an identity-based policy")."""
     return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
@@ -1265,7 +1268,10 @@ class Emulator:
             return start_response(status, headers, exc_info)
 
         try:
-            result = app(environ, capture)
+            # moto's DynamoDB reads and writes an item's dict without a lock: concurrent ADDs to one item
+            # would lose updates that DynamoDB never loses. One DynamoDB request at a time here.
+            with _DYNAMODB_LOCK if request.service == "dynamodb" else contextlib.nullcontext():
+                result = list(app(environ, capture))
         finally:
             status = status_holder[-1] if status_holder else 500
             self._record(seq, replace(request, status=status, duration=time.perf_counter() - clock))

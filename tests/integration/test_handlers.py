@@ -622,3 +622,23 @@ def test_a_guarded_job_too_large_to_run_inline_is_refused_not_queued_unguarded(
     scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 10})
     run = scheduler.lambda_handler({"job": "guarded"}, FakeContext("scheduler"))
     assert run["status"] == "completed" and [w["targets"] for w in run["waves"]] == [1, 4]
+
+
+def test_a_target_whose_attempt_stopped_after_claiming_it_is_counted_by_the_next_delivery(hub: Hub) -> None:
+    run_id, messages = queued_tag_owner_run(hub)
+    first = json.loads(messages[0]["body"])
+    # an attempt that timed out between claiming the target and counting it left this marker
+    dynamodb = hub.admin(hub.seed.hub_account).client("dynamodb")
+    dynamodb.put_item(
+        TableName=hub.resources.table,
+        Item={
+            "pk": {"S": f"run#{run_id}"},
+            "sk": {"S": f"done#{first['account']}#{first['region']}"},
+            "counted": {"BOOL": False},
+        },
+    )
+    worker = hub.load("worker")
+    assert worker.lambda_handler(sqs_event(messages), FakeContext("worker")) == {"batchItemFailures": []}
+    (event,) = completion_events(hub)
+    assert event["run_id"] == run_id and event["summary"]["ok"] == 5
+    assert run_record(hub, run_id)["targets_done"] == "5"

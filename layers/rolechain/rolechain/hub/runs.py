@@ -18,7 +18,7 @@ from rolechain.hub.errors import Forbidden, NotFound, UnknownRun
 from rolechain.hub.models import Caller, ContinueMessage, QueuedPlan, RunRequest, TargetMessage
 from rolechain.jobs import RoleRef
 from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
-from rolechain.runner import Status, run_plan
+from rolechain.runner import run_plan
 
 if TYPE_CHECKING:
     from rolechain.hub.hub import Hub
@@ -84,8 +84,7 @@ def start(
         run["mode"] = "inline"
         hub.store.put_run(run)
         report = run_plan(hub.sessions, plan, run_id=run_id, remaining_seconds=remaining_seconds)
-        hub.store.put_results(run_id, report.results)
-        hub.store.count_targets(run_id, report.results, len(plan.targets))
+        hub.store.record_inline(run_id, report.results, [(t.account, t.region) for t in plan.targets])
         complete_if_done(hub, run_id)
         return {**run, **report.to_dict(), "status": "completed"}
     if plan.rollout is not None or plan.max_failures is not None:
@@ -160,13 +159,19 @@ def continue_queueing(hub: Hub, message: ContinueMessage, remaining_seconds: Cal
 
 
 def complete_if_done(hub: Hub, run_id: str) -> bool:
-    """Once every target of the run is counted, mark it completed and send its one completion event
-    (whichever worker counts the last target; the store's conditional update lets only one through).
-    An event EventBridge refuses un-marks the run and raises: the message's retry sends it."""
+    """Once every target of the run is done, mark it completed and send its one completion event with
+    the summary. The counter says when to look; the targets' markers decide; the store's conditional
+    update lets one worker through. An event EventBridge refuses un-marks the run and raises: the
+    message's retry sends it."""
+    if hub.store.targets_left(run_id) > 0:
+        return False  # the counter says targets are left: nothing to read yet
+    done, summary = hub.store.done_targets(run_id)  # the facts: every target's marker
+    record = hub.store.get_run_record(run_id)
+    if record is None or done < int(record.get("target_count", 0)) or "completed_at" in record:
+        return False
     record = hub.store.claim_completion(run_id, datetime.now(UTC).isoformat())
     if record is None:
-        return False
-    summary = {str(s): int(record.get(f"count_{s}", 0)) for s in Status}
+        return False  # another worker completed it first
     detail = {
         "run_id": run_id,
         "job": record.get("job"),

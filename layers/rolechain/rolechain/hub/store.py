@@ -45,7 +45,9 @@ class RunStore:
     def put_results(self, run_id: str, results: Iterable[TargetResult]) -> None:
         """Store one item per target; a target given twice keeps its last result, since DynamoDB
         refuses a BatchWriteItem that names one key twice."""
-        items = [self._result_item(run_id, r) for r in _last_per_key(results)]
+        self._batch_put(run_id, [self._result_item(run_id, r) for r in _last_per_key(results)])
+
+    def _batch_put(self, run_id: str, items: Sequence[dict[str, Any]]) -> None:
         for start in range(0, len(items), 25):  # BatchWriteItem takes 25 items a call
             request = {self._table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
             for _ in range(8):
@@ -66,46 +68,95 @@ class RunStore:
         )
 
     def record_target(self, run_id: str, account: str, region: str, results: Sequence[TargetResult]) -> bool:
-        """Store a queued target's results and count it on the run, in one transaction, once: a
-        marker item ``done#<account>#<region>`` makes a second delivery of the same message count
-        nothing (False). The run's counters (``targets_done``, ``count_<status>``) grow by DynamoDB
-        ``ADD``, so concurrent workers never lose an update."""
-        marker = self._item({"pk": f"run#{run_id}", "sk": f"done#{account}#{region}", "ttl": self._ttl()})
-        items: list[dict[str, Any]] = [
+        """Store a queued target's results and count it on the run, once.
+
+        A marker item ``done#<account>#<region>`` claims the target (a conditional put): a message
+        delivered again after its target was counted writes nothing (False). Then the results, then the
+        run's counters grow by DynamoDB ``ADD`` (one item, no transaction: workers never conflict), then
+        the marker says it was counted. A delivery whose earlier attempt stopped between the claim and
+        the count (a Lambda timeout) finds the marker uncounted and finishes the count. The counters
+        decide when to look; completion itself is decided from the markers (:meth:`done_targets`)."""
+        counts = _counts(results)
+        marker = self._item(
             {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": marker,
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-            *(
-                {"Put": {"TableName": self._table, "Item": self._result_item(run_id, r)}}
-                for r in _last_per_key(results)
-            ),
-            {"Update": self._count_update(run_id, results, targets=1)},
-        ]
+                "pk": f"run#{run_id}",
+                "sk": f"done#{account}#{region}",
+                "counted": False,
+                **_prefixed(counts),
+                "ttl": self._ttl(),
+            }
+        )
         try:
-            self._client.transact_write_items(TransactItems=items)
+            self._client.put_item(TableName=self._table, Item=marker, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if (
-                exc.response.get("Error", {}).get("Code") == "TransactionCanceledException"
-                and reasons
-                and (reasons[0].get("Code") == "ConditionalCheckFailed")
-            ):
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            key = {"pk": {"S": f"run#{run_id}"}, "sk": {"S": f"done#{account}#{region}"}}
+            existing = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
+            if existing.get("counted", {}).get("BOOL", True):
                 return False  # counted before: a message delivered again
-            raise
+        self.put_results(run_id, results)
+        self._client.update_item(**self._count_update(run_id, counts, targets=1))
+        # counted, with the counts of these results (a delivery finishing an earlier attempt's claim has
+        # results of its own)
+        names = {f"#c_{k}": f"count_{k}" for k in counts}
+        values: dict[str, Any] = {":yes": {"BOOL": True}, **{f":c_{k}": {"N": str(v)} for k, v in counts.items()}}
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": f"done#{account}#{region}"}},
+            UpdateExpression="SET counted = :yes, " + ", ".join(f"#c_{k} = :c_{k}" for k in counts),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
         return True
 
-    def count_targets(self, run_id: str, results: Sequence[TargetResult], targets: int) -> None:
-        """Count ``targets`` done with their ``results`` on the run (an inline run, stored already)."""
-        self._client.update_item(**self._count_update(run_id, results, targets=targets))
+    def record_inline(self, run_id: str, results: Sequence[TargetResult], targets: Sequence[tuple[str, str]]) -> None:
+        """Store an inline run's results, a counted marker per target and the run's counters."""
+        self.put_results(run_id, results)
+        by_target: dict[tuple[str, str], list[TargetResult]] = {key: [] for key in targets}
+        for result in results:
+            # a result of region "all" expanded is its account's target
+            key = (result.account, result.region) if (result.account, result.region) in by_target else None
+            key = key or next((k for k in by_target if k[0] == result.account and k[1] == "all"), None)
+            if key is not None:
+                by_target[key].append(result)
+        markers = [
+            self._item({"pk": f"run#{run_id}", "sk": f"done#{a}#{r}", "counted": True, **_prefixed(_counts(found)),
+                        "ttl": self._ttl()})
+            for (a, r), found in by_target.items()
+        ]  # fmt: skip
+        self._batch_put(run_id, markers)
+        self._client.update_item(**self._count_update(run_id, _counts(results), targets=len(targets)))
 
-    def _count_update(self, run_id: str, results: Sequence[TargetResult], *, targets: int) -> dict[str, Any]:
-        counts = {str(s): 0 for s in Status}
-        for result in _last_per_key(results):
-            counts[str(result.status)] += 1
+    def done_targets(self, run_id: str) -> tuple[int, dict[str, int]]:
+        """How many targets of the run are done (their markers, read consistently) and their results'
+        summary: the facts completion is decided on, whatever the counters say."""
+        done, summary = 0, {str(s): 0 for s in Status}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :done)",
+            "ExpressionAttributeValues": {":pk": {"S": f"run#{run_id}"}, ":done": {"S": "done#"}},
+            "ConsistentRead": True,
+        }
+        for page in self._client.get_paginator("query").paginate(**kwargs):
+            for item in page["Items"]:
+                done += 1
+                for status in summary:
+                    summary[status] += int(item.get(f"count_{status}", {}).get("N", "0"))
+        return done, summary
+
+    def targets_left(self, run_id: str) -> int:
+        """Targets the run's counter says are left (cheap; after a timed-out attempt it may say one
+        fewer than there are, never more)."""
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
+            ProjectionExpression="targets_done, target_count",
+            ConsistentRead=True,
+        ).get("Item", {})
+        return int(item.get("target_count", {}).get("N", "0")) - int(item.get("targets_done", {}).get("N", "0"))
+
+    def _count_update(self, run_id: str, counts: Mapping[str, int], *, targets: int) -> dict[str, Any]:
         names = {f"#c_{k}": f"count_{k}" for k in counts}
         values: dict[str, Any] = {":targets": {"N": str(targets)}}
         values.update({f":c_{k}": {"N": str(v)} for k, v in counts.items()})
@@ -127,8 +178,7 @@ class RunStore:
                 TableName=self._table,
                 Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
                 UpdateExpression="SET completed_at = :now",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(completed_at) "
-                "AND targets_done >= target_count",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(completed_at)",
                 ExpressionAttributeValues={":now": {"S": now}},
                 ReturnValues="ALL_NEW",
             )
@@ -216,6 +266,17 @@ class RunStore:
         done = int(run.get("targets_done", max(counted, len(results))))
         run["status"] = "completed" if "completed_at" in run or done >= expected else "running"
         return {**run, "summary": summary, "results": sorted(results, key=lambda r: (r["account"], r["region"]))}
+
+
+def _counts(results: Iterable[TargetResult]) -> dict[str, int]:
+    counts = {str(s): 0 for s in Status}
+    for result in _last_per_key(results):
+        counts[str(result.status)] += 1
+    return counts
+
+
+def _prefixed(counts: Mapping[str, int]) -> dict[str, int]:
+    return {f"count_{k}": v for k, v in counts.items()}
 
 
 def _last_per_key(results: Iterable[TargetResult]) -> list[TargetResult]:
