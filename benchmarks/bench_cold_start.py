@@ -142,7 +142,10 @@ def probe(spec: dict[str, Any]) -> dict[str, Any]:
         startup.append((time.perf_counter() - started) * 1000)
         for subject in random.sample(subjects, len(subjects)):
             runs["|".join(subject)].append(one(*subject))
-    out: dict[str, Any] = {"python": sys.version.split()[0], "startup": startup, "runs": runs}
+    version = subprocess.run(
+        [python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True, check=True
+    )
+    out: dict[str, Any] = {"python": version.stdout.strip(), "startup": startup, "runs": runs}
     if spec["importtime"]:
         variant = next(iter(spec["layers"]))
         out["importtime"] = {
