@@ -3,15 +3,15 @@
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rolechain.hub import TargetMessage
-from rolechain.hub.lambda_support import build_hub, remaining_seconds
+from rolechain.hub.lambda_support import LazyTracer, build_hub, remaining_seconds
 
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()
 metrics = Metrics()
 # A batch whose every record failed answers every record as a failure (SQS redelivers them, then the DLQ
 # keeps them) instead of failing the invocation: one unparseable message must not look like a worker crash.

@@ -2,15 +2,19 @@
 
 Everything here is built once per container and reused by warm invocations: the settings (parsed
 from the environment at import, failing fast with the variable's name), the chained sessions with
-the function's own role R1 as base, the :class:`~rolechain.hub.Hub`, and the idempotency store.
+the function's own role R1 as base, the :class:`~rolechain.hub.Hub`, the idempotency store and the
+tracer. What an invocation may never need is made when first needed, not in Lambda's Init phase: the
+X-Ray SDK (:class:`LazyTracer`) and boto3 clients (the hub's, the idempotency store's).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import boto3
+from aws_lambda_powertools import Tracer
 from pydantic import BaseModel, ConfigDict, Field
 
 from rolechain.actions.plugins import load_plugins
@@ -19,6 +23,7 @@ from rolechain.sessions import ChainSessions
 from rolechain.types import AccountId, JobName, Region
 
 LOCAL_CALLER_ARN = "arn:aws:iam::000000000000:user/sam-local"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ScheduleInput(BaseModel):
@@ -97,3 +102,50 @@ def idempotency_store(hub: Hub) -> Any:
         expiry_attr="ttl",
         boto3_client=hub.sessions.client(None, "dynamodb"),
     )
+
+
+class LazyTracer:
+    """Powertools' :class:`Tracer`, made when a decorated function first runs instead of at import, and
+    only where tracing is on.
+
+    ``Tracer()`` imports the X-Ray SDK (its recorder, wrapt, asyncio) and patches botocore even when
+    tracing is off (``POWERTOOLS_TRACE_DISABLED``, ``sam local``, outside Lambda), a third of a handler's
+    import. Here that happens on the first traced call of a container where tracing is on, which then
+    runs under the real Tracer's decorator exactly as before (subsegment ``## <name>``, ColdStart and
+    Service annotations, response and error metadata, botocore patched before the first AWS call); where
+    tracing is off the decorated function runs as it is and the X-Ray SDK is never imported.
+    """
+
+    def __init__(self) -> None:
+        self._tracer: Tracer | None = None
+
+    @staticmethod
+    def enabled() -> bool:
+        """Tracing is on: Powertools' own rule (POWERTOOLS_TRACE_DISABLED, in Lambda, not in sam local)."""
+        return not Tracer._is_tracer_disabled()
+
+    @property
+    def tracer(self) -> Tracer:
+        """The Powertools Tracer (made on first use: imports the X-Ray SDK and patches botocore)."""
+        if self._tracer is None:
+            self._tracer = Tracer()
+        return self._tracer
+
+    def capture_lambda_handler(self, handler: F) -> F:
+        """``Tracer.capture_lambda_handler``, applied on the handler's first call."""
+        return self._on_first_call(handler, lambda: self.tracer.capture_lambda_handler(handler))
+
+    def capture_method(self, method: F) -> F:
+        """``Tracer.capture_method``, applied on the method's first call."""
+        return self._on_first_call(method, lambda: self.tracer.capture_method(method))
+
+    def _on_first_call(self, function: F, traced: Callable[[], Callable[..., Any]]) -> F:
+        chosen: list[Callable[..., Any]] = []
+
+        @functools.wraps(function)  # keeps the signature Powertools inspects (a record handler's lambda_context)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if not chosen:
+                chosen.append(traced() if self.enabled() else function)
+            return chosen[0](*args, **kwargs)
+
+        return cast(F, call)

@@ -1,0 +1,197 @@
+"""What a handler's import (Lambda's Init phase) leaves for later, and that tracing is unchanged by it.
+
+Each handler module is imported by a fresh interpreter, with the environment a deployed function has
+(tracing on: ``LAMBDA_TASK_ROOT`` set, no POWERTOOLS_TRACE_DISABLED), and the modules it loaded are read
+from ``sys.modules``. Not timed: ``benchmarks/bench_cold_start.py`` measures; this checks what must not
+load at import. A stand-in X-Ray daemon (a UDP socket on loopback) receives what the tracer sends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.hub_support import ROOT, load_event
+
+FUNCTIONS = ("scheduler", "worker", "remediation", "api")
+# Modules an import must not load: the X-Ray SDK (made on the first traced call), and what is never
+# shipped or needed in Lambda (the emulator's moto, the development package).
+NOT_AT_IMPORT = ("aws_xray_sdk", "wrapt", "moto", "rolechain_dev")
+TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
+
+
+def lambda_env(function: str, **extra: str) -> dict[str, str]:
+    """A deployed function's environment (the template's variables, what Lambda sets), no AWS reachable."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "POWERTOOLS_SERVICE_NAME": "rolechain",
+        "POWERTOOLS_METRICS_NAMESPACE": "Rolechain",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "JOB_FILE": str(ROOT / "layers" / "rolechain" / "rolechain-config" / "jobs.yaml"),
+        "ROLECHAIN_PLUGINS": "",
+        "RUNS_TABLE": "rolechain-RunsTable-TEST",
+        "TARGET_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/111111111111/rolechain-TargetQueue-TEST",
+        "INLINE_TARGET_LIMIT": "10",
+        "MAX_RECEIVE_COUNT": "3",
+        "AWS_MAX_ATTEMPTS": "3",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": f"rolechain-{function}",
+        "LAMBDA_TASK_ROOT": str(ROOT / "functions" / function),
+        "AWS_ACCESS_KEY_ID": "ASIATESTCOLDSTART000",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / function), *sys.path]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    env.update(extra)
+    return env
+
+
+def run_in_fresh_python(function: str, code: str, **extra: str) -> dict[str, Any]:
+    """``code`` run by a new interpreter in the function's folder; it prints one JSON line last."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT / "functions" / function,
+        env=lambda_env(function, **extra),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+IMPORT_ONLY = """
+import json, sys
+import app
+print(json.dumps({"modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize("tracing", ["on", "off"])
+def test_a_handler_import_loads_no_xray_sdk_nor_development_tooling(function: str, tracing: str) -> None:
+    # Given a deployed function's environment, with tracing on (as the template deploys it) or off
+    extra = {} if tracing == "on" else {"POWERTOOLS_TRACE_DISABLED": "true"}
+    # When a fresh interpreter imports the handler module, as Lambda's Init phase does
+    modules = run_in_fresh_python(function, IMPORT_ONLY, **extra)["modules"]
+    # Then the handler and the hub are there, and none of what is made on first use or never shipped
+    assert "app" in modules and "rolechain.hub.hub" in modules and "boto3" in modules
+    loaded = sorted(m for m in modules if m.split(".")[0] in NOT_AT_IMPORT)
+    assert loaded == []
+
+
+TRACED_CALLS = """
+import json, sys
+import app
+from rolechain_dev.local import FakeContext
+
+event = json.loads(sys.argv[1])
+imported = sorted(m for m in sys.modules if m.split(".")[0] == "aws_xray_sdk")
+responses = [app.lambda_handler(event, FakeContext("api"))["statusCode"] for _ in range(2)]
+print(json.dumps({"xray_at_import": imported, "xray_after": "aws_xray_sdk.core" in sys.modules,
+                  "responses": responses}))
+"""
+
+
+def traced_call(code: str, event: dict[str, Any], tracing_disabled: bool) -> tuple[dict[str, Any], list[Any]]:
+    """Runs ``code`` (the api handler called twice) with a stand-in X-Ray daemon; what it printed and
+    every document the daemon received."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        daemon.settimeout(0.5)
+        address = f"127.0.0.1:{daemon.getsockname()[1]}"
+        extra = {
+            "AWS_XRAY_DAEMON_ADDRESS": address,
+            "_X_AMZN_TRACE_ID": f"Root={TRACE_ROOT};Parent=53995c3f42cd8ad8;Sampled=1",
+        }
+        if tracing_disabled:
+            extra["POWERTOOLS_TRACE_DISABLED"] = "true"
+        done = subprocess.run(
+            [sys.executable, "-c", code, json.dumps(event)],
+            cwd=ROOT / "functions" / "api",
+            env=lambda_env("api", **extra),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        documents = []
+        while True:
+            try:
+                datagram = daemon.recv(65536).decode()
+            except TimeoutError:
+                break
+            header, _, body = datagram.partition("\n")
+            assert json.loads(header) == {"format": "json", "version": 1}
+            documents.append(json.loads(body))
+    printed: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return printed, documents
+
+
+def test_with_tracing_on_the_first_call_makes_the_tracer_and_traces_each_call_as_powertools_does() -> None:
+    # Given the API handler in a deployed function's environment, tracing on, an X-Ray daemon listening
+    # When it is imported, then called twice (GET /actions)
+    printed, documents = traced_call(TRACED_CALLS, load_event("api-get-actions.json"), tracing_disabled=False)
+    # Then the X-Ray SDK was not loaded by the import, only by the first call
+    assert printed["xray_at_import"] == [] and printed["xray_after"] is True
+    assert printed["responses"] == [200, 200]
+    # And each call sent the Powertools handler subsegment of the invocation's trace: the cold start
+    # annotated on the first only, the service, and the response as metadata
+    handler = [d for d in documents if d.get("name") == "## lambda_handler"]
+    assert [d["annotations"] for d in handler] == [
+        {"ColdStart": True, "Service": "rolechain"},
+        {"ColdStart": False, "Service": "rolechain"},
+    ]
+    assert {d["trace_id"] for d in handler} == {TRACE_ROOT}
+    assert all(json.loads(d["metadata"]["rolechain"]["lambda_handler response"]["body"])["actions"] for d in handler)
+
+
+def test_with_tracing_off_no_call_loads_the_xray_sdk_nor_sends_anything() -> None:
+    printed, documents = traced_call(TRACED_CALLS, load_event("api-get-actions.json"), tracing_disabled=True)
+
+    assert printed == {"xray_at_import": [], "xray_after": False, "responses": [200, 200]}
+    assert documents == []
+
+
+def test_the_worker_record_handler_still_gets_the_invocation_context() -> None:
+    # Powertools passes lambda_context to a record handler whose signature names it: the lazy tracer's
+    # wrapper must keep that signature visible (functools.wraps)
+    code = "import inspect, json, app; print(json.dumps(list(inspect.signature(app.record_handler).parameters)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT / "functions" / "worker",
+        env=lambda_env("worker"),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["record", "lambda_context"]
+
+
+def test_the_test_environment_is_a_deployed_functions_environment() -> None:
+    # The environment above stands for the template's: every variable Globals sets is in it
+    from tests.hub_support import load_template
+
+    variables = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
+    missing = variables - set(lambda_env("api")) - {"AWS_ENDPOINT_URL"}  # empty when deployed: unset here
+    assert missing == set()
+    assert Path(lambda_env("api")["JOB_FILE"]).is_file()
