@@ -78,22 +78,37 @@ def run_in_fresh_python(function: str, code: str, **extra: str) -> dict[str, Any
 
 IMPORT_ONLY = """
 import json, sys
+import botocore.client
+
+clients = []  # every boto3 client the import makes, by service
+make = botocore.client.ClientCreator.create_client
+def recording(self, service_name, *args, **kwargs):
+    clients.append(service_name)
+    return make(self, service_name, *args, **kwargs)
+botocore.client.ClientCreator.create_client = recording
+
 import app
-print(json.dumps({"modules": sorted(sys.modules)}))
+print(json.dumps({"modules": sorted(sys.modules), "clients": clients}))
 """
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 @pytest.mark.parametrize("tracing", ["on", "off"])
-def test_a_handler_import_loads_no_xray_sdk_nor_development_tooling(function: str, tracing: str) -> None:
+def test_a_handler_import_loads_no_xray_sdk_nor_development_tooling_and_makes_no_client(
+    function: str, tracing: str
+) -> None:
     # Given a deployed function's environment, with tracing on (as the template deploys it) or off
     extra = {} if tracing == "on" else {"POWERTOOLS_TRACE_DISABLED": "true"}
     # When a fresh interpreter imports the handler module, as Lambda's Init phase does
-    modules = run_in_fresh_python(function, IMPORT_ONLY, **extra)["modules"]
+    imported = run_in_fresh_python(function, IMPORT_ONLY, **extra)
     # Then the handler and the hub are there, and none of what is made on first use or never shipped
+    modules = imported["modules"]
     assert "app" in modules and "rolechain.hub.hub" in modules and "boto3" in modules
     loaded = sorted(m for m in modules if m.split(".")[0] in NOT_AT_IMPORT)
     assert loaded == []
+    # And no boto3 client was made (each loads its service model): the hub's and the idempotency store's
+    # are made by the first call that uses them
+    assert imported["clients"] == []
 
 
 TRACED_CALLS = """
@@ -195,3 +210,41 @@ def test_the_test_environment_is_a_deployed_functions_environment() -> None:
     missing = variables - set(lambda_env("api")) - {"AWS_ENDPOINT_URL"}  # empty when deployed: unset here
     assert missing == set()
     assert Path(lambda_env("api")["JOB_FILE"]).is_file()
+
+
+class _Body:
+    def stream(self) -> Any:
+        yield b"{}"
+
+
+def test_the_idempotency_store_makes_the_hubs_client_on_first_use_with_powertools_user_agent() -> None:
+    from botocore.awsrequest import AWSResponse
+    from rolechain.hub.lambda_support import build_hub, idempotency_store
+
+    # Given the hub as a handler builds it, and the idempotency store over it
+    hub = build_hub(lambda_env("api"))
+    asked: list[str] = []
+    hub_client = hub.sessions.client
+
+    def recording(chain: Any, service: str, region: str | None = None) -> Any:
+        asked.append(service)
+        return hub_client(chain, service, region)
+
+    hub.sessions.client = recording  # type: ignore[method-assign]
+    store = idempotency_store(hub)
+    # Then making the store made no client; its first use makes the hub's DynamoDB client, once
+    assert asked == []
+    client = store.client
+    assert client is store.client is hub_client(None, "dynamodb")
+    assert asked == ["dynamodb"]
+    # And its requests carry Powertools' idempotency feature in the User-Agent, as when it was given the client
+    sent: dict[str, str] = {}
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        agent = request.headers["User-Agent"]
+        sent["agent"] = agent.decode() if isinstance(agent, bytes) else agent
+        return AWSResponse(request.url, 200, {}, _Body())
+
+    client.meta.events.register("before-send.dynamodb.GetItem", answer)
+    client.get_item(TableName=hub.settings.runs_table, Key={"pk": {"S": "p"}, "sk": {"S": "s"}})
+    assert " PT/idempotency/" in sent["agent"]

@@ -92,16 +92,48 @@ def api_caller(user_arn: str | None, env: Mapping[str, str]) -> Caller | None:
 
 
 def idempotency_store(hub: Hub) -> Any:
-    """Powertools' DynamoDB idempotency store in the runs table (pk/sk, TTL attribute ``ttl``)."""
+    """Powertools' DynamoDB idempotency store in the runs table (pk/sk, TTL attribute ``ttl``).
+
+    Its client is the hub's DynamoDB client, made on the store's first request rather than here at import
+    (a client loads its service model: a tenth of a handler's import, and the API's read-only routes never
+    use the store). Powertools' own user-agent hook goes on the client when it is made.
+    """
+    from aws_lambda_powertools.shared.user_agent import register_feature_to_client
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    return DynamoDBPersistenceLayer(
+    class ClientOnFirstUse(DynamoDBPersistenceLayer):
+        def __init__(self, **kwargs: Any) -> None:
+            self._made: Any = None
+            self._initialised = False
+            super().__init__(boto3_client=_NO_CLIENT_YET, **kwargs)
+            self._initialised = True
+
+        @property
+        def client(self) -> Any:
+            if not self._initialised:
+                # Powertools' __init__ hooks its user agent on the client it was given: on the placeholder,
+                # which has no event system (the hook skips it); the real client gets the hook when made.
+                return _NO_CLIENT_YET
+            if self._made is None:
+                self._made = hub.sessions.client(None, "dynamodb")
+                register_feature_to_client(client=self._made, feature="idempotency")  # type: ignore[no-untyped-call]
+            return self._made
+
+        @client.setter
+        def client(self, value: Any) -> None:
+            if value is not _NO_CLIENT_YET:  # Powertools' __init__ assigns the placeholder it was given
+                raise TypeError("this store makes its own DynamoDB client (the hub's) on first use")
+
+    return ClientOnFirstUse(
         table_name=hub.settings.runs_table,
         key_attr="pk",
         sort_key_attr="sk",
         expiry_attr="ttl",
-        boto3_client=hub.sessions.client(None, "dynamodb"),
     )
+
+
+# What Powertools' store is given instead of a client: ``ClientOnFirstUse.client`` makes the real one.
+_NO_CLIENT_YET: Any = object()
 
 
 class LazyTracer:
