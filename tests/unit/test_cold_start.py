@@ -248,3 +248,52 @@ def test_the_idempotency_store_makes_the_hubs_client_on_first_use_with_powertool
     client.meta.events.register("before-send.dynamodb.GetItem", answer)
     client.get_item(TableName=hub.settings.runs_table, Key={"pk": {"S": "p"}, "sk": {"S": "s"}})
     assert " PT/idempotency/" in sent["agent"]
+
+
+DEFERRED = """
+import json, sys
+import app
+import pydantic
+
+built = []  # rolechain's pydantic models whose validators the import built
+for name, module in list(sys.modules.items()):
+    if name == "app" or name.split(".")[0] == "rolechain":
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, pydantic.BaseModel) and value.__module__ == name:
+                if value.__pydantic_complete__:
+                    built.append(value.__qualname__)
+print(json.dumps(sorted(set(built))))
+"""
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_handler_import_builds_only_the_validators_of_its_settings(function: str) -> None:
+    # rolechain's models defer building their validators (defer_build) to their first use: the import
+    # validates the environment (Settings, PluginSettings) and leaves the models of events, bodies,
+    # job files and plans, which a route or a call may never need, for later
+    built = run_in_fresh_python(function, DEFERRED)
+
+    assert built == ["PluginSettings", "Settings"]
+
+
+FIRST_USE = """
+import json
+from pydantic import ValidationError
+from rolechain.hub.models import RunRequest
+
+before = RunRequest.__pydantic_complete__
+body = RunRequest.model_validate({"action": "list_buckets", "accounts": ["200000000001"]})
+try:
+    RunRequest.model_validate({"action": "list_buckets", "accounts": ["2000"]})
+    refused = None
+except ValidationError as exc:
+    refused = [error["loc"] for error in exc.errors()]
+print(json.dumps({"before": before, "after": RunRequest.__pydantic_complete__, "accounts": body.accounts,
+                  "refused": refused}))
+"""
+
+
+def test_a_deferred_model_is_built_by_its_first_use_and_validates_as_before() -> None:
+    result = run_in_fresh_python("api", FIRST_USE)
+
+    assert result == {"before": False, "after": True, "accounts": ["200000000001"], "refused": [["accounts", 0]]}

@@ -67,7 +67,7 @@ MAX_CONCURRENCY = 256
 class SsmParameter(BaseModel):
     """An ExternalId kept in an SSM SecureString parameter of the hub account."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     ssm_parameter: str = Field(min_length=1, max_length=2048, pattern=f"^{SSM_PARAMETER_NAME}$")
 
 
@@ -75,7 +75,7 @@ class Targets(BaseModel):
     """Which accounts a job runs in. Explicit accounts today; organisation-wide and OU targets
     will be further selectors here, resolved by :meth:`resolve`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     accounts: list[AccountId] = Field(min_length=1)
     exclude_accounts: list[AccountId] = Field(default_factory=list)
 
@@ -97,7 +97,7 @@ class RoleRef(BaseModel):
     ``role_path`` and ``role_name``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     role_name: RoleName = DEFAULT_ROLE_NAME
     role_path: RolePath = "/"
     role_arn_template: str | None = None
@@ -166,7 +166,7 @@ class Job(RoleSettings):
 
 
 class EventMatch(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     source: str = Field(min_length=1)
     event_names: list[str] = Field(min_length=1)
 
@@ -254,7 +254,7 @@ class ApiRule(BaseModel):
     their own.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     principals: list[str] = Field(min_length=1)
     jobs: list[str] = Field(default_factory=list)
     adhoc: bool = False
@@ -304,12 +304,12 @@ class ApiRule(BaseModel):
 class ApiPolicy(BaseModel):
     """Who may do what through the API. No rule matching a caller: GET /actions and /jobs only."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     rules: list[ApiRule] = Field(default_factory=list)
 
 
 class JobFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     version: Literal[1] = 1
     defaults: RoleSettings = Field(default_factory=RoleSettings)
     jobs: dict[JobName, Job] = Field(default_factory=dict)

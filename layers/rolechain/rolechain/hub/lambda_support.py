@@ -29,12 +29,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 class ScheduleInput(BaseModel):
     """The constant input of an EventBridge schedule: ``{"job": "<name>"}``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     job: JobName
 
 
 class CloudTrailDetail(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     eventName: str = Field(min_length=1)
     eventSource: str = ""
 
@@ -42,7 +42,7 @@ class CloudTrailDetail(BaseModel):
 class RemediationEvent(BaseModel):
     """An EventBridge event carrying a CloudTrail record from a member account."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     id: str = Field(min_length=1)
     source: str = Field(min_length=1)
     account: AccountId
