@@ -14,13 +14,15 @@ Where:
 * ``container``: the Lambda image's own python3 (``docker run`` of public.ecr.aws/lambda/python:3.13, the
   layer and the function folders mounted read-only), this same script running in it as the probe.
 
-Layer variants: ``built`` is the layer as ``sam build`` makes it; ``no .pyc`` a copy without any
-``__pycache__``, as Lambda would get it without precompiled bytecode. Tracing: ``on`` is the deployed
-function (Tracing: Active, so Powertools' Tracer is enabled), ``off`` is ``POWERTOOLS_TRACE_DISABLED=true``
-(what ``sam local`` gets too, through ``AWS_SAM_LOCAL``).
+Variants: ``built`` is the layer as ``sam build`` makes it; ``no-pyc`` a copy without any ``__pycache__``,
+as Lambda would get it without precompiled bytecode; ``--build LABEL=DIR`` adds another ``sam build``
+output (its layer and its function folders), e.g. of an earlier commit, measured in the same rounds.
+Tracing: ``on`` is the deployed function (Tracing: Active, so Powertools' Tracer is enabled), ``off`` is
+``POWERTOOLS_TRACE_DISABLED=true`` (what ``sam local`` gets too, through ``AWS_SAM_LOCAL``).
 
     python benchmarks/bench_cold_start.py [--repeats 9] [--where host,container] [--no-build]
                                           [--importtime] [--variants built,no-pyc] [--tracing on,off]
+                                          [--build LABEL=BUILD_DIR ...]
 
 The build goes to .aws-sam/cold-start/ (run from there, as bench_sam_local.py does, so it never races
 another build). ``--importtime`` adds a ``python -X importtime`` run of each handler (layer as built,
@@ -122,15 +124,15 @@ def probe(spec: dict[str, Any]) -> dict[str, Any]:
     """Interleaved rounds over every (subject, variant, tracing); one -X importtime run per handler."""
     python, base = spec["python"], spec["env"]
     subjects: list[tuple[str, str, str]] = []  # (subject, variant, tracing)
-    for variant in spec["layers"]:
+    for variant in spec["variants"]:
         subjects.append((BASELINE, variant, "-"))
         subjects += [(f, variant, t) for f in spec["functions"] for t in spec["tracing"]]
 
     def one(subject: str, variant: str, tracing: str, importtime: bool = False) -> dict[str, Any]:
-        layer = spec["layers"][variant]
-        function = subject if subject != BASELINE else next(iter(spec["functions"]))
-        fn_dir = spec["functions"][function] if subject != BASELINE else "/tmp"
-        env = lambda_env(base, function, spec["functions"][function], layer, tracing == "on")
+        layer, functions = spec["variants"][variant]["layer"], spec["variants"][variant]["functions"]
+        function = subject if subject != BASELINE else spec["functions"][0]
+        fn_dir = functions[function] if subject != BASELINE else "/tmp"
+        env = lambda_env(base, function, functions[function], layer, tracing == "on")
         env["PYTHONPATH"] = env["PYTHONPATH"] if subject != BASELINE else os.pathsep.join([f"{layer}/python"])
         return run_child(python, "boto3" if subject == BASELINE else "app", fn_dir, env, importtime)
 
@@ -147,12 +149,14 @@ def probe(spec: dict[str, Any]) -> dict[str, Any]:
     )
     out: dict[str, Any] = {"python": version.stdout.strip(), "startup": startup, "runs": runs}
     if spec["importtime"]:
-        variant = next(iter(spec["layers"]))
+        variant = next(iter(spec["variants"]))
         out["importtime"] = {
             f: {t: one(f, variant, t, importtime=True)["importtime"] for t in spec["tracing"]}
             for f in spec["functions"]
         }
-    out["pyc_files"] = {v: sum(1 for _ in Path(p, "python").rglob("*.pyc")) for v, p in spec["layers"].items()}
+    out["pyc_files"] = {
+        v: sum(1 for _ in Path(paths["layer"], "python").rglob("*.pyc")) for v, paths in spec["variants"].items()
+    }
     return out
 
 
@@ -192,46 +196,48 @@ def build(bench_dir: Path) -> Path:
     return build_dir
 
 
-def layer_variants(build_dir: Path, bench_dir: Path, wanted: list[str]) -> dict[str, Path]:
-    """``built``: the build's layer as is; ``no-pyc``: a copy without any __pycache__ folder."""
+def variants_of(build_dir: Path, bench_dir: Path, wanted: list[str], extra: list[str]) -> dict[str, Path]:
+    """label -> a build directory (its RolechainLayer and function folders). ``built``: the build as is;
+    ``no-pyc``: the same with a copy of its layer without any __pycache__ folder; ``extra``: LABEL=DIR."""
     variants: dict[str, Path] = {}
     if "built" in wanted:
-        variants["built"] = build_dir / LAYER
+        variants["built"] = build_dir
     if "no-pyc" in wanted:
-        copy = bench_dir / "layer-no-pyc"
+        copy = bench_dir / "no-pyc"
         shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(build_dir / LAYER, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(build_dir / LAYER, copy / LAYER, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for directory in FUNCTIONS.values():
+            shutil.copytree(build_dir / directory, copy / directory)
         variants["no-pyc"] = copy
+    for item in extra:
+        label, _, directory = item.partition("=")
+        variants[label] = Path(directory).resolve()
     return variants
 
 
-def run_host(spec: dict[str, Any], build_dir: Path, variants: dict[str, Path]) -> dict[str, Any]:
+def run_host(spec: dict[str, Any], variants: dict[str, Path]) -> dict[str, Any]:
     from rolechain_dev.local import find_python313
 
-    host_spec = {
-        **spec,
-        "python": find_python313(),
-        "layers": {v: str(p) for v, p in variants.items()},
-        "functions": {f: str(build_dir / d) for f, d in FUNCTIONS.items() if f in spec["functions"]},
+    paths = {
+        label: {"layer": str(d / LAYER), "functions": {f: str(d / FUNCTIONS[f]) for f in spec["functions"]}}
+        for label, d in variants.items()
     }
-    return probe(host_spec)
+    return probe({**spec, "python": find_python313(), "variants": paths})
 
 
-def run_container(spec: dict[str, Any], build_dir: Path, variants: dict[str, Path]) -> dict[str, Any]:
+def run_container(spec: dict[str, Any], variants: dict[str, Path]) -> dict[str, Any]:
     name = f"rolechain-bench-cold-{os.getpid()}"
     args = ["docker", "run", "--rm", "--pull", "never", "--name", name, "--label", f"{CONTAINER_LABEL}=probe"]
     args += ["--network", "none", "--entrypoint", "/usr/bin/python3", "-v", f"{Path(__file__).parent}:/bench:ro"]
-    layers, functions = {}, {}
-    for variant, path in variants.items():
-        # the built layer where Lambda puts it; other variants beside it
-        mount = "/opt" if variant == "built" else f"/layers/{variant}"
-        args += ["-v", f"{path}:{mount}:ro"]
-        layers[variant] = mount
-    for function in spec["functions"]:
-        mount = "/var/task" if len(spec["functions"]) == 1 else f"/var/task-{function}"
-        args += ["-v", f"{build_dir / FUNCTIONS[function]}:{mount}:ro"]
-        functions[function] = mount
-    inner = {**spec, "python": "/usr/bin/python3", "layers": layers, "functions": functions}
+    paths = {}
+    for index, (label, directory) in enumerate(variants.items()):
+        mount = f"/builds/{index}"  # read-only, as /opt and /var/task are in Lambda
+        args += ["-v", f"{directory}:{mount}:ro"]
+        paths[label] = {
+            "layer": f"{mount}/{LAYER}",
+            "functions": {f: f"{mount}/{FUNCTIONS[f]}" for f in spec["functions"]},
+        }
+    inner = {**spec, "python": "/usr/bin/python3", "variants": paths}
     args += [IMAGE, "/bench/bench_cold_start.py", "--probe", json.dumps(inner)]
     try:
         done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=3600)
@@ -275,7 +281,7 @@ def print_report(where: str, out: dict[str, Any], spec: dict[str, Any]) -> None:
         f"{'subject':12} {'layer':7} {'tracing':7} {'wall ms':>8} {'x boto3':>8} {'import ms':>10} "
         f"{'x boto3':>8} {'modules':>8}"
     )
-    for variant in spec["layers"]:
+    for variant in spec["variants"]:
         base = runs[f"{BASELINE}|{variant}|-"]
         base_wall, base_import = med(base, "wall"), med(base, "import")
         print(
@@ -305,7 +311,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=9, help="interleaved rounds")
     parser.add_argument("--where", default="host,container", help="host, container or both")
-    parser.add_argument("--variants", default="built,no-pyc", help="layer variants: built, no-pyc")
+    parser.add_argument("--variants", default="built,no-pyc", help="built, no-pyc")
+    parser.add_argument("--build", action="append", default=[], help="LABEL=DIR: another sam build to measure")
     parser.add_argument("--tracing", default="on,off", help="on (as deployed), off (POWERTOOLS_TRACE_DISABLED)")
     parser.add_argument("--functions", default=",".join(FUNCTIONS))
     parser.add_argument("--importtime", action="store_true", help="also a -X importtime run per handler")
@@ -318,7 +325,7 @@ def main() -> int:
         return 0
 
     build_dir = args.bench_dir / "build" if args.no_build else build(args.bench_dir)
-    variants = layer_variants(build_dir, args.bench_dir, args.variants.split(","))
+    variants = variants_of(build_dir, args.bench_dir, [v for v in args.variants.split(",") if v], args.build)
     spec = {
         "env": template_env(),
         "repeats": args.repeats,
@@ -330,16 +337,14 @@ def main() -> int:
     results: dict[str, dict[str, Any]] = {}
     for where in args.where.split(","):
         log(f"{where}: {args.repeats} rounds")
-        results[where] = (
-            run_host(spec, build_dir, variants) if where == "host" else run_container(spec, build_dir, variants)
-        )
+        results[where] = run_host(spec, variants) if where == "host" else run_container(spec, variants)
     print(
         f"\ncold start: handler import against `import boto3`; {os.cpu_count()} CPUs, load average {load:.1f} at "
         f"the start, {os.getloadavg()[0]:.1f} at the end. wall = the whole fresh process (interpreter start "
         "included); import = `import app` alone, timed inside it"
     )
     for where, out in results.items():
-        print_report(where, out, {**spec, "layers": variants})
+        print_report(where, out, {**spec, "variants": variants})
     return 0
 
 
