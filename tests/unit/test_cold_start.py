@@ -21,9 +21,10 @@ import pytest
 from tests.hub_support import ROOT, load_event
 
 FUNCTIONS = ("scheduler", "worker", "remediation", "api")
-# Modules an import must not load: the X-Ray SDK (made on the first traced call), and what is never
-# shipped or needed in Lambda (the emulator's moto, the development package).
-NOT_AT_IMPORT = ("aws_xray_sdk", "wrapt", "moto", "rolechain_dev")
+# Modules an import must not load: the X-Ray SDK (made on the first traced call), PyYAML (the job file is
+# read by the first call that needs it), and what is never shipped or needed in Lambda (the emulator's
+# moto, the development package).
+NOT_AT_IMPORT = ("aws_xray_sdk", "wrapt", "yaml", "moto", "rolechain_dev")
 TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 
 
@@ -94,7 +95,7 @@ print(json.dumps({"modules": sorted(sys.modules), "clients": clients}))
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 @pytest.mark.parametrize("tracing", ["on", "off"])
-def test_a_handler_import_loads_no_xray_sdk_nor_development_tooling_and_makes_no_client(
+def test_a_handler_import_loads_no_xray_sdk_yaml_nor_development_tooling_and_makes_no_client(
     function: str, tracing: str
 ) -> None:
     # Given a deployed function's environment, with tracing on (as the template deploys it) or off

@@ -26,12 +26,12 @@ Every error names the job (or rule), the field and the rule it broke.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -45,6 +45,10 @@ from pydantic import (
 from rolechain.actions import get_action
 from rolechain.chain import config_error
 from rolechain.errors import ConfigError
+
+if TYPE_CHECKING:
+    import yaml
+
 from rolechain.types import (
     DEFAULT_ROLE_NAME,
     EXTERNAL_ID,
@@ -379,24 +383,30 @@ def parse_job_file(data: Any, *, source: str = "job file") -> JobFile:
     return job_file
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+@functools.cache
+def _unique_key_loader() -> type[yaml.SafeLoader]:
     """PyYAML's safe loader, refusing a mapping that gives a key twice (PyYAML keeps the last one
-    silently, so a second job of the same name would replace the first unseen)."""
+    silently, so a second job of the same name would replace the first unseen). Made by the first job
+    file read: PyYAML is no part of a handler's import."""
+    import yaml
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-            except TypeError:  # unhashable: the base class refuses it with its own message
-                break
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    duplicate = key in seen
+                except TypeError:  # unhashable: the base class refuses it with its own message
+                    break
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def _nesting_problem(data: Any) -> str | None:
@@ -433,8 +443,10 @@ def load_job_file(path: str | Path) -> JobFile:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), f"is not UTF-8 text (byte {exc.start} cannot be decoded)") from exc
+    import yaml
+
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+        data = yaml.load(text, Loader=_unique_key_loader())  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
