@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -61,8 +62,9 @@ RESOURCE_VALUES = {
     "TargetQueue": "https://sqs.us-east-1.amazonaws.com/111111111111/rolechain-TargetQueue-0123456789AB",
 }
 CHILD = (
-    "import time; _t = time.perf_counter(); import {module}; _d = time.perf_counter() - _t; "
-    "import sys; print('BENCH', _d * 1000, len(sys.modules))"
+    "import time; _t, _c = time.perf_counter(), time.process_time(); import {module}; "
+    "_d, _e = time.perf_counter() - _t, time.process_time() - _c; "
+    "import sys; print('BENCH', _d * 1000, _e * 1000, len(sys.modules))"
 )
 
 
@@ -107,14 +109,23 @@ def lambda_env(base: dict[str, str], function: str, fn_dir: str, layer: str, tra
 
 def run_child(python: str, module: str, cwd: str, env: dict[str, str], importtime: bool = False) -> dict[str, Any]:
     args = [python, "-s", *(["-X", "importtime"] if importtime else []), "-c", CHILD.format(module=module)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     wall = (time.perf_counter() - started) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # children run one at a time: the delta is this one's
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
     if done.returncode != 0:
         raise RuntimeError(f"import {module} in {cwd} failed: {done.stderr[-3000:]}")
     line = next(entry for entry in done.stdout.splitlines() if entry.startswith("BENCH "))
-    _, import_ms, modules = line.split()
-    result: dict[str, Any] = {"wall": wall, "import": float(import_ms), "modules": int(modules)}
+    _, import_ms, import_cpu_ms, modules = line.split()
+    result: dict[str, Any] = {
+        "wall": wall,
+        "cpu": cpu,
+        "import": float(import_ms),
+        "import_cpu": float(import_cpu_ms),
+        "modules": int(modules),
+    }
     if importtime:
         result["importtime"] = done.stderr
     return result
@@ -277,25 +288,17 @@ def print_report(where: str, out: dict[str, Any], spec: dict[str, Any]) -> None:
         f"interpreter start (python -c pass) {statistics.median(out['startup']):.0f} ms; "
         f".pyc files in the layer: {', '.join(f'{v} {n}' for v, n in out['pyc_files'].items())}"
     )
-    print(
-        f"{'subject':12} {'layer':7} {'tracing':7} {'wall ms':>8} {'x boto3':>8} {'import ms':>10} "
-        f"{'x boto3':>8} {'modules':>8}"
-    )
+    keys = ("wall", "cpu", "import", "import_cpu")
+    header = "".join(f" {name:>9} {'x boto3':>7}" for name in ("wall ms", "CPU ms", "import ms", "imp CPU"))
+    print(f"{'subject':12} {'build':10} {'tracing':7}{header} {'modules':>7}")
     for variant in spec["variants"]:
         base = runs[f"{BASELINE}|{variant}|-"]
-        base_wall, base_import = med(base, "wall"), med(base, "import")
-        print(
-            f"{'import boto3':12} {variant:7} {'-':7} {base_wall:>8.0f} {1:>8.2f} {base_import:>10.0f} "
-            f"{1:>8.2f} {med(base, 'modules'):>8.0f}"
-        )
-        for function in spec["functions"]:
-            for tracing in spec["tracing"]:
-                row = runs[f"{function}|{variant}|{tracing}"]
-                wall, imported = med(row, "wall"), med(row, "import")
-                print(
-                    f"{function:12} {variant:7} {tracing:7} {wall:>8.0f} {wall / base_wall:>8.2f} "
-                    f"{imported:>10.0f} {imported / base_import:>8.2f} {med(row, 'modules'):>8.0f}"
-                )
+        reference = {key: med(base, key) for key in keys}
+        rows = [("import boto3", "-", base)]
+        rows += [(f, t, runs[f"{f}|{variant}|{t}"]) for f in spec["functions"] for t in spec["tracing"]]
+        for subject, tracing, row in rows:
+            cells = "".join(f" {med(row, key):>9.0f} {med(row, key) / reference[key]:>7.2f}" for key in keys)
+            print(f"{subject:12} {variant:10} {tracing:7}{cells} {med(row, 'modules'):>7.0f}")
     for function, by_tracing in out.get("importtime", {}).items():
         for tracing, text in by_tracing.items():
             packages, modules = importtime_table(text)
@@ -340,8 +343,9 @@ def main() -> int:
         results[where] = run_host(spec, variants) if where == "host" else run_container(spec, variants)
     print(
         f"\ncold start: handler import against `import boto3`; {os.cpu_count()} CPUs, load average {load:.1f} at "
-        f"the start, {os.getloadavg()[0]:.1f} at the end. wall = the whole fresh process (interpreter start "
-        "included); import = `import app` alone, timed inside it"
+        f"the start, {os.getloadavg()[0]:.1f} at the end. wall / CPU = the whole fresh process's wall-clock "
+        "and CPU (user + system) time, interpreter start included; import / imp CPU = `import app` alone, timed "
+        "inside it; x boto3 = divided by the same column of `import boto3` from the same build in the same rounds"
     )
     for where, out in results.items():
         print_report(where, out, {**spec, "variants": variants})
