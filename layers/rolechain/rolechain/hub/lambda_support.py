@@ -4,7 +4,8 @@ Everything here is built once per container and reused by warm invocations: the 
 from the environment at import, failing fast with the variable's name), the chained sessions with
 the function's own role R1 as base, the :class:`~rolechain.hub.Hub`, the idempotency store and the
 tracer. What an invocation may never need is made when first needed, not in Lambda's Init phase: the
-X-Ray SDK (:class:`LazyTracer`) and boto3 clients (the hub's, the idempotency store's).
+X-Ray SDK (:class:`LazyTracer`), boto3 clients (the hub's, the idempotency store's) and Powertools'
+batch processor (:func:`process_sqs_batch`).
 """
 
 from __future__ import annotations
@@ -134,6 +135,29 @@ def idempotency_store(hub: Hub) -> Any:
 
 # What Powertools' store is given instead of a client: ``ClientOnFirstUse.client`` makes the real one.
 _NO_CLIENT_YET: Any = object()
+
+
+def process_sqs_batch(
+    event: dict[str, Any], record_handler: Callable[..., Any], context: LambdaContextLike
+) -> dict[str, Any]:
+    """Powertools' partial batch response to an SQS event: each record through ``record_handler``, only the
+    failed ones answered (SQS redelivers them, then the DLQ keeps them). A batch whose every record failed
+    answers every record as a failure instead of failing the invocation: one unparseable message must not
+    look like a worker crash. The processor is made by the first call, once per container: Powertools'
+    batch utility imports the event models of every batch source, no part of what the import needs."""
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
+    answer = process_partial_response(
+        event=event, record_handler=record_handler, processor=_sqs_batch_processor(), context=cast(Any, context)
+    )
+    return cast(dict[str, Any], answer)  # a TypedDict: {"batchItemFailures": [...]}
+
+
+@functools.cache
+def _sqs_batch_processor() -> Any:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class LazyTracer:
