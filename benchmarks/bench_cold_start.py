@@ -327,6 +327,7 @@ def main() -> int:
         print(json.dumps(probe(json.loads(args.probe))))
         return 0
 
+    args.bench_dir = args.bench_dir.resolve()  # sam build runs from there
     build_dir = args.bench_dir / "build" if args.no_build else build(args.bench_dir)
     variants = variants_of(build_dir, args.bench_dir, [v for v in args.variants.split(",") if v], args.build)
     spec = {
