@@ -15,7 +15,7 @@ LOWEST_VENV ?= .venv-lowest
 # JUnit reports of the test runs: .ci/tiers.py prints each tier's counts from them.
 REPORTS ?= .reports
 
-.PHONY: demo test test-lowest unit integration e2e lint format bench bench-sam bench-mutation sam checkov build python313 clean
+.PHONY: demo test test-lowest unit integration e2e lint format bench bench-sam bench-cold-start bench-mutation sam checkov build python313 clean
 
 $(STAMP): pyproject.toml dev/pyproject.toml layers/rolechain/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -95,6 +95,10 @@ bench-mutation: $(STAMP)
 
 bench-sam: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python benchmarks/bench_sam_local.py
+
+## bench-cold-start: each handler's import against a bare `import boto3`, host and Lambda container
+bench-cold-start: $(STAMP) $(SAM_STAMP) python313
+	$(BIN)/python benchmarks/bench_cold_start.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(LOWEST_VENV) $(REPORTS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,7 @@ import os
 import warnings
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.logging import correlation_paths
@@ -16,6 +16,7 @@ from rolechain.errors import ConfigError, RolechainError
 from rolechain.hub import Caller, Forbidden, NotFound, RunRequest
 from rolechain.hub.answers import ROUTE_RESPONSES
 from rolechain.hub.lambda_support import (
+    LazyTracer,
     api_caller,
     build_hub,
     idempotency_store,
@@ -25,7 +26,7 @@ from rolechain.hub.lambda_support import (
 from rolechain.types import RUN_ID
 
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()
 metrics = Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
 # Read-only routes publish no metric; Powertools would warn about that on every call.

@@ -3,13 +3,13 @@
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rolechain.hub.lambda_support import RemediationEvent, build_hub, idempotency_store
+from rolechain.hub.lambda_support import LazyTracer, RemediationEvent, build_hub, idempotency_store
 
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()
 metrics = Metrics()
 HUB = build_hub(os.environ)
 # EventBridge delivers at least once: a duplicate of the same event id returns the first result.

@@ -3,13 +3,13 @@
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rolechain.hub.lambda_support import ScheduleInput, build_hub, remaining_seconds
+from rolechain.hub.lambda_support import LazyTracer, ScheduleInput, build_hub, remaining_seconds
 
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()
 metrics = Metrics()
 HUB = build_hub(os.environ)
 

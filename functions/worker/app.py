@@ -1,23 +1,23 @@
 """Queued targets: one SQS message per target, partial batch responses so only failures return."""
 
+from __future__ import annotations
+
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rolechain.hub import TargetMessage
-from rolechain.hub.lambda_support import build_hub, remaining_seconds
+from rolechain.hub.lambda_support import LazyTracer, build_hub, process_sqs_batch, remaining_seconds
 from rolechain.hub.models import ContinueMessage
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()
 metrics = Metrics()
-# A batch whose every record failed answers every record as a failure (SQS redelivers them, then the DLQ
-# keeps them) instead of failing the invocation: one unparseable message must not look like a worker crash.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 HUB = build_hub(os.environ)
 
 
@@ -51,4 +51,4 @@ def _kind(body: str) -> object:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_sqs_batch(event, record_handler, context)

@@ -44,7 +44,7 @@ class Hop(BaseModel):
     ``transitive_tag_keys`` must be a subset of ``tags`` keys.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     role_arn: str
     external_id: str | None = Field(default=None, repr=False)  # a shared secret: never in a repr
@@ -213,7 +213,7 @@ class Chain(BaseModel):
     :func:`default_session_name`).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     hops: tuple[Hop, ...] = Field(min_length=1)
     session_name: str = "rolechain"

@@ -26,12 +26,12 @@ Every error names the job (or rule), the field and the rule it broke.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -47,6 +47,10 @@ from pydantic import (
 from rolechain.actions import get_action
 from rolechain.chain import config_error
 from rolechain.errors import ConfigError
+
+if TYPE_CHECKING:
+    import yaml
+
 from rolechain.types import (
     ALL_REGIONS,
     DEFAULT_ROLE_NAME,
@@ -71,7 +75,7 @@ MAX_CONCURRENCY = 256
 class SsmParameter(BaseModel):
     """An ExternalId kept in an SSM SecureString parameter of the hub account."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     ssm_parameter: str = Field(min_length=1, max_length=2048, pattern=f"^{SSM_PARAMETER_NAME}$")
 
 
@@ -95,7 +99,7 @@ class OrganizationTargets(BaseModel):
     read Organizations (a role in the management account or a delegated administrator; default: the
     base credentials)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     root: bool = False
     ous: list[OuId] = Field(default_factory=list)
     tags: dict[Annotated[str, StringConstraints(pattern=f"^{TAG_KEY}$")], Annotated[str, Field(max_length=256)]] = (
@@ -124,7 +128,7 @@ class Targets(BaseModel):
     ``exclude_accounts`` and the accounts below ``exclude_ous``. :meth:`resolve` gives the explicit ones;
     organisation targets are resolved live by :mod:`rolechain.targets`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     accounts: list[AccountId] = Field(default_factory=list)
     organization: OrganizationTargets | None = None
     exclude_accounts: list[AccountId] = Field(default_factory=list)
@@ -158,7 +162,7 @@ class RoleRef(BaseModel):
     ``role_path`` and ``role_name``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     role_name: RoleName = DEFAULT_ROLE_NAME
     role_path: RolePath = "/"
     role_arn_template: str | None = None
@@ -252,7 +256,7 @@ class Rollout(BaseModel):
     the targets); after each wave, more failures than the job's ``max_failures`` stop the run and the
     targets not started are recorded skipped with the reason."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     first: CountOrPercent = 1
     then: CountOrPercent = "100%"
 
@@ -300,7 +304,7 @@ class Job(RoleSettings):
 
 
 class EventMatch(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     source: str = Field(min_length=1)
     event_names: list[str] = Field(min_length=1)
 
@@ -388,7 +392,7 @@ class ApiRule(BaseModel):
     their own.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     principals: list[str] = Field(min_length=1)
     jobs: list[str] = Field(default_factory=list)
     adhoc: bool = False
@@ -438,7 +442,7 @@ class ApiRule(BaseModel):
 class ApiPolicy(BaseModel):
     """Who may do what through the API. No rule matching a caller: GET /actions and /jobs only."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     rules: list[ApiRule] = Field(default_factory=list)
 
 
@@ -450,7 +454,7 @@ def _accounts(targets: Targets, resolve: TargetResolver | None, where: str) -> l
 
 
 class JobFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     version: Literal[1] = 1
     defaults: RoleSettings = Field(default_factory=RoleSettings)
     jobs: dict[JobName, Job] = Field(default_factory=dict)
@@ -527,24 +531,30 @@ def parse_job_file(data: Any, *, source: str = "job file") -> JobFile:
     return job_file
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+@functools.cache
+def _unique_key_loader() -> type[yaml.SafeLoader]:
     """PyYAML's safe loader, refusing a mapping that gives a key twice (PyYAML keeps the last one
-    silently, so a second job of the same name would replace the first unseen)."""
+    silently, so a second job of the same name would replace the first unseen). Made by the first job
+    file read: PyYAML is no part of a handler's import."""
+    import yaml
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-            except TypeError:  # unhashable: the base class refuses it with its own message
-                break
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    duplicate = key in seen
+                except TypeError:  # unhashable: the base class refuses it with its own message
+                    break
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def _nesting_problem(data: Any) -> str | None:
@@ -581,8 +591,10 @@ def load_job_file(path: str | Path) -> JobFile:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), f"is not UTF-8 text (byte {exc.start} cannot be decoded)") from exc
+    import yaml
+
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+        data = yaml.load(text, Loader=_unique_key_loader())  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -35,7 +35,7 @@ Summary = Callable[[dict[str, Any]], str]
 class Params(BaseModel):
     """Base of every action's params model: unknown keys are errors, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ActionFailed(RolechainError):

@@ -47,7 +47,7 @@ ModuleName = Annotated[str, AfterValidator(_module_name)]
 class PluginSettings(BaseModel):
     """``ROLECHAIN_PLUGINS`` parsed: module names, comma-separated (blanks around a name are ignored)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     modules: tuple[ModuleName, ...] = Field(default=(), alias=ENV_VAR)
 

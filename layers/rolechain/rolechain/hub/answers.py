@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 class ErrorAnswer(BaseModel):
     """A refused or failed request: the HTTP status again, why, and the field at fault when one is."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     statusCode: int  # the Powertools error body's own key
     message: str
@@ -22,11 +22,15 @@ class ErrorAnswer(BaseModel):
 class ActionsAnswer(BaseModel):
     """GET /actions: every registered action, its params schema and the permissions it needs."""
 
+    model_config = ConfigDict(defer_build=True)
+
     actions: list[dict[str, Any]]
 
 
 class JobsAnswer(BaseModel):
     """GET /jobs: every job of the job file."""
+
+    model_config = ConfigDict(defer_build=True)
 
     jobs: list[dict[str, Any]]
 
@@ -34,7 +38,7 @@ class JobsAnswer(BaseModel):
 class RunAnswer(BaseModel):
     """POST /runs and GET /runs/{run_id}: the run; its results once it ran (queued: none yet)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     run_id: str
     status: Literal["completed", "queued", "running"]

@@ -21,7 +21,7 @@ class TargetMessage(BaseModel):
     the run was planned with (no ExternalId), checked the same way.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     run_id: RunId
     job: str | None = None
@@ -38,7 +38,7 @@ class ContinueMessage(BaseModel):
     """Queue the targets of run ``run_id`` from ``start`` on: the scheduler (or a worker) that ran out of
     time sends it, and the worker that reads it enqueues the next part within its own time."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kind: Literal["continue"] = "continue"
     run_id: RunId
@@ -49,7 +49,7 @@ class QueuedPlan(BaseModel):
     """What a queued run was planned as, kept in its run record: the worker checks each message
     against it (an ad-hoc run has no job file entry to derive it from)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     params: dict[str, Any] = Field(default_factory=dict)
     accounts: list[AccountId] = Field(min_length=1)
@@ -60,7 +60,7 @@ class QueuedPlan(BaseModel):
 class RunRequest(BaseModel):
     """POST /runs: a job, or an action with params and accounts."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     job: JobName | None = None
     action: ActionName | None = None

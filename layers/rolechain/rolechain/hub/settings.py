@@ -14,7 +14,7 @@ class Settings(BaseModel):
     Raises pydantic's ValidationError naming the variable when one is missing or malformed.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
     job_file: Path = Field(alias="JOB_FILE")
     runs_table: str = Field(alias="RUNS_TABLE", min_length=3)
