@@ -279,6 +279,14 @@ def test_another_retry_mode_falls_back_to_a_client_per_target(
     assert client.list_buckets()["Buckets"] == []
 
 
+def test_a_service_with_endpoint_discovery_keeps_a_client_per_target(sessions: ChainSessions) -> None:
+    # discovered endpoints are cached per client, and in AWS they are per account
+    client = sessions.client(Chain.build([HUB, target(1)]), "timestream-write")
+    assert sessions.prototype("timestream-write", "eu-west-1") is None
+    assert not isinstance(client, rolechain.sessions._TargetClient)
+    assert sessions.client(Chain.build([HUB, target(2)]), "timestream-write") is not client
+
+
 def test_the_shared_connection_pool_serves_a_runs_every_thread(sessions: ChainSessions) -> None:
     prototype = sessions.prototype("s3", "eu-west-1")
     assert prototype is not None
