@@ -9,11 +9,14 @@ Each job runs with (a) rolechain: ``plan_run`` + ``run_plan`` with a ``ChainSess
 ``extra_via=[R1]`` (a fresh credential cache: every AssumeRole is paid), then (b) again in the same process
 (warm: cached credentials and clients), and (c) botocove (``@cove`` with ``target_ids``, ``external_id``,
 the same session policy and an R1 session obtained from U1 as ``assuming_session``), running the same
-action code on its per-account boto3 session, with the same number of threads. The emulator runs in a child
-process, so CPU is the benchmark process's alone; AWS calls are what the emulator recorded.
+action code on its per-account boto3 session, with the same number of threads, and (d) ``rolechain run`` as
+an operator runs it, in a process of its own (its CPU from its rusage), then in two processes at once with
+half the accounts each. The emulator runs in a child process, so CPU is the client's alone; AWS calls are
+what the emulator recorded.
 
     python benchmarks/bench_runner.py [--accounts 10,50,200] [--buckets 5] [--workers 20]
-                                      [--latency 0,0.05] [--profile | --no-profile]
+                                      [--latency 0,0.05] [--iam on,off] [--plot FILE.png]
+                                      [--profile | --no-profile]
 """
 
 from __future__ import annotations
