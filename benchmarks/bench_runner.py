@@ -9,11 +9,14 @@ Each job runs with (a) rolechain: ``plan_run`` + ``run_plan`` with a ``ChainSess
 ``extra_via=[R1]`` (a fresh credential cache: every AssumeRole is paid), then (b) again in the same process
 (warm: cached credentials and clients), and (c) botocove (``@cove`` with ``target_ids``, ``external_id``,
 the same session policy and an R1 session obtained from U1 as ``assuming_session``), running the same
-action code on its per-account boto3 session, with the same number of threads. The emulator runs in a child
-process, so CPU is the benchmark process's alone; AWS calls are what the emulator recorded.
+action code on its per-account boto3 session, with the same number of threads, and (d) ``rolechain run`` as
+an operator runs it, in a process of its own (its CPU from its rusage), then in two processes at once with
+half the accounts each. The emulator runs in a child process, so CPU is the client's alone; AWS calls are
+what the emulator recorded.
 
     python benchmarks/bench_runner.py [--accounts 10,50,200] [--buckets 5] [--workers 20]
-                                      [--latency 0,0.05] [--profile | --no-profile]
+                                      [--latency 0,0.05] [--iam on,off] [--plot FILE.png]
+                                      [--profile | --no-profile]
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ import argparse
 import cProfile
 import gc
 import json
+import math
 import os
 import pstats
+import resource
+import subprocess
 import sys
 import threading
 import time
@@ -178,6 +184,68 @@ def botocove_job(remote: Remote, accounts: Sequence[str], job: str, workers: int
         check_output(job, result["Result"], len(seed.target(result["Id"]).buckets))
 
 
+def cli_command(seed: Seed, accounts: Sequence[str], job: str, workers: int) -> tuple[list[str], dict[str, str]]:
+    """The ``rolechain run`` command line and environment of a job: the operator's U1 keys in the
+    environment, R1 as ``--via``, the emulator as ``AWS_ENDPOINT_URL``. Never printed: it holds the
+    ExternalId, and the environment U1's keys."""
+    action, params = JOBS[job]
+    argv = [
+        sys.executable,
+        "-m",
+        "rolechain.cli",
+        "run",
+        "--action",
+        action,
+        "--params-json",
+        json.dumps(params),
+        "--accounts",
+        ",".join(accounts),
+        "--role-name",
+        seed.target_role_name,
+        "--via",
+        seed.hub_role_arn,
+        "--external-id",
+        seed.external_id,
+        "--region",
+        seed.region,
+        "--concurrency",
+        str(workers),
+        "--json",
+    ]
+    env = dict(os.environ)
+    env.update(
+        AWS_ACCESS_KEY_ID=seed.user_access_key_id,
+        AWS_SECRET_ACCESS_KEY=seed.user_secret_access_key,
+        AWS_ENDPOINT_URL=seed.endpoint_url,
+        XDG_STATE_HOME=os.devnull,  # an interrupted run would save its report there: there is none
+    )
+    return argv, env
+
+
+def run_cli(seed: Seed, accounts: Sequence[str], job: str, workers: int, processes: int = 1) -> float:
+    """Run the job through the CLI in ``processes`` processes of its own at once (the accounts split
+    evenly, ``workers`` threads in all); returns their CPU seconds (user + system), interpreter start and
+    imports included: the rusage of this process's terminated children before and after (the emulator,
+    the only other child, runs on)."""
+    shares = [list(accounts[i::processes]) for i in range(processes)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    running = []
+    for share in shares:
+        argv, env = cli_command(seed, share, job, max(1, workers // processes))
+        running.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    outputs = [process.communicate() for process in running]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for process, (out, err), share in zip(running, outputs, shares, strict=True):
+        if process.returncode != 0:
+            raise RuntimeError(f"rolechain CLI {job}: exit {process.returncode}: {err.decode()[-500:]}")
+        report = json.loads(out)
+        if report["summary"]["ok"] != len(share):
+            raise RuntimeError(f"rolechain CLI {job}: {report['summary']}")
+        for result in report["results"]:
+            check_output(job, result["output"], len(seed.target(result["account"]).buckets))
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def check_output(job: str, output: dict[str, Any], buckets: int) -> None:
     done = output.get("count") if job == "inventory" else len(output.get("tagged", []))
     if done != buckets:
@@ -213,10 +281,12 @@ def measure(remote: Remote, tool: str, job: str, n: int, work: Callable[[], obje
     server_cpu = remote.server()[0]
     gc_before = GC_CLOCK.total
     cpu, wall = time.process_time(), time.perf_counter()
-    work()
+    done = work()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     server_cpu_after, busy = remote.server()
     gc_time = GC_CLOCK.total - gc_before
+    if isinstance(done, float):  # the work ran in a process of its own and says what CPU that used
+        cpu, gc_time = done, float("nan")
     return Measured(tool, job, n, wall, cpu, remote.calls(), server_cpu_after - server_cpu, busy, gc_time)
 
 
@@ -226,6 +296,7 @@ def warm_up(remote: Remote, workers: int) -> None:
     for job in JOBS:
         botocove_job(remote, accounts, job, workers)
         rolechain_job(new_sessions(remote.seed), remote.seed, accounts, job, workers)
+        run_cli(remote.seed, accounts, job, workers)  # the page cache holds the CLI's modules
 
 
 def run_matrix(remote: Remote, ns: Sequence[int], workers: int) -> list[Measured]:
@@ -239,6 +310,10 @@ def run_matrix(remote: Remote, ns: Sequence[int], workers: int) -> list[Measured
             rolechain_run = partial(rolechain_job, new_sessions(seed), seed, accounts, job, workers)
             rows.append(measure(remote, "rolechain", job, n, rolechain_run))
             rows.append(measure(remote, "rolechain warm", job, n, rolechain_run))
+            rows.append(measure(remote, "rolechain CLI", job, n, partial(run_cli, seed, accounts, job, workers)))
+            # both cores: two CLI processes at once, half the accounts and half the threads each
+            two = partial(run_cli, seed, accounts, job, workers, processes=2)
+            rows.append(measure(remote, "rolechain CLI x2", job, n, two))
     return rows
 
 
@@ -247,11 +322,18 @@ def other_calls(calls: Counter[tuple[str, str]]) -> str:
     return " ".join(f"{k}={v}" for k, v in rest.items()) or "-"
 
 
-def print_table(rows: list[Measured], latency: float, workers: int, buckets: int) -> None:
-    print(f"\n## per-request latency {latency * 1000:.0f} ms, {workers} threads, {buckets} buckets per account")
+def gc_column(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds:.2f}"  # NaN: measured in another process
+
+
+def print_table(rows: list[Measured], latency: float, workers: int, buckets: int, iam: bool) -> None:
+    print(
+        f"\n## per-request latency {latency * 1000:.0f} ms, {workers} threads, {buckets} buckets per account, "
+        f"emulator IAM enforcement {'on' if iam else 'off'}"
+    )
     print("   calls per target: AR=AssumeRole LB=ListBuckets GR=GetResources TR=TagResources; others in total\n")
     header = (
-        f"{'job':9} {'N':>4} {'tool':15} {'wall s':>7} {'CPU s':>7} {'GC s':>6} {'srv CPU s':>9} "
+        f"{'job':9} {'N':>4} {'tool':16} {'wall s':>7} {'CPU s':>7} {'GC s':>6} {'srv CPU s':>9} "
         f"{'AR':>5} {'LB':>5} {'GR':>5} {'TR':>5} {'AR total':>8} {'wall x':>7} {'CPU x':>6}  other calls (total)"
     )
     print(header)
@@ -261,15 +343,64 @@ def print_table(rows: list[Measured], latency: float, workers: int, buckets: int
         base = baseline[(r.job, r.n)]
         per = [r.calls[key] / r.n for key in COUNTED]
         print(
-            f"{r.job:9} {r.n:>4} {r.tool:15} {r.wall:>7.2f} {r.cpu:>7.2f} {r.gc:>6.2f} {r.server_cpu:>9.2f} "
+            f"{r.job:9} {r.n:>4} {r.tool:16} {r.wall:>7.2f} {r.cpu:>7.2f} {gc_column(r.gc):>6} {r.server_cpu:>9.2f} "
             + " ".join(f"{p:>5.2f}" for p in per)
             + f" {r.calls[('sts', 'AssumeRole')]:>8} {base.wall / r.wall:>6.1f}x {base.cpu / max(r.cpu, 1e-9):>5.1f}x"
             + f"  {other_calls(r.calls)}"
         )
     print(
         "\n(wall x, CPU x: botocove's wall / CPU time divided by this row's; GC: part of CPU spent in the cyclic "
-        "garbage collector; srv CPU: the emulator process's)"
+        "garbage collector; srv CPU: the emulator process's; rolechain CLI: `rolechain run` in a process of its own, "
+        "its CPU from its rusage, interpreter start and imports included)"
     )
+
+
+def print_speedups(rows: list[Measured], ns: Sequence[int]) -> None:
+    def row(tool: str, job: str, n: int) -> Measured:
+        return next(r for r in rows if (r.tool, r.job, r.n) == (tool, job, n))
+
+    for n in ns:
+        for job in JOBS:
+            base = row("botocove", job, n)
+            line = "  ".join(
+                f"{tool} wall {base.wall / m.wall:5.1f}x CPU {base.cpu / m.cpu:5.1f}x"
+                for tool in ("rolechain", "rolechain CLI")
+                for m in [row(tool, job, n)]
+            )
+            print(f"speedup {job:9} N={n:<4} {line}")
+    warm_assumes = {(r.job, r.n): r.calls[("sts", "AssumeRole")] for r in rows if r.tool == "rolechain warm"}
+    print(f"AssumeRole in warm runs: {warm_assumes} (expected all 0)")
+
+
+def plot(rows: list[Measured], path: Path, latency: float, iam: bool, workers: int, buckets: int) -> None:
+    """Wall time against accounts, one panel per job, botocove and rolechain (CLI process and in-process)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(JOBS), figsize=(11, 4.2), sharey=True)
+    styles = {"botocove": "o-", "rolechain CLI": "s-", "rolechain": "^--"}
+    for ax, job in zip(axes, JOBS, strict=True):
+        for tool, style in styles.items():
+            points = sorted((r.n, r.wall) for r in rows if r.tool == tool and r.job == job)
+            ax.plot([n for n, _ in points], [w for _, w in points], style, label=tool)
+            n, wall = points[-1]
+            ax.annotate(f"{wall:.1f} s", (n, wall), textcoords="offset points", xytext=(-10, 6), ha="right")
+        ax.set_title(f"{job} ({JOBS[job][0]})")
+        ax.set_xlabel("target accounts")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("wall time, s (log)")
+    axes[0].legend()
+    fig.suptitle(
+        f"U1 -> R1 -> R2 on the emulator: {workers} threads, {buckets} buckets per account, "
+        f"latency {latency * 1000:.0f} ms, IAM enforcement {'on' if iam else 'off'}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 # -- profiling -----------------------------------------------------------------------------------------
@@ -392,8 +523,15 @@ def main() -> int:
     parser.add_argument(
         "--profile", action=argparse.BooleanOptionalAction, default=True, help="profile rolechain at the largest N"
     )
+    parser.add_argument(
+        "--iam",
+        default="on",
+        help="comma-separated emulator IAM enforcement modes, a table each (on: every request checked; default on)",
+    )
+    parser.add_argument("--plot", type=Path, help="write a PNG of wall time against accounts (the first table) here")
     args = parser.parse_args()
     isolate_environment()
+    iam_modes = [{"on": True, "off": False}[mode] for mode in args.iam.split(",")]
     ns = sorted({int(n) for n in args.accounts.split(",")})
     latencies = [float(x) for x in args.latency.split(",")]
 
@@ -404,21 +542,20 @@ def main() -> int:
         print(
             f"emulator seeded with {max(ns)} accounts x {args.buckets} buckets in {time.perf_counter() - started:.1f} s"
         )
-        for latency in latencies:
-            remote.set_latency(latency)
-            rows = run_matrix(remote, ns, args.workers)
-            print_table(rows, latency, args.workers, args.buckets)
-            for n in ns:
-                for job in JOBS:
-                    cold, base = (
-                        next(r for r in rows if (r.tool, r.job, r.n) == (tool, job, n))
-                        for tool in ("rolechain", "botocove")
-                    )
-                    print(
-                        f"speedup {job:9} N={n:<4} wall {base.wall / cold.wall:5.1f}x  CPU {base.cpu / cold.cpu:5.1f}x"
-                    )
-            warm_assumes = {(r.job, r.n): r.calls[("sts", "AssumeRole")] for r in rows if r.tool == "rolechain warm"}
-            print(f"AssumeRole in warm runs: {warm_assumes} (expected all 0)")
+        plotted: list[Measured] = []
+        for iam in iam_modes:
+            remote.set_enforce_iam(iam)
+            for latency in latencies:
+                remote.set_latency(latency)
+                rows = run_matrix(remote, ns, args.workers)
+                print_table(rows, latency, args.workers, args.buckets, iam)
+                print_speedups(rows, ns)
+                if not plotted:
+                    plotted = rows
+        remote.set_enforce_iam(iam_modes[0])
+        if args.plot:
+            plot(plotted, args.plot, latencies[0], iam_modes[0], args.workers, args.buckets)
+            print(f"\nplot of wall time against accounts (latency {latencies[0] * 1000:.0f} ms) written to {args.plot}")
         if args.profile:
             for latency in latencies:
                 remote.set_latency(latency)

@@ -3,7 +3,8 @@
 The child runs :class:`rolechain_dev.emulator.Emulator`, seeds it, and answers requests over a pipe:
 ("calls",) -> Counter of recorded (service, action) since the last ("clear",); ("latency", s);
 ("server",) -> (the child's CPU seconds so far, summed in-server seconds of the recorded requests);
-("fault", action, code, message, status, times) -> inject an AWS-shaped error (Emulator.inject_fault).
+("fault", action, code, message, status, times) -> inject an AWS-shaped error (Emulator.inject_fault);
+("enforce_iam", bool) -> turn IAM enforcement of non-STS requests on or off (Emulator.enforce_iam).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def _serve(conn: Connection, seed_kwargs: dict[str, Any]) -> None:
             elif message[0] == "latency":
                 emulator.latency = float(message[1])
                 conn.send(True)
+            elif message[0] == "enforce_iam":
+                emulator.enforce_iam = bool(message[1])
+                conn.send(True)
 
 
 class Remote:
@@ -59,6 +63,10 @@ class Remote:
 
     def set_latency(self, seconds: float) -> None:
         self._ask("latency", seconds)
+
+    def set_enforce_iam(self, on: bool) -> None:
+        """Whether the emulator checks every request against the caller's IAM policies (default on)."""
+        self._ask("enforce_iam", on)
 
     def inject_fault(self, action: str, code: str, message: str, status: int = 400, times: int = 1) -> None:
         """The next ``times`` requests for ``action`` fail with this AWS error."""

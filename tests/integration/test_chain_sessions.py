@@ -289,3 +289,101 @@ def test_durations_are_checked_before_sending_and_max_session_duration_is_explai
     failure = excinfo.value.failure
     assert (failure.hop, failure.code, failure.likely_cause) == (1, "ValidationError", "request")
     assert "DurationSeconds 7200" in failure.hint
+
+
+# -- targets' clients: clones of one prototype per service and region, each signing with its own keys ---
+def test_concurrent_targets_clients_sign_with_their_own_credentials(
+    operator_sessions: ChainSessions, landscape: Seed, emulator: Emulator
+) -> None:
+    # Given every target's S3 and STS clients, clones of one prototype each (one endpoint, one signer)
+    chains = [chain_to(landscape, i) for i in range(len(landscape.targets))]
+    s3 = [operator_sessions.client(chain, "s3") for chain in chains]
+    assert len({id(client) for client in s3}) == len(chains)
+    assert len({id(client._endpoint) for client in s3}) == 1
+    assert len({id(client._request_signer) for client in s3}) == 1
+    keys = {
+        operator_sessions.credentials(chain).access_key: t.account_id
+        for chain, t in zip(chains, landscape.targets, strict=True)
+    }
+    emulator.latency = 0.01  # requests of different targets overlap in the shared client
+
+    # When 20 threads at once, four per target, each list buckets and ask who they are, five times
+    def work(i: int) -> list[tuple[str, set[str], str]]:
+        index = i % len(chains)
+        return [
+            (
+                landscape.targets[index].account_id,
+                {b["Name"] for b in s3[index].list_buckets()["Buckets"]},
+                operator_sessions.client(chains[index], "sts").get_caller_identity()["Account"],
+            )
+            for _ in range(5)
+        ]
+
+    results = [row for rows in in_threads(20, work) for row in rows]
+
+    # Then each request answered from its own target's account: its own buckets, its own identity
+    buckets = {t.account_id: set(t.buckets) for t in landscape.targets}
+    assert len(results) == 100
+    assert all(listed == buckets[account] and identity == account for account, listed, identity in results)
+    # And the emulator saw every request signed with the key of the target that made it, in that account
+    requests = [r for r in emulator.requests if not r.admin and r.action in ("ListBuckets", "GetCallerIdentity")]
+    assert len(requests) == 200
+    assert all(keys.get(r.access_key) == r.account for r in requests)
+    assert Counter(keys[r.access_key] for r in requests) == dict.fromkeys(buckets, 40)
+
+
+@pytest.mark.mutates
+def test_a_targets_paginator_pages_through_its_own_account(
+    operator_sessions: ChainSessions, landscape: Seed, emulator: Emulator, admin_s3: Callable[[str], Any]
+) -> None:
+    # Given two targets whose buckets are tagged (the tagging API lists tagged resources only)
+    for target in landscape.targets[:2]:
+        for bucket in target.buckets:
+            admin_s3(target.account_id).put_bucket_tagging(
+                Bucket=bucket, Tagging={"TagSet": [{"Key": "owner", "Value": "x"}]}
+            )
+    # And their tagging clients, of one prototype, paginating their resources one per page, interleaved
+    first, second = (operator_sessions.client(chain_to(landscape, i), "resourcegroupstaggingapi") for i in (0, 1))
+    pages = zip(
+        first.get_paginator("get_resources").paginate(ResourceTypeFilters=["s3"], ResourcesPerPage=1),
+        second.get_paginator("get_resources").paginate(ResourceTypeFilters=["s3"], ResourcesPerPage=1),
+        strict=True,
+    )
+    # Then every page of each comes from its own account, and the pages add up to its buckets
+    names: tuple[list[str], list[str]] = ([], [])
+    for page_of_first, page_of_second in pages:
+        for page, seen in ((page_of_first, names[0]), (page_of_second, names[1])):
+            assert len(page["ResourceTagMappingList"]) <= 1
+            seen.extend(m["ResourceARN"].rsplit(":", 1)[-1] for m in page["ResourceTagMappingList"])
+    assert (sorted(names[0]), sorted(names[1])) == (
+        list(landscape.targets[0].buckets),
+        list(landscape.targets[1].buckets),
+    )
+    # one request per page (a bucket each), and the last page's
+    assert len(emulator.calls(action="GetResources")) >= 2 * len(landscape.targets[0].buckets)
+
+
+def test_a_throttled_target_retries_on_its_own_retry_quota(
+    operator_sessions: ChainSessions, landscape: Seed, emulator: Emulator, no_backoff: None
+) -> None:
+    # Given one target's ListBuckets throttled twice, the other's not
+    throttled, other = landscape.targets[0], landscape.targets[1]
+    first, second = (operator_sessions.client(chain_to(landscape, i), "s3") for i in (0, 1))
+    emulator.inject_fault(
+        "ListBuckets", "SlowDown", "slow down", status=503, times=2, match=lambda r: r.account == throttled.account_id
+    )
+
+    # When both list their buckets
+    assert {b["Name"] for b in first.list_buckets()["Buckets"]} == set(throttled.buckets)
+    assert {b["Name"] for b in second.list_buckets()["Buckets"]} == set(other.buckets)
+
+    # Then botocore retried the throttled one (three attempts), the other went once
+    attempts = Counter(r.account for r in emulator.calls(service="s3", action="ListBuckets"))
+    assert attempts == {throttled.account_id: 3, other.account_id: 1}
+
+    # And only the throttled target's retry quota paid for those retries (a client of its own would)
+    def capacity(client: Any) -> int:
+        available: int = client.rolechain_retry[0].__self__._retry_quota._quota.available_capacity
+        return available
+
+    assert capacity(first) < capacity(second) == 500

@@ -6,12 +6,18 @@ moto runs in-process here (no network); the credential cache counts the AssumeRo
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
+import rolechain.sessions
+from botocore.config import Config
+from botocore.exceptions import NoCredentialsError
 from botocore.stub import Stubber
 from moto import mock_aws
 from rolechain import AssumeRoleError, Chain, ChainSessions, CredentialCache
+from rolechain.jobs import MAX_CONCURRENCY
 
 from tests.helpers import Clock
 
@@ -209,3 +215,79 @@ def test_assume_role_request_carries_hop_options(sessions: ChainSessions) -> Non
             expected,
         )
         assert sessions.credentials(chain).access_key == "ASIAXXXXXXXXXXXXXXXX"
+
+
+# -- targets' clients: clones of one prototype ----------------------------------------------------------
+def test_targets_clients_are_clones_of_one_prototype_with_their_own_credentials(sessions: ChainSessions) -> None:
+    first, second = (sessions.client(Chain.build([HUB, target(n)]), "s3") for n in (1, 2))
+    assert first is not second
+    prototype = sessions.prototype("s3", "eu-west-1")
+    assert isinstance(prototype, rolechain.sessions._TargetClient)
+    assert type(first) is type(second) is type(prototype)
+    assert first._endpoint is second._endpoint is prototype._endpoint  # one connection pool
+    assert first.rolechain_credentials is not second.rolechain_credentials
+    assert first.rolechain_retry[0] != second.rolechain_retry[0]  # each its own retry handler and quota
+    # the base's clients stay clients of their own
+    assert not isinstance(sessions.client(None, "s3"), rolechain.sessions._TargetClient)
+
+
+def test_a_presigned_url_carries_its_own_targets_key(sessions: ChainSessions) -> None:
+    chains = [Chain.build([HUB, target(n)]) for n in (1, 2)]
+    for chain in chains:
+        key = sessions.credentials(chain).access_key
+        url = sessions.client(chain, "s3").generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"})
+        query = parse_qs(urlsplit(url).query)
+        signed_by = (query.get("AWSAccessKeyId") or query["X-Amz-Credential"])[0].split("/")[0]  # SigV2 or SigV4
+        assert signed_by == key
+    assert len({sessions.credentials(chain).access_key for chain in chains}) == 2
+
+
+def test_the_prototype_alone_signs_for_nobody(sessions: ChainSessions) -> None:
+    sessions.client(Chain.build([HUB, target(1)]), "s3").list_buckets()  # a target's call works
+    prototype = sessions.prototype("s3", "eu-west-1")
+    assert prototype is not None
+    with pytest.raises(NoCredentialsError):
+        prototype.list_buckets()
+
+
+def test_an_s3_express_session_comes_from_the_requesting_targets_cache(sessions: ChainSessions) -> None:
+    first, second = (sessions.client(Chain.build([HUB, target(n)]), "s3") for n in (1, 2))
+    shared_cache = object()  # what botocore's resolver of the prototype put there
+    caches = []
+    for client in (first, second, first):
+        request = SimpleNamespace(
+            context={"signing": {"identity_cache": shared_cache, "cache_key": "b--use1-az4--x-s3"}}
+        )
+        token = rolechain.sessions._CURRENT_TARGET.set(client)
+        try:
+            rolechain.sessions._own_express_cache(request)
+        finally:
+            rolechain.sessions._CURRENT_TARGET.reset(token)
+        caches.append(request.context["signing"]["identity_cache"])
+    assert caches[0] is caches[2] is first.rolechain_express_cache
+    assert caches[1] is second.rolechain_express_cache is not caches[0]
+    assert caches[0]._client is first and caches[1]._client is second  # CreateSession signed by its own target
+
+
+def test_another_retry_mode_falls_back_to_a_client_per_target(
+    sessions: ChainSessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rolechain.sessions, "CLIENT_CONFIG", Config(retries={"mode": "legacy"}))
+    client = sessions.client(Chain.build([HUB, target(1)]), "s3")
+    assert sessions.prototype("s3", "eu-west-1") is None
+    assert not isinstance(client, rolechain.sessions._TargetClient)
+    assert client.list_buckets()["Buckets"] == []
+
+
+def test_a_service_with_endpoint_discovery_keeps_a_client_per_target(sessions: ChainSessions) -> None:
+    # discovered endpoints are cached per client, and in AWS they are per account
+    client = sessions.client(Chain.build([HUB, target(1)]), "timestream-write")
+    assert sessions.prototype("timestream-write", "eu-west-1") is None
+    assert not isinstance(client, rolechain.sessions._TargetClient)
+    assert sessions.client(Chain.build([HUB, target(2)]), "timestream-write") is not client
+
+
+def test_the_shared_connection_pool_serves_a_runs_every_thread(sessions: ChainSessions) -> None:
+    prototype = sessions.prototype("s3", "eu-west-1")
+    assert prototype is not None
+    assert prototype.meta.config.max_pool_connections == rolechain.sessions.SHARED_POOL_CONNECTIONS >= MAX_CONCURRENCY
