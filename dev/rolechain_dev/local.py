@@ -215,6 +215,23 @@ def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = Non
     )
 
 
+def apply_hub_trust(
+    emulator: Emulator, seed: Seed, parameters: Mapping[str, str] | None = None, root: Path | None = None
+) -> dict[str, Any]:
+    """Give the seed's R1 the trust policy template.yaml's HubRole gets with ``parameters`` (template
+    parameter overrides, e.g. ``OperatorPrincipals``; the defaults otherwise), and return it: the emulator
+    then decides U1 -> R1 by the template's own trust statements."""
+    from rolechain.templates import Stack
+
+    template = load_template(root)
+    stack = Stack(template, overrides=dict(parameters or {}), account=seed.hub_account, region=seed.region)
+    trust: dict[str, Any] = stack.resolve(template["Resources"]["HubRole"]["Properties"]["AssumeRolePolicyDocument"])
+    emulator.admin_session(seed.hub_account, seed.region).client("iam").update_assume_role_policy(
+        RoleName=seed.hub_role_arn.rsplit("/", 1)[-1], PolicyDocument=json.dumps(trust)
+    )
+    return trust
+
+
 def record_queued_run(emulator: Emulator, seed: Seed, table: str, run_id: str, job: str = "inventory") -> None:
     """The record the scheduler writes before it queues a job's targets: the worker checks every
     message against it (and refuses a message of a run nobody recorded)."""
