@@ -24,7 +24,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 from pydantic import ValidationError
 
-from rolechain import doctor
+from rolechain import doctor, static_doctor
 from rolechain.actions import REGISTRY, Action, get_action, target_role_policy
 from rolechain.actions.plugins import load_plugins
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id, source_identity_of
@@ -34,6 +34,7 @@ from rolechain.planning import PlanRequest, plan_job, plan_run
 from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
 from rolechain.targets import Excluded, resolve_accounts
+from rolechain.templates import parse_parameters
 from rolechain.types import ALL_REGIONS, DEFAULT_ROLE_NAME, SESSION_NAME_RE, TOKEN_CODE_RE, check
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -218,6 +219,20 @@ def _doctor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument(
         "--json", action="store_true", help='print {"hops": [...], "ok": bool} (with JOB: {"targets": [...], "ok"})'
     )
+    static = p.add_argument_group(
+        "static mode", "--templates: decide the chain from template.yaml and target-role.yaml alone, no AWS call"
+    )
+    static.add_argument("--templates", action="store_true", help="check the templates instead of live roles")
+    static.add_argument("--operator", metavar="ARN", help="an operator's user or role ARN to check against R1's trust")
+    static.add_argument("--template", default="template.yaml", metavar="PATH", help="the hub stack's template")
+    static.add_argument("--target-template", default="target-role.yaml", metavar="PATH", help="the member role's")
+    static.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a template parameter's value instead of its default (repeatable; either template's)",
+    )
     p.set_defaults(command=cmd_doctor)
 
 
@@ -226,6 +241,10 @@ def _verdict(value: bool | None) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.templates:
+        return cmd_doctor_templates(args, out, err)
+    if args.operator is not None or args.parameter:
+        raise ConfigError("--operator" if args.operator is not None else "--parameter", "goes with --templates")
     if args.job or args.config:
         return _doctor_job(args, out)
     for flag in ("accounts", "sample"):
@@ -281,6 +300,47 @@ def _write_fix(out: TextIO, where: str, fix: doctor.Fix | None) -> None:
         out.write("remove:\n" + json.dumps(fix.remove, indent=2) + "\n")
     if fix.statement is not None:
         out.write(json.dumps(fix.statement, indent=2) + "\n")
+
+
+def cmd_doctor_templates(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``doctor --templates``: the chain's conditions decided from the templates, without AWS."""
+    live = (
+        ("JOB", args.job),
+        ("--config", args.config),
+        ("--via", args.via),
+        ("--inspect-via", args.inspect_via),
+        ("--external-id", args.external_id),
+        ("--org-via", args.org_via),
+    )
+    for flag, value in live:
+        if value:
+            raise ConfigError(flag, "goes with the live doctor, not --templates")
+    load_plugins()  # the registry's permissions include the plugins' actions
+    report = static_doctor.examine_templates(
+        args.template, args.target_template, operator=args.operator, parameters=parse_parameters(args.parameter)
+    )
+    if args.json:
+        out.write(json.dumps(report.to_dict()) + "\n")
+        return EXIT_OK if report.ok else EXIT_FAILED
+    verdicts = {True: "allows", False: "DENIES", None: "not in the templates"}
+    rows = [
+        (r.hop, r.caller_arn or "", r.role_arn, verdicts[r.identity_policy_allows], verdicts[r.trust_policy_allows])
+        for r in report.hops
+    ]
+    out.write(render_table(("hop", "caller", "role", "identity policy", "trust policy"), rows) + "\n")
+    for note in report.notes:
+        out.write(f"note: {note}\n")
+    for r in report.hops:
+        for note in r.notes:
+            out.write(f"hop {r.hop}: {note}\n")
+        _write_fix(out, f"hop {r.hop}", r.fix)
+    for finding in report.checks:
+        out.write(f"check {finding.check}: {'ok' if finding.ok else 'FAILS'}: {finding.say}\n")
+        _write_fix(out, f"check {finding.check}", finding.fix)
+    out.write(
+        "the templates make a working chain\n" if report.ok else "the templates break the chain: see the fix above\n"
+    )
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _doctor_job(args: argparse.Namespace, out: TextIO) -> int:
