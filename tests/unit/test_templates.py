@@ -390,3 +390,11 @@ def test_cfn_lint_is_clean_with_operator_principals(tmp_path: Path) -> None:
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     result = subprocess.run([str(cfn_lint), str(copy)], check=False, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_deploy_section_shows_an_operator_through_the_deployed_r1() -> None:
+    readme = (ROOT / "README.md").read_text()
+    deploying = readme.split("## Deploying", 1)[1].split("\n## ", 1)[0]
+    assert "OperatorPrincipals" in deploying and "OperatorRequireMfa" in deploying
+    assert "rolechain whoami --via <HubRoleArn> --source-identity alice" in deploying
+    assert "rolechain doctor --templates" in readme.split("### The doctor", 1)[1]
