@@ -94,6 +94,7 @@ class Stack:
     stack_name: str = "rolechain"
     arns: Mapping[str, str] = field(default_factory=dict)
     placeholders: Mapping[str, str] = field(default_factory=dict)  # values of parameters without a default
+    unknown_arn: str | None = None  # the ARN of a resource not in ``arns`` (default: a placeholder naming it)
 
     def __post_init__(self) -> None:
         declared = self.template.get("Parameters") or {}
@@ -136,6 +137,8 @@ class Stack:
     def resource_arn(self, logical_id: str) -> str:
         if logical_id in self.arns:
             return self.arns[logical_id]
+        if self.unknown_arn is not None:
+            return self.unknown_arn
         return f"arn:{self.partition}:cloudformation:{self.region}:{self.account}:placeholder/{logical_id}"
 
     def ref(self, name: str) -> Any:
