@@ -321,8 +321,8 @@ def _operator_trust_fix(
 
 def _hub_hop(hub_stack: Stack, hub_name: str, target_name: str, r1: _Role, r2: _Role) -> TemplateHop:
     hop = TemplateHop(hop=2, role_arn=r2.arn, caller_arn=r1.arn)
-    partition, hub_account, _, r1_name = role_arn_parts(r1.arn)
-    session = iam.Principal(f"arn:{partition}:sts::{hub_account}:assumed-role/{r1_name}/rolechain", role_arn=r1.arn)
+    session = _session_of(r1)
+    hub_account = session.account
     wanted = _external_ids(r2.trust)
     context: dict[str, Any] = {
         "sts:ExternalId": wanted[0] if wanted else None,
@@ -351,15 +351,9 @@ def _hub_hop(hub_stack: Stack, hub_name: str, target_name: str, r1: _Role, r2: _
     mismatch = _name_mismatch(hub_stack, hub_name, target_name, r2)
     if mismatch:
         hop.notes.append(mismatch)
-    trust_fix = Fix(
-        r2.arn,
-        "trust",
-        {
-            "Effect": "Allow",
-            "Principal": {"AWS": r1.arn},
-            "Action": HUB_ACTIONS,
-            "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID_PLACEHOLDER}},
-        },
+    trust_fix = _r2_trust_fix(
+        r1,
+        r2,
         f"add to {target_name}'s {r2.logical_id} AssumeRolePolicyDocument (Principal AWS: !Ref HubRoleArn, "
         "sts:ExternalId: !Ref ExternalId)",
     )
@@ -374,6 +368,23 @@ def _hub_hop(hub_stack: Stack, hub_name: str, target_name: str, r1: _Role, r2: _
         hop.notes.append(f"{target_name}'s trust policy does not allow R1 {r1.arn} ({', '.join(trust_denied)})")
         hop.fix = trust_fix
     return hop
+
+
+def _r2_trust_fix(r1: _Role, r2: _Role, say: str) -> Fix:
+    """The statement R2's trust policy needs for R1: the hub's actions, with the ExternalId (a placeholder)."""
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": r1.arn},
+        "Action": HUB_ACTIONS,
+        "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID_PLACEHOLDER}},
+    }
+    return Fix(r2.arn, "trust", statement, say)
+
+
+def _session_of(r1: _Role) -> iam.Principal:
+    """A session of R1 (what its functions assume R2 with), as R2's trust policy sees it."""
+    partition, account, _, name = role_arn_parts(r1.arn)
+    return iam.Principal(f"arn:{partition}:sts::{account}:assumed-role/{name}/rolechain", role_arn=r1.arn)
 
 
 def _name_mismatch(hub_stack: Stack, hub_name: str, target_name: str, r2: _Role) -> str | None:
@@ -416,19 +427,12 @@ def _external_ids(trust: Any) -> list[str]:
 
 
 def _external_id_check(target_name: str, r1: _Role, r2: _Role) -> TemplateCheck:
-    partition, hub_account, _, r1_name = role_arn_parts(r1.arn)
-    session = iam.Principal(f"arn:{partition}:sts::{hub_account}:assumed-role/{r1_name}/rolechain", role_arn=r1.arn)
-    context = {"aws:PrincipalArn": r1.arn, "aws:PrincipalAccount": hub_account}
+    session = _session_of(r1)
+    context = {"aws:PrincipalArn": r1.arn, "aws:PrincipalAccount": session.account}
     without = _trust_allows(r2.trust, "sts:AssumeRole", r2.arn, context, session)
-    fix = Fix(
-        r2.arn,
-        "trust",
-        {
-            "Effect": "Allow",
-            "Principal": {"AWS": r1.arn},
-            "Action": HUB_ACTIONS,
-            "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID_PLACEHOLDER}},
-        },
+    fix = _r2_trust_fix(
+        r1,
+        r2,
         f"make every statement of {target_name}'s {r2.logical_id} trust policy that allows R1 require the "
         "ExternalId (Condition StringEquals sts:ExternalId: !Ref ExternalId)",
     )
