@@ -279,3 +279,17 @@ def test_the_installed_command_reads_the_templates_of_the_working_directory(tmp_
     assert "the templates make a working chain" in ok.stdout
     missing = doctor(tmp_path)
     assert missing.returncode == 2 and "--template: cannot read template.yaml" in missing.stderr
+
+
+def test_when_operator_principals_would_not_let_the_operator_in_the_fix_is_a_statement_by_hand(
+    tmp_path: Path,
+) -> None:
+    # Given a template whose operator statement ignores OperatorPrincipals
+    hub = broken(tmp_path, HUB, "Principal: {AWS: !Ref OperatorPrincipals}", "Principal: {AWS: '999999999999'}")
+
+    report = examine_templates(hub, TARGET, operator=ALICE)
+
+    fix = report.hops[0].fix
+    assert fix is not None and fix.kind == "trust" and "OperatorPrincipals" not in fix.say
+    assert fix.say == "add to template.yaml's HubRole AssumeRolePolicyDocument"
+    assert fix.statement is not None and fix.statement["Principal"] == {"AWS": ALICE}

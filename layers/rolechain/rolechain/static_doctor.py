@@ -16,7 +16,7 @@ name (``<stack>-HubRole-EXAMPLE``) and the ExternalId's value, which is never pr
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,28 @@ def examine_templates(
     target = load_template(target_path, flag="--target-template")
     hub_name, target_name = hub_path.name, target_path.name
     given = dict(parameters or {})
+    try:
+        return _examine(hub, target, hub_name, target_name, given, operator)
+    except ConfigError:  # a ValueError too, and already naming what was wrong
+        raise
+    except iam.UnsupportedPolicy as exc:  # a template's policy IAM would refuse: bad input, not a verdict
+        raise ConfigError("template", f"a policy cannot be evaluated: {exc}") from exc
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        # a template whose shape CloudFormation would refuse (a list where a mapping belongs...); the
+        # exception's text is not shown, since it may quote a value (the ExternalId's among them)
+        raise ConfigError(
+            "template", f"{hub_name} or {target_name} is not shaped as CloudFormation wants ({type(exc).__name__})"
+        ) from exc
+
+
+def _examine(
+    hub: Mapping[str, Any],
+    target: Mapping[str, Any],
+    hub_name: str,
+    target_name: str,
+    given: Mapping[str, str],
+    operator: str | None,
+) -> TemplateReport:
     hub_params = set(hub.get("Parameters") or {})
     target_params = set(target.get("Parameters") or {})
     unknown = sorted(set(given) - hub_params - target_params)
@@ -253,8 +275,14 @@ def _operator_hop(
         "aws:PrincipalAccount": principal.account,
     }
 
-    def allows(ctx: Mapping[str, Any]) -> bool:
-        return all(_trust_allows(r1.trust, action, r1.arn, ctx, principal) for action in OPERATOR_ACTIONS)
+    def allows(ctx: Mapping[str, Any], trust: Any = r1.trust) -> bool:
+        return all(_trust_allows(trust, action, r1.arn, ctx, principal) for action in OPERATOR_ACTIONS)
+
+    def admits(trust: Any) -> Any:
+        """The statement of ``trust`` that lets the operator in, or None."""
+        if not allows(context, trust):
+            return None
+        return iam.evaluate([trust], "sts:AssumeRole", r1.arn, context, principal=principal).statement
 
     hop.trust_policy_allows = allows(context)
     identity_statement = {"Effect": "Allow", "Action": OPERATOR_ACTIONS, "Resource": r1.arn}
@@ -283,37 +311,45 @@ def _operator_hop(
         )
         return hop
     hop.notes.append(identity_advice)
-    hop.fix = _operator_trust_fix(hub, hub_name, hub_given, hub_stack, r1, operator)
+    hop.fix = _operator_trust_fix(hub, hub_name, hub_given, hub_stack, r1, operator, admits)
     return hop
 
 
 def _operator_trust_fix(
-    hub: Mapping[str, Any], hub_name: str, hub_given: Mapping[str, str], hub_stack: Stack, r1: _Role, operator: str
+    hub: Mapping[str, Any],
+    hub_name: str,
+    hub_given: Mapping[str, str],
+    hub_stack: Stack,
+    r1: _Role,
+    operator: str,
+    admits: Callable[[Any], Any],
 ) -> Fix:
-    listed = [p for p in hub_stack.values.get("OperatorPrincipals") or [] if p]
-    if "OperatorPrincipals" not in (hub.get("Parameters") or {}):
-        statement = {
-            "Effect": "Allow",
-            "Principal": {"AWS": operator},
-            "Action": OPERATOR_ACTIONS,
-            "Condition": {"Null": {"sts:SourceIdentity": "false"}},
-        }
-        return Fix(r1.arn, "trust", statement, f"add to {hub_name}'s {HUB_ROLE_ID} AssumeRolePolicyDocument")
-    joined = ",".join([*listed, operator])
-    shown = f"'{joined}'" if "," in joined else joined  # quoted for a shell
-    overrides = {**hub_given, "OperatorPrincipals": joined}
-    stack = Stack(hub, name=hub_name, overrides=overrides, account=hub_stack.account, arns={HUB_ROLE_ID: r1.arn})
-    trust = stack.resolve(hub["Resources"][HUB_ROLE_ID]["Properties"]["AssumeRolePolicyDocument"])
-    statements = iam.statements_of(trust)
-    statement = next((dict(s) for s in statements if s.get("Sid") == OPERATOR_SID), dict(statements[-1]))
-    return Fix(
-        r1.arn,
-        "trust",
-        statement,
-        f"set {hub_name}'s parameter OperatorPrincipals to include {operator} "
-        f"(sam deploy --parameter-overrides OperatorPrincipals={shown}); {HUB_ROLE_ID}'s trust policy then has "
-        "this statement",
-    )
+    """The parameter value that lets ``operator`` in and the statement it makes, when the template has
+    OperatorPrincipals and it would (``admits(trust)`` gives the allowing statement or None); else the
+    statement to add to HubRole's trust policy by hand."""
+    if "OperatorPrincipals" in (hub.get("Parameters") or {}):
+        listed = [p for p in hub_stack.values.get("OperatorPrincipals") or [] if p]
+        joined = ",".join([*listed, operator])
+        shown = f"'{joined}'" if "," in joined else joined  # quoted for a shell
+        overrides = {**hub_given, "OperatorPrincipals": joined}
+        stack = Stack(hub, name=hub_name, overrides=overrides, account=hub_stack.account, arns={HUB_ROLE_ID: r1.arn})
+        allowing = admits(stack.resolve(hub["Resources"][HUB_ROLE_ID]["Properties"]["AssumeRolePolicyDocument"]))
+        if allowing is not None:
+            return Fix(
+                r1.arn,
+                "trust",
+                dict(allowing),
+                f"set {hub_name}'s parameter OperatorPrincipals to include {operator} "
+                f"(sam deploy --parameter-overrides OperatorPrincipals={shown}); {HUB_ROLE_ID}'s trust policy then "
+                "has this statement",
+            )
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": operator},
+        "Action": OPERATOR_ACTIONS,
+        "Condition": {"Null": {"sts:SourceIdentity": "false"}},
+    }
+    return Fix(r1.arn, "trust", statement, f"add to {hub_name}'s {HUB_ROLE_ID} AssumeRolePolicyDocument")
 
 
 # -- hop 2: R1 -> R2 --------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ class Stack:
 
     def __post_init__(self) -> None:
         declared = self.template.get("Parameters") or {}
+        if not isinstance(declared, Mapping) or not all(isinstance(spec, Mapping) for spec in declared.values()):
+            raise ConfigError(self.name, "Parameters must map each name to its definition")
         unknown = sorted(set(self.overrides) - set(declared))
         if unknown:
             raise ConfigError("--parameter", f"{unknown[0]!r} is not a parameter of {self.name}")
@@ -115,6 +117,7 @@ class Stack:
             kind = str(spec.get("Type", "String"))
             self.values[key] = [part.strip() for part in raw.split(",")] if kind.startswith("CommaDelimited") else raw
         self._conditions: dict[str, bool] = {}
+        self._deciding: set[str] = set()
 
     def pseudo(self) -> dict[str, str]:
         return {
@@ -129,9 +132,15 @@ class Stack:
         """The value of the template's condition ``name``."""
         if name not in self._conditions:
             conditions = self.template.get("Conditions") or {}
-            if name not in conditions:
+            if not isinstance(conditions, Mapping) or name not in conditions:
                 raise ConfigError(self.name, f"condition {name!r} is not defined")
-            self._conditions[name] = bool(self.resolve(conditions[name]))
+            if name in self._deciding:
+                raise ConfigError(self.name, f"condition {name!r} depends on itself")
+            self._deciding.add(name)
+            try:
+                self._conditions[name] = bool(self.resolve(conditions[name]))
+            finally:
+                self._deciding.discard(name)
         return self._conditions[name]
 
     def resource_arn(self, logical_id: str) -> str:
@@ -204,7 +213,10 @@ class Stack:
             return str(self.resolve(text)).split(str(separator))
         if name == "Fn::Select":
             index, items = _args(name, arg, 2)
-            return _flat(self.resolve(items))[int(self.resolve(index))]
+            try:
+                return _flat(self.resolve(items))[int(self.resolve(index))]
+            except (TypeError, ValueError, IndexError):
+                raise ConfigError(self.name, f"Fn::Select of {index!r} from {items!r} selects nothing") from None
         if name == "Fn::Equals":
             left, right = _args(name, arg, 2)
             return str(self.resolve(left)) == str(self.resolve(right))
