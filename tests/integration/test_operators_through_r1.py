@@ -91,3 +91,20 @@ def test_with_operator_require_mfa_a_session_without_mfa_is_refused(
     result = whoami(operators_landscape, "--source-identity", "alice")
 
     assert result.code == 1 and "hop 1 failed" in result.err
+
+
+def test_a_run_through_r1_carries_the_source_identity_to_every_target(
+    operators_landscape: Seed, emulator: Emulator
+) -> None:
+    apply_hub_trust(emulator, operators_landscape, {"OperatorPrincipals": operators_landscape.user_arn})
+    target = operators_landscape.targets[0]
+
+    result = run_cli(
+        ["run", "--action", "whoami", "--accounts", target.account_id, "--via", operators_landscape.hub_role_arn,
+         "--external-id", operators_landscape.external_id, "--source-identity", "alice", "--json"]
+    )  # fmt: skip
+
+    assert result.code == 0, result.err
+    assert [r["status"] for r in result.json["results"]] == ["ok"]
+    to_target = assume_role_requests(emulator, target.role_arn)
+    assert to_target and {r.params.get("SourceIdentity") for r in to_target} == {"alice"}
