@@ -108,3 +108,14 @@ def test_a_run_through_r1_carries_the_source_identity_to_every_target(
     assert [r["status"] for r in result.json["results"]] == ["ok"]
     to_target = assume_role_requests(emulator, target.role_arn)
     assert to_target and {r.params.get("SourceIdentity") for r in to_target} == {"alice"}
+
+
+def test_with_operator_require_mfa_an_mfa_session_with_a_source_identity_gets_in(
+    operators_landscape: Seed, emulator: Emulator
+) -> None:
+    parameters = {"OperatorPrincipals": operators_landscape.user_arn, "OperatorRequireMfa": "true"}
+    apply_hub_trust(emulator, operators_landscape, parameters)
+    mfa = ["--mfa-serial", "arn:aws:iam::111111111111:mfa/alice", "--mfa-code", "123456"]
+
+    assert whoami(operators_landscape, "--source-identity", "alice", *mfa).code == 0
+    assert whoami(operators_landscape, *mfa).code == 1  # MFA alone is not enough: no SourceIdentity

@@ -293,3 +293,29 @@ def test_when_operator_principals_would_not_let_the_operator_in_the_fix_is_a_sta
     assert fix is not None and fix.kind == "trust" and "OperatorPrincipals" not in fix.say
     assert fix.say == "add to template.yaml's HubRole AssumeRolePolicyDocument"
     assert fix.statement is not None and fix.statement["Principal"] == {"AWS": ALICE}
+
+
+def test_r1_policies_of_their_own_resource_count_as_r1s(tmp_path: Path) -> None:
+    # Given HubRole's own sts statement naming no target, and an AWS::IAM::RolePolicy of HubRole that does
+    resource = """
+  R1AssumesTargets:
+    Type: AWS::IAM::RolePolicy
+    Properties:
+      RoleName: !Ref HubRole
+      PolicyName: assume-targets
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action: [sts:AssumeRole, sts:TagSession, sts:SetSourceIdentity]
+            Resource: !Sub arn:${AWS::Partition}:iam::*:role${TargetRolePath}${TargetRoleName}
+
+Outputs:
+"""
+    hub = broken(tmp_path, HUB, "role${TargetRolePath}${TargetRoleName}", "role/nothing-here")
+    without = examine_templates(hub, TARGET)
+    hub.write_text(hub.read_text().replace("\nOutputs:\n", resource, 1))
+
+    # Then condition (3) holds through the RolePolicy, and fails without it
+    assert examine_templates(hub, TARGET).ok
+    assert without.hops[-1].identity_policy_allows is False

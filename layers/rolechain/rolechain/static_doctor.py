@@ -191,7 +191,19 @@ def _hub_role(
                 "HubRoleArn=<the hub stack's HubRoleArn output> to check the deployed one"
             )
     stack = Stack(hub, name=hub_name, overrides=hub_given, account=role_arn_parts(arn)[1], arns={HUB_ROLE_ID: arn})
-    return _resolved_role(stack, HUB_ROLE_ID, properties, arn)
+    role = _resolved_role(stack, HUB_ROLE_ID, properties, arn)
+    # R1's policies that are resources of their own (AWS::IAM::RolePolicy / Policy naming it): its too
+    for resource in (hub.get("Resources") or {}).values():
+        if not isinstance(resource, Mapping) or resource.get("Type") not in (
+            "AWS::IAM::RolePolicy",
+            "AWS::IAM::Policy",
+        ):
+            continue
+        attached = resource.get("Properties") or {}
+        names = [attached.get("RoleName"), *(attached.get("Roles") or [])]
+        if {"Ref": HUB_ROLE_ID} in names and "PolicyDocument" in attached:
+            role.documents.append(stack.resolve(attached["PolicyDocument"]))
+    return role
 
 
 def _target_role(target: Mapping[str, Any], target_name: str, target_given: Mapping[str, str], r1_arn: str) -> _Role:
