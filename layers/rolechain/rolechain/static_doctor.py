@@ -305,9 +305,7 @@ def _operator_hop(
     if hop.trust_policy_allows:
         without_mfa = {k: v for k, v in context.items() if k != "aws:MultiFactorAuthPresent"}
         if not allows(without_mfa):
-            hop.notes.append(
-                "R1's trust requires MFA (OperatorRequireMfa): sign in with MFA (a profile with mfa_serial)"
-            )
+            hop.notes.append("R1's trust requires MFA (OperatorRequireMfa): pass --mfa-serial and --mfa-code")
         if allows({k: v for k, v in context.items() if k != "sts:SourceIdentity"}):
             hop.notes.append(
                 "R1's trust does not require a SourceIdentity: CloudTrail in member accounts names R1's session, "
