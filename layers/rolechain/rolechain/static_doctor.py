@@ -33,7 +33,6 @@ HUB_ACTIONS = ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]  # t
 OPERATOR_ACTIONS = ["sts:AssumeRole", "sts:SetSourceIdentity"]  # the CLI sends a SourceIdentity, no tags
 EXTERNAL_ID_VALUE = "static-doctor-external-id"  # the ExternalId parameter's stand-in, when none is given
 HUB_ROLE_ID = "HubRole"
-OPERATOR_SID = "OperatorsWithSourceIdentity"
 
 
 @dataclass
