@@ -4,8 +4,9 @@ Starts the emulator (moto behind a recording, trust-enforcing front), seeds a hu
 operator user U1 and the hub role R1, and target accounts with R2 ``rolechain-target``. Then:
 
 1. as an operator would from a laptop, the ``rolechain`` CLI: ``whoami`` through U1 -> R1 -> R2, a
-   hop that fails and the doctor naming its fix, the example inventory job, the tagging job (dry run,
-   then for real), then an organisation: a job over an OU, its plan (``rolechain targets``) and run;
+   hop that fails and the doctor naming its fix (live, then over the templates), the example inventory
+   job, the tagging job (dry run, then for real), then an organisation: a job over an OU, its plan
+   (``rolechain targets``) and run;
 2. as Lambda runs them, the hub's functions with the fixtures in ``events/``: the scheduled inventory
    job, the tagging job and a remediation event, through ``sam build`` + ``sam local invoke`` with
    R1's session credentials (or, where ``sam local`` cannot run, the same handlers in-process, saying
@@ -125,6 +126,11 @@ def cli_story(emulator: Emulator, targets: int, buckets: int) -> list[int]:
     audit = _audit_role(emulator, seed, first.account_id)
     code = _run(["doctor", *via, "--via", first.role_arn, "--inspect-via", audit])
     codes.append(0 if code == 1 else 1)
+
+    _say("the doctor over the project's own templates (no AWS call): would the deployed chain work?")
+    root = local.project_root()
+    templates = ["--template", str(root / "template.yaml"), "--target-template", str(root / "target-role.yaml")]
+    codes.append(_run(["doctor", "--templates", *templates]))
 
     configured = [a for a in seed.target_account_ids if a in _job_accounts()]
     only = ["--accounts", ",".join(configured)] if len(configured) < len(_job_accounts()) else []

@@ -111,40 +111,14 @@ def resolve_default(value: Any, template: Mapping[str, Any]) -> Any:
 def resolve_intrinsics(
     value: Any, template: Mapping[str, Any], arns: Mapping[str, str], region: str, account: str
 ) -> Any:
-    """``value`` (a policy document of the template) with its intrinsics resolved for the emulator:
-    ``GetAtt X.Arn`` from ``arns`` ("*" for a resource the emulator does not make), ``Ref``/``Sub`` of
-    pseudo parameters and of parameters (their defaults), ``If`` of a condition as its "false" branch
-    (the defaults leave the optional parts out), ``AWS::NoValue`` dropped."""
-    pseudo = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account, "AWS::StackName": "rolechain"}
+    """``value`` (a policy document of the template) with its intrinsics resolved for the emulator by
+    :class:`rolechain.templates.Stack` (the static doctor's reader): ``GetAtt X.Arn`` from ``arns`` ("*" for
+    a resource the emulator does not make), ``Ref``/``Sub`` of pseudo parameters and of parameters (their
+    defaults), ``If`` by the conditions' values with the defaults (which leave the optional parts out),
+    ``AWS::NoValue`` dropped."""
+    from rolechain.templates import Stack
 
-    def ref(name: str) -> str:
-        if name in pseudo:
-            return pseudo[name]
-        return str(template.get("Parameters", {}).get(name, {}).get("Default", "*"))
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, Mapping):
-            if set(node) == {"Fn::GetAtt"}:
-                target = node["Fn::GetAtt"]
-                name = target[0] if isinstance(target, list) else str(target).split(".")[0]
-                return arns.get(str(name), "*")
-            if set(node) == {"Ref"}:
-                return None if node["Ref"] == "AWS::NoValue" else ref(str(node["Ref"]))
-            if set(node) == {"Fn::Sub"}:
-                return re.sub(
-                    r"\$\{([^}]+)\}",
-                    lambda m: arns.get(m.group(1).split(".")[0], ref(m.group(1))),
-                    str(node["Fn::Sub"]),
-                )
-            if set(node) == {"Fn::If"}:
-                return walk(node["Fn::If"][2])
-            resolved = {str(k): walk(v) for k, v in node.items()}
-            return {k: v for k, v in resolved.items() if v is not None}
-        if isinstance(node, list):
-            return [item for item in (walk(i) for i in node) if item is not None]
-        return node
-
-    return walk(value)
+    return Stack(template, account=account, region=region, arns=arns, unknown_arn="*").resolve(value)
 
 
 def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = None) -> HubResources:
@@ -213,6 +187,23 @@ def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = Non
         r1_credentials={k: str(v) for k, v in r1.items()},
         job_file=str(DEMO_JOB_FILE),
     )
+
+
+def apply_hub_trust(
+    emulator: Emulator, seed: Seed, parameters: Mapping[str, str] | None = None, root: Path | None = None
+) -> dict[str, Any]:
+    """Give the seed's R1 the trust policy template.yaml's HubRole gets with ``parameters`` (template
+    parameter overrides, e.g. ``OperatorPrincipals``; the defaults otherwise), and return it: the emulator
+    then decides U1 -> R1 by the template's own trust statements."""
+    from rolechain.templates import Stack
+
+    template = load_template(root)
+    stack = Stack(template, overrides=dict(parameters or {}), account=seed.hub_account, region=seed.region)
+    trust: dict[str, Any] = stack.resolve(template["Resources"]["HubRole"]["Properties"]["AssumeRolePolicyDocument"])
+    emulator.admin_session(seed.hub_account, seed.region).client("iam").update_assume_role_policy(
+        RoleName=seed.hub_role_arn.rsplit("/", 1)[-1], PolicyDocument=json.dumps(trust)
+    )
+    return trust
 
 
 def record_queued_run(emulator: Emulator, seed: Seed, table: str, run_id: str, job: str = "inventory") -> None:

@@ -76,6 +76,9 @@ def test_whoami_without_via_is_the_base_identity_and_assumes_nothing(
         (["--via", "{hub}", "--session-name", "no spaces allowed"], "session_name"),
         (["--external-id", "{external_id}"], "--external-id: applies to the --via hops"),
         (["--session-name", "rolechain.me"], "--session-name: applies to the --via hops"),
+        (["--source-identity", "alice"], "--source-identity: applies to the --via hops"),
+        (["--via", "{hub}", "--source-identity", "alice smith"], "--source-identity: must be 2-64 characters"),
+        (["--via", "{hub}", "--source-identity", "aws:me"], "--source-identity: must be 2-64 characters"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_field_before_any_request(

@@ -3,7 +3,15 @@
 import json
 
 import pytest
-from rolechain.chain import Chain, Hop, default_session_name, parse_chain, role_arn_parts, sanitize_session_name
+from rolechain.chain import (
+    Chain,
+    Hop,
+    default_session_name,
+    parse_chain,
+    role_arn_parts,
+    sanitize_session_name,
+    source_identity_of,
+)
 from rolechain.errors import ConfigError
 
 HUB = "arn:aws:iam::111111111111:role/rolechain-hub"
@@ -229,3 +237,22 @@ def test_default_session_name_is_always_valid_and_keeps_the_run(purpose: str, ru
 @pytest.mark.parametrize("raw", ["arn:aws:iam::1:user/alice", "a", "", "é" * 100, "x" * 300, "aws:bad"])
 def test_sanitize_session_name_is_valid_as_source_identity(raw: str) -> None:
     Hop(role_arn=HUB, source_identity=sanitize_session_name(raw), session_name=sanitize_session_name(raw))
+
+
+@pytest.mark.parametrize(
+    ("arn", "expected"),
+    [
+        ("arn:aws:iam::111111111111:user/alice", "alice"),
+        ("arn:aws:iam::111111111111:user/team/ops/alice", "alice"),
+        ("arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/alice@example.com",
+         "alice@example.com"),
+        ("arn:aws:sts::111111111111:federated-user/bob", "bob"),
+        ("arn:aws:sts::111111111111:assumed-role/ops/Jane Doe", "Jane-Doe"),  # a space STS refuses
+        ("arn:aws:iam::111111111111:root", None),
+    ],
+)  # fmt: skip
+def test_source_identity_of_a_caller_is_the_persons_name(arn: str, expected: str | None) -> None:
+    name = source_identity_of(arn)
+    assert name == expected
+    if name is not None:
+        Hop(role_arn=HUB, source_identity=name)  # valid as STS wants it

@@ -308,3 +308,93 @@ def test_the_queue_and_the_worker_read_one_delivery_limit_and_the_scheduler_neve
     invoke = template["Resources"]["SchedulerFunction"]["Properties"]["EventInvokeConfig"]
     assert invoke["MaximumRetryAttempts"] == 0
     assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
+
+
+OPERATOR = "arn:aws:iam::111111111111:user/alice"
+
+
+def hub_trust(**overrides: str) -> dict[str, Any]:
+    """HubRole's trust policy as a deploy with ``overrides`` (else the defaults) creates it."""
+    from rolechain.templates import Stack
+
+    template = load_template()
+    trust: dict[str, Any] = Stack(template, overrides=overrides).resolve(
+        template["Resources"]["HubRole"]["Properties"]["AssumeRolePolicyDocument"]
+    )
+    return trust
+
+
+def test_by_default_only_lambda_may_assume_r1() -> None:
+    # Given no OperatorPrincipals (the default), the trust policy is exactly Lambda's statement
+    assert load_template()["Parameters"]["OperatorPrincipals"]["Default"] == ""
+    assert hub_trust() == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
+def test_operator_principals_may_assume_r1_only_with_a_source_identity() -> None:
+    from rolechain import iam
+
+    # Given two operators (a user ARN and an account id)
+    trust = hub_trust(OperatorPrincipals=f"{OPERATOR},333333333333")
+    lambda_statement, operators = trust["Statement"]
+    # Then a second statement names them, allows AssumeRole and SetSourceIdentity, and requires a SourceIdentity
+    assert lambda_statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert operators["Principal"] == {"AWS": [OPERATOR, "333333333333"]}
+    assert operators["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
+    assert operators["Condition"] == {"Null": {"sts:SourceIdentity": "false"}}
+    # and IAM's evaluation (rolechain.iam) agrees: with a SourceIdentity yes, without no, a stranger never
+    alice, stranger = iam.Principal(OPERATOR), iam.Principal("arn:aws:iam::444444444444:user/mallory")
+    role = "arn:aws:iam::111111111111:role/rolechain-HubRole-EXAMPLE"
+    for action in ("sts:AssumeRole", "sts:SetSourceIdentity"):
+        assert iam.evaluate([trust], action, role, {"sts:SourceIdentity": "alice"}, principal=alice).allowed
+        assert not iam.evaluate([trust], action, role, {}, principal=alice).allowed
+        assert not iam.evaluate([trust], action, role, {"sts:SourceIdentity": "m"}, principal=stranger).allowed
+
+
+def test_operator_require_mfa_adds_the_mfa_condition() -> None:
+    from rolechain import iam
+
+    trust = hub_trust(OperatorPrincipals=OPERATOR, OperatorRequireMfa="true")
+    assert trust["Statement"][1]["Condition"] == {
+        "Null": {"sts:SourceIdentity": "false"},
+        "Bool": {"aws:MultiFactorAuthPresent": "true"},
+    }
+    role, alice = "arn:aws:iam::111111111111:role/rolechain-HubRole-EXAMPLE", iam.Principal(OPERATOR)
+    with_mfa = {"sts:SourceIdentity": "alice", "aws:MultiFactorAuthPresent": True}
+    assert iam.evaluate([trust], "sts:AssumeRole", role, with_mfa, principal=alice).allowed
+    assert not iam.evaluate([trust], "sts:AssumeRole", role, {"sts:SourceIdentity": "alice"}, principal=alice).allowed
+    # MFA alone, without operators, changes nothing
+    assert hub_trust(OperatorRequireMfa="true") == hub_trust()
+
+
+def test_cfn_lint_is_clean_with_operator_principals(tmp_path: Path) -> None:
+    # cfn-lint reads parameter defaults: a copy whose defaults name operators (and MFA) lints clean too
+    text = (ROOT / "template.yaml").read_text()
+    text = text.replace(
+        'OperatorPrincipals:\n    Type: CommaDelimitedList\n    Default: ""',
+        f'OperatorPrincipals:\n    Type: CommaDelimitedList\n    Default: "{OPERATOR},333333333333"',
+    ).replace(
+        'OperatorRequireMfa:\n    Type: String\n    Default: "false"',
+        'OperatorRequireMfa:\n    Type: String\n    Default: "true"',
+    )
+    assert (
+        OPERATOR in text
+        and 'Default: "true"\n    AllowedValues: ["true", "false"]\n    Description: \'"true": an operator' in text
+    )
+    copy = tmp_path / "template.yaml"
+    copy.write_text(text)
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run([str(cfn_lint), str(copy)], check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_deploy_section_shows_an_operator_through_the_deployed_r1() -> None:
+    readme = (ROOT / "README.md").read_text()
+    deploying = readme.split("## Deploying", 1)[1].split("\n## ", 1)[0]
+    assert "OperatorPrincipals" in deploying and "OperatorRequireMfa" in deploying
+    assert "rolechain whoami --via <HubRoleArn> --source-identity alice" in deploying
+    assert "rolechain doctor --templates" in readme.split("### The doctor", 1)[1]

@@ -338,6 +338,19 @@ def sanitize_session_name(value: str, *, fallback: str = "rolechain") -> str:
     return cleaned if len(cleaned) >= 2 else (cleaned + "--")[:2]
 
 
+def source_identity_of(caller_arn: str) -> str | None:
+    """The person's name in ``caller_arn``, as a SourceIdentity: an IAM user's or federated user's name, an
+    assumed-role session's name (an IAM Identity Center user's sign-in name, for an SSO profile); None for
+    an account root, which names nobody. Characters STS refuses become '-'."""
+    resource = caller_arn.split(":", 5)[-1]
+    kind, _, rest = resource.partition("/")
+    if kind in ("user", "federated-user") and rest:
+        return sanitize_session_name(rest.rsplit("/", 1)[-1])
+    if kind == "assumed-role" and "/" in rest:
+        return sanitize_session_name(rest.split("/", 1)[1])
+    return None
+
+
 TAG_VALUE_CHARS_RE = re.compile(r"[^A-Za-z0-9_ .:/=+@-]")
 
 

@@ -24,17 +24,18 @@ import boto3
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 from pydantic import ValidationError
 
-from rolechain import doctor
+from rolechain import doctor, static_doctor
 from rolechain.actions import REGISTRY, Action, get_action, target_role_policy
 from rolechain.actions.plugins import load_plugins
-from rolechain.chain import Chain, config_error, default_session_name, new_run_id
+from rolechain.chain import Chain, config_error, default_session_name, new_run_id, source_identity_of
 from rolechain.errors import AssumeRoleError, BaseCredentialsError, ConfigError, RolechainError
 from rolechain.jobs import MAX_CONCURRENCY, OrganizationTargets, RoleSettings, Targets, load_job_file
 from rolechain.planning import PlanRequest, plan_job, plan_run
 from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
 from rolechain.targets import Excluded, resolve_accounts
-from rolechain.types import ALL_REGIONS, DEFAULT_ROLE_NAME, TOKEN_CODE_RE, check
+from rolechain.templates import parse_parameters
+from rolechain.types import ALL_REGIONS, DEFAULT_ROLE_NAME, SESSION_NAME_RE, TOKEN_CODE_RE, check
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
@@ -87,6 +88,40 @@ def mfa_of(args: argparse.Namespace, *, via_required: bool = True) -> tuple[str,
     return serial, code
 
 
+SOURCE_IDENTITY_OF_CALLER = ""  # a bare --source-identity: the base identity's own name
+
+
+def add_source_identity_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source-identity",
+        nargs="?",
+        const=SOURCE_IDENTITY_OF_CALLER,
+        metavar="NAME",
+        help="SourceIdentity sent on every hop (needs sts:SetSourceIdentity): STS keeps it for the rest of the "
+        "chain and CloudTrail in every account names it (a role whose trust requires it, like R1's "
+        "OperatorPrincipals statement, refuses hops without it). Bare: your IAM user name or your role "
+        "session's name (an SSO user's sign-in name)",
+    )
+
+
+def source_identity(args: argparse.Namespace, sessions: ChainSessions) -> str | None:
+    """The SourceIdentity the flags ask for: None without --source-identity, the base identity's name for a
+    bare flag. Raises ConfigError when the name breaks STS's rule or the base identity names nobody."""
+    value: str | None = args.source_identity
+    if value is None:
+        return None
+    if value == SOURCE_IDENTITY_OF_CALLER:
+        arn = sessions.identity(None).arn
+        value = source_identity_of(arn)
+        if value is None:
+            raise ConfigError("--source-identity", f"{arn} names no person: give --source-identity NAME")
+    if not SESSION_NAME_RE.match(value) or value.lower().startswith("aws:"):
+        raise ConfigError(
+            "--source-identity", "must be 2-64 characters of letters, digits and +=,.@- (not starting with aws:)"
+        )
+    return value
+
+
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain fixed-width table (no colours, so it survives logs and pipes)."""
     cells = [[str(h) for h in headers]] + [[("" if c is None else str(c)) for c in row] for row in rows]
@@ -102,6 +137,7 @@ def _whoami_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--via", action="append", default=[], metavar="ROLE_ARN", help="role to assume (repeatable)")
     p.add_argument("--external-id", help="ExternalId for the last hop")
     p.add_argument("--session-name", help="RoleSessionName for every hop")
+    add_source_identity_flag(p)
     add_mfa_flags(p)
     add_aws_flags(p)
     p.add_argument("--json", action="store_true", help='print {"hops": [{"arn", "account", "user_id"}, ...]}')
@@ -111,7 +147,12 @@ def _whoami_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.region is not None:  # run checks its regions when it plans
         check("region", args.region, "--region")
-    for flag, value in (("--external-id", args.external_id), ("--session-name", args.session_name)):
+    flags = (
+        ("--external-id", args.external_id),
+        ("--session-name", args.session_name),
+        ("--source-identity", args.source_identity),
+    )
+    for flag, value in flags:
         if value is not None and not args.via:
             raise ConfigError(flag, "applies to the --via hops; give at least one --via ROLE_ARN")
     mfa = mfa_of(args)
@@ -122,6 +163,7 @@ def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             args.via,
             external_id=args.external_id,
             session_name=args.session_name or default_session_name("whoami", new_run_id()),
+            source_identity=source_identity(args, sessions),
             mfa=mfa,
         )
         identities = sessions.identities(chain)
@@ -171,11 +213,25 @@ def _doctor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="a role (reached from the base credentials) in the management account or a delegated administrator, "
         "to read the service control policies over each caller's account (default: the base credentials)",
     )
-    p.add_argument("--source-identity", help="SourceIdentity sent on every hop (needs sts:SetSourceIdentity)")
+    add_source_identity_flag(p)
     add_mfa_flags(p)
     add_aws_flags(p)
     p.add_argument(
         "--json", action="store_true", help='print {"hops": [...], "ok": bool} (with JOB: {"targets": [...], "ok"})'
+    )
+    static = p.add_argument_group(
+        "static mode", "--templates: decide the chain from template.yaml and target-role.yaml alone, no AWS call"
+    )
+    static.add_argument("--templates", action="store_true", help="check the templates instead of live roles")
+    static.add_argument("--operator", metavar="ARN", help="an operator's user or role ARN to check against R1's trust")
+    static.add_argument("--template", default="template.yaml", metavar="PATH", help="the hub stack's template")
+    static.add_argument("--target-template", default="target-role.yaml", metavar="PATH", help="the member role's")
+    static.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a template parameter's value instead of its default (repeatable; either template's)",
     )
     p.set_defaults(command=cmd_doctor)
 
@@ -185,6 +241,10 @@ def _verdict(value: bool | None) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.templates:
+        return cmd_doctor_templates(args, out, err)
+    if args.operator is not None or args.parameter:
+        raise ConfigError("--operator" if args.operator is not None else "--parameter", "goes with --templates")
     if args.job or args.config:
         return _doctor_job(args, out)
     for flag in ("accounts", "sample"):
@@ -196,7 +256,11 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     sessions = ChainSessions(base_session(args))
     name = default_session_name("doctor", new_run_id())
     chain = Chain.build(
-        args.via, external_id=args.external_id, session_name=name, source_identity=args.source_identity, mfa=mfa
+        args.via,
+        external_id=args.external_id,
+        session_name=name,
+        source_identity=source_identity(args, sessions),
+        mfa=mfa,
     )
     inspect = [Chain.build([arn], session_name=name) for arn in args.inspect_via]
     reports = doctor.examine(sessions, chain, inspect=inspect, org=_org_reader(sessions, args, name))
@@ -238,6 +302,47 @@ def _write_fix(out: TextIO, where: str, fix: doctor.Fix | None) -> None:
         out.write(json.dumps(fix.statement, indent=2) + "\n")
 
 
+def cmd_doctor_templates(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``doctor --templates``: the chain's conditions decided from the templates, without AWS."""
+    live = (
+        ("JOB", args.job),
+        ("--config", args.config),
+        ("--via", args.via),
+        ("--inspect-via", args.inspect_via),
+        ("--external-id", args.external_id),
+        ("--org-via", args.org_via),
+    )
+    for flag, value in live:
+        if value:
+            raise ConfigError(flag, "goes with the live doctor, not --templates")
+    load_plugins()  # the registry's permissions include the plugins' actions
+    report = static_doctor.examine_templates(
+        args.template, args.target_template, operator=args.operator, parameters=parse_parameters(args.parameter)
+    )
+    if args.json:
+        out.write(json.dumps(report.to_dict()) + "\n")
+        return EXIT_OK if report.ok else EXIT_FAILED
+    verdicts = {True: "allows", False: "DENIES", None: "not in the templates"}
+    rows = [
+        (r.hop, r.caller_arn or "", r.role_arn, verdicts[r.identity_policy_allows], verdicts[r.trust_policy_allows])
+        for r in report.hops
+    ]
+    out.write(render_table(("hop", "caller", "role", "identity policy", "trust policy"), rows) + "\n")
+    for note in report.notes:
+        out.write(f"note: {note}\n")
+    for r in report.hops:
+        for note in r.notes:
+            out.write(f"hop {r.hop}: {note}\n")
+        _write_fix(out, f"hop {r.hop}", r.fix)
+    for finding in report.checks:
+        out.write(f"check {finding.check}: {'ok' if finding.ok else 'FAILS'}: {finding.say}\n")
+        _write_fix(out, f"check {finding.check}", finding.fix)
+    out.write(
+        "the templates make a working chain\n" if report.ok else "the templates break the chain: see the fix above\n"
+    )
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def _doctor_job(args: argparse.Namespace, out: TextIO) -> int:
     if not (args.job and args.config):
         raise ConfigError("doctor", "give JOB with --config FILE (or --via ROLE_ARN ... without a job)")
@@ -254,7 +359,7 @@ def _doctor_job(args: argparse.Namespace, out: TextIO) -> int:
     request = PlanRequest(
         accounts=args.accounts or (),
         extra_via=args.via,
-        source_identity=args.source_identity,
+        source_identity=source_identity(args, sessions),
         mfa=mfa_of(args, via_required=False),
     )
     plan = plan_job(sessions, load_job_file(args.config), args.job, request)
@@ -442,6 +547,7 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--dry-run", action="store_true", default=None, help="report what would change, change nothing")
     p.add_argument("--concurrency", type=int, help="targets in flight at once")
     p.add_argument("--profile", help="AWS profile of the base credentials")
+    add_source_identity_flag(p)
     add_mfa_flags(p)
     p.add_argument("--json", action="store_true", help="print the run as JSON (--format json)")
     p.add_argument(
@@ -528,6 +634,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             dry_run=args.dry_run,
             concurrency=args.concurrency,
             extra_via=args.via,
+            source_identity=source_identity(args, sessions),
             mfa=mfa_of(args, via_required=False),
         )
         plan = plan_job(sessions, load_job_file(args.config), args.job, narrowing)
@@ -552,6 +659,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             dry_run=args.dry_run,
             concurrency=args.concurrency,
             extra_via=args.via,
+            source_identity=source_identity(args, sessions),
             mfa=mfa_of(args, via_required=False),
         )
         plan = plan_run(sessions, settings, request)
