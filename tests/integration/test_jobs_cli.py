@@ -480,10 +480,12 @@ def test_run_action_exits_1_when_a_target_fails(
     result = run_cli(adhoc(seed, "whoami", ",".join(seed.target_account_ids)))
 
     assert result.code == 1
-    rows = {line.split()[0]: line for line in result.out.splitlines() if line.startswith("2000")}
+    table, _, details = result.out.partition("\ndetails:\n")  # a long hint is printed in full below the table
+    rows = {line.split()[0]: line for line in table.splitlines() if line.startswith("2000")}
     assert rows["200000000001"].split()[2] == rows["200000000003"].split()[2] == "ok"
     assert rows["200000000002"].split()[2:5] == ["failed", "hop", "2"]
     assert "AccessDenied: likely condition (2)" in rows["200000000002"]
+    assert details.startswith("200000000002 us-east-1: hop 2 AccessDenied: likely condition (2)")
     assert result.out.strip().splitlines()[-1].startswith("2 ok, 1 failed, 0 skipped, 0 dry_run")
 
 
