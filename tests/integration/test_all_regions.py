@@ -106,3 +106,26 @@ def test_a_job_file_says_regions_all(rolechain_offline: Rolechain, tmp_path: Pat
     )
     result = rolechain_offline("validate", str(path))
     assert result.code == 2 and "regions: give all, or a list of regions, not both" in result.err
+
+
+def test_an_account_whose_regions_cannot_be_listed_counts_against_max_failures(
+    emulator: Emulator, seed_landscape: Callable[..., Seed], as_operator: Callable[[Seed], Seed], tmp_path: Path
+) -> None:
+    from tests.integration.support import run_cli
+
+    no_regions = target_role_policy()
+    no_regions["Statement"][0]["Action"].remove("ec2:DescribeRegions")
+    seed = as_operator(seed_landscape(targets=3, buckets_per_account=1, target_policy=no_regions))
+    accounts = ", ".join(f"'{t.account_id}'" for t in seed.targets)
+    path = tmp_path / "jobs.yaml"
+    path.write_text(
+        "version: 1\n"
+        f"defaults: {{external_id: {seed.external_id}, via: ['{seed.hub_role_arn}'], concurrency: 1}}\n"
+        "jobs:\n"
+        "  guarded: {action: list_buckets, regions: all, rollout: {first: 1},\n"
+        f"            targets: {{accounts: [{accounts}]}}}}\n"
+    )
+    result = run_cli(["run", "guarded", "--config", str(path), "--json"])
+    assert [r["status"] for r in result.json["results"]] == ["failed", "skipped", "skipped"]
+    assert result.json["waves"] == [{"wave": 1, "targets": 1, "failed": 1}]
+    assert emulator.calls(service="ec2", action="DescribeRegions", account=seed.targets[1].account_id) == []

@@ -509,9 +509,11 @@ def test_workers_count_each_target_once_and_the_last_one_sends_the_one_completio
     assert event["summary"] == {"ok": 5, "failed": 0, "skipped": 0, "dry_run": 0} and event["completed_at"]
     record = run_record(hub, run_id)
     assert (record["targets_done"], record["count_ok"]) == ("5", "5")
-    # every message delivered again: nothing counted twice, no second event
+    # every message delivered again: nothing run again, nothing counted twice, no second event
+    tagged = hub.changing_calls("TagResources")
     assert worker.lambda_handler(sqs_event(messages), FakeContext("worker")) == {"batchItemFailures": []}
     assert run_record(hub, run_id)["targets_done"] == "5" and len(completion_events(hub)) == 1
+    assert hub.changing_calls("TagResources") == tagged
 
 
 def test_concurrent_workers_send_exactly_one_completion_event(hub: Hub) -> None:
@@ -642,3 +644,29 @@ def test_a_target_whose_attempt_stopped_after_claiming_it_is_counted_by_the_next
     (event,) = completion_events(hub)
     assert event["run_id"] == run_id and event["summary"]["ok"] == 5
     assert run_record(hub, run_id)["targets_done"] == "5"
+
+
+def test_a_continuation_that_could_send_nothing_is_taken_up_again(hub: Hub) -> None:
+    scheduler = hub.load("scheduler")
+    scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 0})
+    run = scheduler.lambda_handler(load_event("scheduler-tag-owner.json"), FakeContext("scheduler", remaining_ms=5000))
+    (continuation,) = drain_queue(hub)
+    worker = hub.load("worker")
+    # a worker with too little time left sends nothing, and hands the part back with the message again
+    assert worker.lambda_handler(sqs_event([continuation]), FakeContext("worker", remaining_ms=5000)) == {
+        "batchItemFailures": []
+    }
+    (again,) = drain_queue(hub)
+    assert json.loads(again["body"]) == {"kind": "continue", "run_id": run["run_id"], "start": 0}
+    assert worker.lambda_handler(sqs_event([again]), FakeContext("worker")) == {"batchItemFailures": []}
+    assert len(drain_queue(hub)) == 5
+
+
+def test_a_message_for_a_target_outside_its_run_is_refused_and_not_counted(hub: Hub) -> None:
+    run_id, messages = queued_tag_owner_run(hub)
+    forged = {**json.loads(messages[0]["body"]), "account": "200000000006"}
+    worker = hub.load("worker")
+    event = sqs_event([{"id": "forged", "body": json.dumps(forged)}])
+    assert worker.lambda_handler(event, FakeContext("worker")) == {"batchItemFailures": []}
+    assert "targets_done" not in run_record(hub, run_id)
+    assert hub_support.stored_results(hub.emulator, hub.seed, hub.resources.table, run_id) == {}

@@ -468,7 +468,7 @@ def cmd_targets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for account in args.exclude or ():
         check("account", account, "--exclude")
     sessions = ChainSessions(base_session(args))
-    resolved = resolve_accounts(sessions, job.targets, where=f"jobs.{args.job}.targets")
+    resolved = resolve_accounts(sessions, job.targets, where=f"jobs.{args.job}.targets", via=job.via)
     unwanted = set(args.exclude or ())
     excluded = resolved.excluded + [Excluded(a, "left out with --exclude") for a in resolved.accounts if a in unwanted]
     accounts = [a for a in resolved.accounts if a not in unwanted]
@@ -593,7 +593,7 @@ def _adhoc_accounts(sessions: ChainSessions, args: argparse.Namespace, err: Text
         error = config_error(exc)
         flag = {"ous": "--ou", "role": "--org-role", "exclude_accounts": "--exclude", "root": "--org"}
         raise ConfigError(flag.get(error.field.rsplit(".", 1)[-1].split("[")[0], "--org"), error.rule) from exc
-    resolved = resolve_accounts(sessions, targets, where="--org")
+    resolved = resolve_accounts(sessions, targets, where="--org", via=args.via)
     if not resolved.accounts:
         raise ConfigError("--org", "resolves to no account (`rolechain targets` shows why)")
     return resolved.accounts

@@ -477,7 +477,7 @@ def _identity_side(caller: _Caller, hop: Hop, actions: list[str], context: dict[
                     f"{where} denies {action} on {hop.role_arn}: remove or narrow this Deny (an Allow cannot "
                     "override it)",
                     layer=layer,
-                    remove=dict(verdict.statement) if verdict.statement is not None else None,
+                    remove=_redacted(verdict.statement) if verdict.statement is not None else None,
                 )
     for layer, owner, documents, _holders in layers:
         wanted = [a for a in actions if not iam.evaluate(documents, a, hop.role_arn, context).allowed]
@@ -494,6 +494,17 @@ def _identity_side(caller: _Caller, hop: Hop, actions: list[str], context: dict[
         }[layer]
         return Fix(owner, "identity", allow, say, layer=layer)
     return None
+
+
+def _redacted(statement: Any) -> dict[str, Any]:
+    """A policy statement to show, with any ExternalId it compares with replaced by the placeholder."""
+    shown = json.loads(json.dumps(statement, default=str))
+    for keys in (shown.get("Condition") or {}).values():
+        if isinstance(keys, dict):
+            for key in list(keys):
+                if str(key).lower() == "sts:externalid":
+                    keys[key] = EXTERNAL_ID_PLACEHOLDER
+    return dict(shown)
 
 
 def _unseen_identity_side(message: str, caller: _Caller, hop: Hop, actions: list[str]) -> Fix | None:

@@ -194,7 +194,7 @@ def plan_job(
     elif resolve is not None:
         configured = resolve(job.targets, where)
     else:
-        configured = resolve_accounts(sessions, job.targets, where=where).accounts
+        configured = resolve_accounts(sessions, job.targets, where=where, via=(*request.extra_via, *job.via)).accounts
     for account in request.exclude:
         check("account", account, "exclude")
     configured = [a for a in configured if a not in set(request.exclude)]

@@ -183,8 +183,8 @@ def run_plan(
 
     def each(target: Target) -> list[TargetResult]:
         """The target's results: one, or one per enabled region for region "all"."""
-        if target.region != ALL_REGIONS:
-            return [one(target)]
+        if target.region != ALL_REGIONS or halted or (stop is not None and stop.is_set()):
+            return [one(target)]  # one() reports a target it does not start as skipped
         nonlocal total
         regions, failed = _enabled_regions(sessions, plan, target, session_name, policy)
         if failed is not None:
@@ -194,8 +194,12 @@ def run_plan(
         return [one(Target(target.account, region)) for region in regions]
 
     def _counted(result: TargetResult) -> TargetResult:
-        nonlocal done
+        nonlocal done, failures
         with lock:
+            if result.status == Status.FAILED:  # an account whose regions are unknown counts as a failure
+                failures += 1
+                if plan.rollout is None and limit is not None and failures > limit and not halted:
+                    halted.append(f"not started: {failures} failure(s), over max_failures {plan.max_failures}")
             done += 1
             if on_result is not None:
                 on_result(result, done, total)
@@ -245,7 +249,8 @@ def run_plan(
             results += [result for batch in pool.map(each, plan.targets[start : start + size]) for result in batch]
             start += size
             waves.append({"wave": number, "targets": size, "failed": failures - before})
-            if plan.rollout is not None and limit is not None and failures > limit and not halted and start < total:
+            left = start < len(plan.targets)
+            if plan.rollout is not None and limit is not None and failures > limit and not halted and left:
                 halted.append(
                     f"not started: wave {number} ended with {failures} failure(s), over max_failures "
                     f"{plan.max_failures if plan.max_failures is not None else 0}"
@@ -298,6 +303,13 @@ def _enabled_regions(
     except (RolechainError, BotoCoreError, *NETWORK_ERRORS) as exc:
         probe.error = {"type": FailureKind.CLIENT, "message": f"cannot list the account's enabled regions: {exc}"}
         probe.retryable = True
+        return [], probe
+    except ValidationError as exc:  # a hop STS would refuse: the message only, never the input
+        probe.error = {"type": FailureKind.CONFIG, "message": str(config_error(exc))}
+        return [], probe
+    except Exception as exc:  # one account's surprise must not lose the others' results
+        logger.exception("listing the regions of %s failed unexpectedly", target.account)
+        probe.error = {"type": FailureKind.UNEXPECTED, "message": f"{type(exc).__name__}: {exc}"}
         return [], probe
     excluded = set(plan.exclude_regions)
     enabled = sorted(

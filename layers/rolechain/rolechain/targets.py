@@ -12,13 +12,13 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from rolechain.chain import Chain
+from rolechain.chain import Chain, role_arn_parts
 from rolechain.errors import AssumeRoleError, RolechainError
 from rolechain.jobs import OrganizationTargets, Targets
 from rolechain.sessions import ChainSessions
@@ -233,11 +233,14 @@ def _left_out(
     return ""
 
 
-def resolve_accounts(sessions: ChainSessions, targets: Targets, *, where: str = "targets") -> Resolved:
-    """:func:`resolve` with a fresh reader and the hub account taken from the base credentials."""
+def resolve_accounts(
+    sessions: ChainSessions, targets: Targets, *, where: str = "targets", via: Sequence[str] = ()
+) -> Resolved:
+    """:func:`resolve` with a fresh reader. The hub account is the account of the last ``via`` hop
+    before the target role (R1's, for an operator going through it), else the base credentials'."""
     if targets.organization is None:
         return resolve(targets, None)
-    hub = sessions.identity(None).account
+    hub = role_arn_parts(via[-1])[1] if via else sessions.identity(None).account
     return resolve(targets, OrganizationReader(sessions), hub_account=hub, where=where)
 
 

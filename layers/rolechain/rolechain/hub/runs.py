@@ -85,7 +85,10 @@ def start(
         hub.store.put_run(run)
         report = run_plan(hub.sessions, plan, run_id=run_id, remaining_seconds=remaining_seconds)
         hub.store.record_inline(run_id, report.results, [(t.account, t.region) for t in plan.targets])
-        complete_if_done(hub, run_id)
+        try:
+            complete_if_done(hub, run_id)
+        except Exception:  # the run is over and recorded: its report must reach the caller
+            logger.exception("run %s: the completion event was not sent", run_id)
         return {**run, **report.to_dict(), "status": "completed"}
     if plan.rollout is not None or plan.max_failures is not None:
         # fail closed: queued workers cannot hold a wave back yet, so a guarded job runs inline or not at all
@@ -107,7 +110,13 @@ def start(
     run["enqueued"] = 0
     hub.store.put_run(run)
     messages = target_messages(run)
-    sent = _enqueue(hub, run_id, messages, 0, remaining_seconds)
+    try:
+        sent = _enqueue(hub, run_id, messages, 0, remaining_seconds)
+    except Exception:
+        # what was sent is lost to the record otherwise: the queue continues from the start, and the
+        # markers keep a target queued twice from being run or counted twice
+        hub.queue.send([ContinueMessage(run_id=run_id, start=0)])
+        raise
     logger.info("run %s queued %d of %d target(s)", run_id, sent, len(messages))
     return {**run, "status": "queued", "enqueued": sent}
 
@@ -155,7 +164,14 @@ def continue_queueing(hub: Hub, message: ContinueMessage, remaining_seconds: Cal
     if not hub.store.claim_enqueueing(message.run_id, message.start):
         logger.info("run %s: the part from %d is taken already", message.run_id, message.start)
         return 0
-    return _enqueue(hub, message.run_id, target_messages(record), message.start, remaining_seconds)
+    try:
+        sent = _enqueue(hub, message.run_id, target_messages(record), message.start, remaining_seconds)
+    except Exception:
+        hub.store.release_enqueueing(message.run_id, message.start)  # the retry of this message takes it
+        raise
+    if sent == 0:
+        hub.store.release_enqueueing(message.run_id, message.start)  # the continue message sent again takes it
+    return sent
 
 
 def complete_if_done(hub: Hub, run_id: str) -> bool:

@@ -128,14 +128,26 @@ class RunStore:
         self._batch_put(run_id, markers)
         self._client.update_item(**self._count_update(run_id, _counts(results), targets=len(targets)))
 
+    def is_counted(self, run_id: str, account: str, region: str) -> bool:
+        """Whether this target of the run is done and counted (its marker says so)."""
+        key = {"pk": {"S": f"run#{run_id}"}, "sk": {"S": f"done#{account}#{region}"}}
+        item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
+        return bool(item.get("counted", {}).get("BOOL", False))
+
     def done_targets(self, run_id: str) -> tuple[int, dict[str, int]]:
-        """How many targets of the run are done (their markers, read consistently) and their results'
+        """How many targets of the run are done and counted (their markers, read consistently; a claim
+        whose attempt is still running, or stopped before counting, is not done) and their results'
         summary: the facts completion is decided on, whatever the counters say."""
         done, summary = 0, {str(s): 0 for s in Status}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :done)",
-            "ExpressionAttributeValues": {":pk": {"S": f"run#{run_id}"}, ":done": {"S": "done#"}},
+            "FilterExpression": "counted = :yes",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"run#{run_id}"},
+                ":done": {"S": "done#"},
+                ":yes": {"BOOL": True},
+            },
             "ConsistentRead": True,
         }
         for page in self._client.get_paginator("query").paginate(**kwargs):
@@ -224,6 +236,20 @@ class RunStore:
                 return False
             raise
         return True
+
+    def release_enqueueing(self, run_id: str, start: int) -> None:
+        """Give back the part from ``start`` (nothing of it was queued): its continue message may take it."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
+                UpdateExpression="REMOVE continuing",
+                ConditionExpression="continuing = :start",
+                ExpressionAttributeValues={":start": {"N": str(start)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     def has_result(self, run_id: str, account: str, region: str) -> bool:
         """Whether a result of this target is already stored."""

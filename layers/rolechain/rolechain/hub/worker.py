@@ -35,6 +35,13 @@ def process_target(
             not started for lack of time, and SQS may still deliver it again; nothing is recorded so
             the retry decides. On the last delivery the result is recorded instead.
     """
+    if hub.store.is_counted(message.run_id, message.account, message.region):
+        # delivered again (at-least-once, or the retry of a refused completion event): the target is
+        # done and recorded; acting on it again would change it twice
+        logger.info("run %s: %s/%s is done already", message.run_id, message.account, message.region)
+        hub.complete_if_done(message.run_id)
+        return TargetResult(message.account, message.region, message.action, Status.SKIPPED,
+                            error={"type": FailureKind.SKIPPED, "message": "done already: not run again"})  # fmt: skip
     try:
         plan = plan_message(hub, message)
     except (ConfigError, Forbidden) as exc:  # the message itself is wrong: a retry cannot mend it
@@ -46,22 +53,36 @@ def process_target(
             Status.FAILED,
             error={"type": FailureKind.CONFIG, "message": f"refused: {exc}"},
         )
-        # recorded (and counted, so the run still completes) for a run that exists, and never over a
-        # real result of the same target: a replayed message must not rewrite what happened
-        if not isinstance(exc, UnknownRun) and not hub.store.has_result(
-            message.run_id, message.account, message.region
-        ):
+        # recorded (and counted, so the run still completes) only for a target of the run itself, and
+        # never over a real result of it: a forged or replayed message must not rewrite what happened
+        if _in_run(hub, message) and not hub.store.has_result(message.run_id, message.account, message.region):
             hub.store.record_target(message.run_id, message.account, message.region, [result])
             hub.complete_if_done(message.run_id)
         return result
     results = run_plan(hub.sessions, plan, run_id=message.run_id, remaining_seconds=remaining_seconds).results
     result = results[0]  # one, or the first of an account's regions (regions: all)
-    retry = any(is_transient(r) or r.status == Status.SKIPPED for r in results)
+    retry = any(is_transient(r) or _not_started(r) for r in results)
     if retry and receive_count < hub.settings.max_receive_count:
         raise TransientTargetError(result)
     hub.store.record_target(message.run_id, message.account, message.region, results)
     hub.complete_if_done(message.run_id)
     return result
+
+
+def _not_started(result: TargetResult) -> bool:
+    """Skipped for want of time or because the run was stopped: another delivery may run it (a
+    target with nothing to do, such as no enabled region left, is not retried)."""
+    message = str((result.error or {}).get("message", ""))
+    return result.status == Status.SKIPPED and message.startswith(("out of time", "interrupted"))
+
+
+def _in_run(hub: Hub, message: TargetMessage) -> bool:
+    """Whether ``message`` names one of its run's own targets (as queued): only those are counted."""
+    record = hub.store.get_run_record(message.run_id)
+    if record is None or "queued" not in record:
+        return False
+    queued = QueuedPlan.model_validate(record["queued"])
+    return message.account in queued.accounts and message.region in queued.regions
 
 
 def plan_message(hub: Hub, message: TargetMessage) -> RunPlan:
