@@ -668,5 +668,6 @@ def test_a_message_for_a_target_outside_its_run_is_refused_and_not_counted(hub: 
     worker = hub.load("worker")
     event = sqs_event([{"id": "forged", "body": json.dumps(forged)}])
     assert worker.lambda_handler(event, FakeContext("worker")) == {"batchItemFailures": []}
-    assert "targets_done" not in run_record(hub, run_id)
-    assert hub_support.stored_results(hub.emulator, hub.seed, hub.resources.table, run_id) == {}
+    assert "targets_done" not in run_record(hub, run_id)  # not counted on the run
+    stored = hub_support.stored_results(hub.emulator, hub.seed, hub.resources.table, run_id)
+    assert stored == {"target#200000000006#us-east-1": "failed"}  # but recorded, refused, for the audit

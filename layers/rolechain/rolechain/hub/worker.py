@@ -53,11 +53,16 @@ def process_target(
             Status.FAILED,
             error={"type": FailureKind.CONFIG, "message": f"refused: {exc}"},
         )
-        # recorded (and counted, so the run still completes) only for a target of the run itself, and
-        # never over a real result of it: a forged or replayed message must not rewrite what happened
-        if _in_run(hub, message) and not hub.store.has_result(message.run_id, message.account, message.region):
+        # recorded for a run that exists, never over a real result of the same target (a forged or
+        # replayed message must not rewrite what happened), and counted only for a target of the run
+        # itself (so its run still completes; another target must not move the run's counts)
+        if isinstance(exc, UnknownRun) or hub.store.has_result(message.run_id, message.account, message.region):
+            return result
+        if _in_run(hub, message):
             hub.store.record_target(message.run_id, message.account, message.region, [result])
             hub.complete_if_done(message.run_id)
+        else:
+            hub.store.put_results(message.run_id, [result])
         return result
     results = run_plan(hub.sessions, plan, run_id=message.run_id, remaining_seconds=remaining_seconds).results
     result = results[0]  # one, or the first of an account's regions (regions: all)
