@@ -355,7 +355,8 @@ def test_a_targets_paginator_pages_through_its_own_account(
         for page, seen in ((page_of_first, names[0]), (page_of_second, names[1])):
             assert len(page["ResourceTagMappingList"]) <= 1
             seen.extend(m["ResourceARN"].rsplit(":", 1)[-1] for m in page["ResourceTagMappingList"])
-    assert (sorted(names[0]), sorted(names[1])) == (
+    # (moto 5.2.2, the lowest allowed, repeats resources across one-per-page pages: compared as sets)
+    assert (sorted(set(names[0])), sorted(set(names[1]))) == (
         list(landscape.targets[0].buckets),
         list(landscape.targets[1].buckets),
     )
