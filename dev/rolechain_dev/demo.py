@@ -163,7 +163,7 @@ def organisation_story(emulator: Emulator, seed: Seed) -> list[int]:
     half = max(1, len(accounts) // 2)
     members = {a: ["prod"] for a in accounts[:half]} | {a: ["dev"] for a in accounts[half:]}
     ous = emulator.create_organization(MANAGEMENT_ACCOUNT, {**members, seed.hub_account: ["platform"]})
-    reader = _org_reader(emulator, seed)
+    reader = emulator.organization_reader(MANAGEMENT_ACCOUNT, seed, ORG_READER)
     folder = tempfile.mkdtemp(prefix="rolechain-demo-")
     job_file = os.path.join(folder, "org-jobs.yaml")
     with open(job_file, "w", encoding="utf-8") as handle:
@@ -180,24 +180,6 @@ def organisation_story(emulator: Emulator, seed: Seed) -> list[int]:
     _say("the job over the OU, its results kept as JSON Lines (--output)")
     codes.append(_run(["run", "prod-inventory", "--config", job_file, "--output", os.path.join(folder, "runs")]))
     return codes
-
-
-def _org_reader(emulator: Emulator, seed: Seed) -> str:
-    """A role in the management account that U1 may assume and that may read Organizations."""
-    trust = {"Effect": "Allow", "Principal": {"AWS": seed.user_arn}, "Action": "sts:AssumeRole"}
-    read = {"Effect": "Allow", "Action": ["organizations:Describe*", "organizations:List*"], "Resource": "*"}
-    management = emulator.admin_session(MANAGEMENT_ACCOUNT).client("iam")
-    arn = str(management.create_role(RoleName=ORG_READER, AssumeRolePolicyDocument=_policy(trust))["Role"]["Arn"])
-    management.put_role_policy(RoleName=ORG_READER, PolicyName="read", PolicyDocument=_policy(read))
-    allow = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}
-    emulator.admin_session(seed.hub_account).client("iam").put_user_policy(
-        UserName=seed.user_arn.rsplit("/", 1)[-1], PolicyName="org-reader", PolicyDocument=_policy(allow)
-    )
-    return arn
-
-
-def _policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
 def lambda_story(

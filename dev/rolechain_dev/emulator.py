@@ -1333,6 +1333,23 @@ class Emulator:
                 orgs.move_account(AccountId=account, SourceParentId=ids["root"], DestinationParentId=parent)
         return ids
 
+    def organization_reader(self, management: str, seed: Seed, name: str = "rolechain-org-reader") -> str:
+        """A role ``name`` in ``management`` that may read Organizations and that ``seed``'s operator U1
+        may assume (both sides of the hop); its ARN."""
+        trust = {"Effect": "Allow", "Principal": {"AWS": seed.user_arn}, "Action": "sts:AssumeRole"}
+        read = _allow(["organizations:Describe*", "organizations:List*"], "*")
+        management_iam = self.admin_session(management).client("iam")
+        arn = str(
+            management_iam.create_role(RoleName=name, AssumeRolePolicyDocument=_policy_json([trust]))["Role"]["Arn"]
+        )
+        management_iam.put_role_policy(RoleName=name, PolicyName="read", PolicyDocument=_policy_json([read]))
+        self.admin_session(seed.hub_account).client("iam").put_user_policy(
+            UserName=seed.user_arn.rsplit("/", 1)[-1],
+            PolicyName=f"assume-{name}",
+            PolicyDocument=_policy_json([_allow(["sts:AssumeRole"], arn)]),
+        )
+        return arn
+
     def _admin_credentials(self, account_id: str) -> _Creds:
         if not re.fullmatch(r"\d{12}", account_id):
             raise ValueError(f"not an AWS account id: {account_id!r}")

@@ -27,15 +27,7 @@ def organization(operator_env: Seed, emulator: Emulator) -> dict[str, str]:
     """The hub in OU workloads of an organisation managed by MANAGEMENT, where U1 may assume a role
     that reads Organizations."""
     ids = emulator.create_organization(MANAGEMENT, {HUB_ACCOUNT: ["workloads"]})
-    management_iam = emulator.admin_session(MANAGEMENT).client("iam")
-    trust = {"Effect": "Allow", "Principal": {"AWS": operator_env.user_arn}, "Action": "sts:AssumeRole"}
-    management_iam.create_role(RoleName="rolechain-org-reader", AssumeRolePolicyDocument=policy(trust))
-    read = {"Effect": "Allow", "Action": ["organizations:Describe*", "organizations:List*"], "Resource": "*"}
-    management_iam.put_role_policy(RoleName="rolechain-org-reader", PolicyName="read", PolicyDocument=policy(read))
-    allow = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": READER}
-    hub_iam(emulator).put_user_policy(
-        UserName=operator_env.user_arn.rsplit("/", 1)[-1], PolicyName="org-reader", PolicyDocument=policy(allow)
-    )
+    assert emulator.organization_reader(MANAGEMENT, operator_env) == READER
     return ids
 
 

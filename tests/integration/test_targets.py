@@ -37,15 +37,7 @@ def org(operator_env: Seed, emulator: Emulator) -> dict[str, str]:
         MANAGEMENT,
         {t[0]: ["prod"], t[1]: ["prod"], t[2]: ["dev"], t[3]: ["dev", "sandbox"], t[4]: [], HUB_ACCOUNT: ["platform"]},
     )
-    management_iam = emulator.admin_session(MANAGEMENT).client("iam")
-    trust = {"Effect": "Allow", "Principal": {"AWS": operator_env.user_arn}, "Action": "sts:AssumeRole"}
-    management_iam.create_role(RoleName="rolechain-org-reader", AssumeRolePolicyDocument=policy(trust))
-    read = {"Effect": "Allow", "Action": ["organizations:Describe*", "organizations:List*"], "Resource": "*"}
-    management_iam.put_role_policy(RoleName="rolechain-org-reader", PolicyName="read", PolicyDocument=policy(read))
-    allow = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": READER}
-    emulator.admin_session(HUB_ACCOUNT).client("iam").put_user_policy(
-        UserName=operator_env.user_arn.rsplit("/", 1)[-1], PolicyName="org-reader", PolicyDocument=policy(allow)
-    )
+    assert emulator.organization_reader(MANAGEMENT, operator_env) == READER
     return ids
 
 

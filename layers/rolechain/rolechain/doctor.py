@@ -236,14 +236,7 @@ def examine_job(
     policy = plan.action.session_policy()
     reports = []
     for account in accounts:
-        chain = plan.role.chain(
-            account,
-            session_name=session_name,
-            session_policy=policy,
-            source_identity=plan.source_identity,
-            tags=plan.session_tags,
-            mfa=plan.mfa,
-        )
+        chain = plan.chain_to(account, session_name=session_name, session_policy=policy)
         readers = [
             Chain.build([arn.format(account=account)], session_name=session_name) for arn in dict.fromkeys(inspect)
         ]

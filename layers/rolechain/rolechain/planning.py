@@ -95,6 +95,18 @@ class RunPlan:
     rollout: Rollout | None = None
     max_failures: int | str | None = None
 
+    def chain_to(self, account: str, *, session_name: str, session_policy: dict[str, Any] | None) -> Chain:
+        """The chain a run of this plan takes to ``account``: its role, with the plan's SourceIdentity,
+        session tags and MFA, and ``session_policy`` on the last hop."""
+        return self.role.chain(
+            account,
+            session_name=session_name,
+            session_policy=session_policy,
+            source_identity=self.source_identity,
+            tags=self.session_tags,
+            mfa=self.mfa,
+        )
+
 
 @dataclass(frozen=True)
 class PlanRequest:

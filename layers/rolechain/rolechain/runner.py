@@ -277,14 +277,7 @@ def _enabled_regions(
     exclude_regions; or a failed result for (account, "all") saying why they are unknown."""
     probe = TargetResult(target.account, ALL_REGIONS, plan.action.name, Status.FAILED)
     try:
-        chain = plan.role.chain(
-            target.account,
-            session_name=session_name,
-            session_policy=policy,
-            source_identity=plan.source_identity,
-            tags=plan.session_tags,
-            mfa=plan.mfa,
-        )
+        chain = plan.chain_to(target.account, session_name=session_name, session_policy=policy)
         response = sessions.client(chain, "ec2").describe_regions(AllRegions=False)
     except AssumeRoleError as exc:
         probe.error = {"type": FailureKind.ASSUME_ROLE, **exc.failure.to_dict()}
@@ -332,14 +325,7 @@ def _run_target(
     result = TargetResult(target.account, target.region, plan.action.name, Status.FAILED)
     chain: Chain | None = None
     try:
-        chain = plan.role.chain(
-            target.account,
-            session_name=session_name,
-            session_policy=policy,
-            source_identity=plan.source_identity,
-            tags=plan.session_tags,
-            mfa=plan.mfa,
-        )
+        chain = plan.chain_to(target.account, session_name=session_name, session_policy=policy)
         context = ActionContext(
             account=target.account,
             region=target.region,
