@@ -215,15 +215,18 @@ def record_queued_run(emulator: Emulator, seed: Seed, table: str, run_id: str, j
     from rolechain.jobs import RoleRef, load_job_file
 
     spec = load_job_file(DEMO_JOB_FILE).job(job)
-    record = run_record(run_id, job, spec.action, spec.dry_run, None, len(spec.targets.resolve()))
+    accounts = spec.targets.resolve()
+    record = run_record(run_id, job, spec.action, spec.dry_run, None, len(accounts))
     queued = QueuedPlan(
         params=spec.params,
-        accounts=spec.targets.resolve(),
+        account_count=len(accounts),
         regions=spec.regions,
         role=RoleRef.model_validate(spec.model_dump(include=set(RoleRef.model_fields))),
     )
     dynamodb = emulator.admin_session(seed.hub_account, seed.region).client("dynamodb")
-    RunStore(dynamodb, table, 1).put_run({**record, "mode": "queued", "queued": queued.model_dump(mode="json")})
+    store = RunStore(dynamodb, table, 1)
+    buckets = store.put_plan(run_id, accounts)
+    store.put_run({**record, "mode": "queued", "queued": queued.model_dump(mode="json"), "plan_buckets": buckets})
 
 
 def load_handler(function: str, root: Path | None = None) -> ModuleType:

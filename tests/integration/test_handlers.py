@@ -601,31 +601,6 @@ def test_the_queue_sends_ten_a_call_eight_calls_at_once_and_stops_between_rounds
     assert queue.send(messages[80:]) == 15 and len(hub.emulator.calls(action="SendMessageBatch")) == 10
 
 
-def test_a_guarded_job_too_large_to_run_inline_is_refused_not_queued_unguarded(
-    hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> None:
-    from rolechain.errors import ConfigError
-
-    jobs = tmp_path / "jobs.yaml"
-    accounts = ", ".join(f"'20000000000{i}'" for i in range(1, 6))
-    jobs.write_text(
-        "version: 1\n"
-        f"defaults: {{external_id: {hub.seed.external_id}}}\n"
-        "jobs:\n"
-        f"  guarded: {{action: list_buckets, rollout: {{first: 1}}, targets: {{accounts: [{accounts}]}}}}\n"
-    )
-    monkeypatch.setenv("JOB_FILE", str(jobs))
-    scheduler = hub.load("scheduler")
-    scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 2})
-    with pytest.raises(ConfigError, match="a job with rollout or max_failures runs inline, at most 2 target"):
-        scheduler.lambda_handler({"job": "guarded"}, FakeContext("scheduler"))
-    assert hub.emulator.calls(action="SendMessageBatch") == [] and drain_queue(hub) == []
-    # within the inline limit it runs, in its waves
-    scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 10})
-    run = scheduler.lambda_handler({"job": "guarded"}, FakeContext("scheduler"))
-    assert run["status"] == "completed" and [w["targets"] for w in run["waves"]] == [1, 4]
-
-
 def test_a_target_whose_attempt_stopped_after_claiming_it_is_counted_by_the_next_delivery(hub: Hub) -> None:
     run_id, messages = queued_tag_owner_run(hub)
     first = json.loads(messages[0]["body"])

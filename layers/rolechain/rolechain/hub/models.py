@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rolechain.chain import sanitize_session_name, sanitize_tag_value
-from rolechain.jobs import RoleRef
+from rolechain.jobs import OuId, RoleRef
 from rolechain.types import AccountId, ActionName, JobName, Region, RegionOrAll, RoleName, RunId
 
 
@@ -32,6 +32,9 @@ class TargetMessage(BaseModel):
     dry_run: bool = False
     requested_by: str | None = None
     role: RoleRef | None = None
+    # how many items the run's plan is kept in: which one to read (with the record, in one request) to
+    # check the account; a wrong number only makes the worker miss the account and refuse the message
+    plan_buckets: int | None = Field(default=None, ge=1)
 
 
 class ContinueMessage(BaseModel):
@@ -47,18 +50,21 @@ class ContinueMessage(BaseModel):
 
 class QueuedPlan(BaseModel):
     """What a queued run was planned as, kept in its run record: the worker checks each message
-    against it (an ad-hoc run has no job file entry to derive it from)."""
+    against it (an ad-hoc run has no job file entry to derive it from). Its accounts are items of their
+    own (``RunStore.put_plan``): a record read by every message stays small however large the run."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     params: dict[str, Any] = Field(default_factory=dict)
-    accounts: list[AccountId] = Field(min_length=1)
+    account_count: int = Field(ge=1)
     regions: list[RegionOrAll] = Field(min_length=1)
     role: RoleRef
 
 
 class RunRequest(BaseModel):
-    """POST /runs: a job, or an action with params and accounts."""
+    """POST /runs: a job, or an action with params and accounts; ``ous`` (each OU and every OU below
+    it, read live from Organizations) name accounts too, for an action, or narrow a job's targets to
+    those OUs. Every account must be among the configured targets."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
@@ -66,6 +72,8 @@ class RunRequest(BaseModel):
     action: ActionName | None = None
     params: dict[str, Any] | None = None
     accounts: list[AccountId] | None = Field(default=None, min_length=1, max_length=1000)
+    ous: list[OuId] | None = Field(default=None, min_length=1, max_length=100)
+    exclude_accounts: list[AccountId] | None = Field(default=None, max_length=1000)
     regions: list[Region] | None = Field(default=None, min_length=1, max_length=30)
     role_name: RoleName | None = None
     dry_run: bool | None = None

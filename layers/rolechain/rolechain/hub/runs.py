@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 from rolechain.actions import REGISTRY
 from rolechain.chain import new_run_id
 from rolechain.errors import ConfigError
+from rolechain.hub import rollout
 from rolechain.hub.authz import RunScope, authorize_run, matching_rules, may_read
 from rolechain.hub.errors import Forbidden, NotFound, UnknownRun
 from rolechain.hub.models import Caller, ContinueMessage, QueuedPlan, RunRequest, TargetMessage
-from rolechain.jobs import RoleRef
+from rolechain.jobs import OrganizationTargets, RoleRef, Targets
 from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
 from rolechain.runner import run_plan
 
@@ -90,28 +91,25 @@ def start(
         except Exception:  # the run is over and recorded: its report must reach the caller
             logger.exception("run %s: the completion event was not sent", run_id)
         return {**run, **report.to_dict(), "status": "completed"}
-    if plan.rollout is not None or plan.max_failures is not None:
-        # fail closed: queued workers cannot hold a wave back yet, so a guarded job runs inline or not at all
-        raise ConfigError(
-            "rollout",
-            f"a job with rollout or max_failures runs inline, at most {hub.settings.inline_target_limit} target(s) "
-            f"here; this one has {len(plan.targets)}",
-        )
     run["mode"] = "queued"
     params = plan.params.model_dump(mode="json", exclude_unset=True)
     role = RoleRef.model_validate(plan.role.model_dump(include=set(RoleRef.model_fields)))
     # What the worker checks every message against (no ExternalId: the record is readable through the API).
+    accounts = list(dict.fromkeys(t.account for t in plan.targets))
     run["queued"] = QueuedPlan(
         params=params,
-        accounts=list(dict.fromkeys(t.account for t in plan.targets)),
+        account_count=len(accounts),
         regions=list(dict.fromkeys(t.region for t in plan.targets)),
         role=role,
     ).model_dump(mode="json")
     run["enqueued"] = 0
+    run.update(rollout.guard_fields(plan, len(plan.targets)))  # waves are queued one at a time
+    # the plan's accounts first: a worker refuses a message whose account the plan does not hold
+    run["plan_buckets"] = hub.store.put_plan(run_id, accounts)
     hub.store.put_run(run)
-    messages = target_messages(run)
+    messages = target_messages(run, accounts)
     try:
-        sent = _enqueue(hub, run_id, messages, 0, remaining_seconds)
+        sent = _enqueue(hub, run_id, messages, 0, rollout.part_end(run, 0, len(messages)), remaining_seconds)
     except Exception:
         # what was sent is lost to the record otherwise: the queue continues from the start, and the
         # markers keep a target queued twice from being run or counted twice
@@ -121,8 +119,8 @@ def start(
     return {**run, "status": "queued", "enqueued": sent}
 
 
-def target_messages(record: dict[str, Any]) -> list[TargetMessage]:
-    """Every target message of a queued run, in its order (accounts, then regions), from its record."""
+def target_messages(record: dict[str, Any], accounts: Sequence[str]) -> list[TargetMessage]:
+    """Every target message of a queued run, in its order (``accounts``, then regions), from its record."""
     queued = QueuedPlan.model_validate(record["queued"])
     return [
         TargetMessage(
@@ -135,29 +133,53 @@ def target_messages(record: dict[str, Any]) -> list[TargetMessage]:
             dry_run=bool(record["dry_run"]),
             requested_by=record.get("requested_by"),
             role=queued.role,
+            plan_buckets=record.get("plan_buckets"),
         )
-        for account in queued.accounts
+        for account in accounts
         for region in queued.regions
     ]
 
 
 def _enqueue(
-    hub: Hub, run_id: str, messages: list[TargetMessage], start: int, remaining_seconds: Callable[[], float] | None
+    hub: Hub,
+    run_id: str,
+    messages: list[TargetMessage],
+    start: int,
+    end: int,
+    remaining_seconds: Callable[[], float] | None,
 ) -> int:
-    """Send ``messages[start:]`` within the time left; what does not fit is left to the worker that reads
-    the :class:`ContinueMessage` sent instead. Returns how many were sent."""
-    sent = hub.queue.send(messages[start:], remaining_seconds=remaining_seconds, reserve_seconds=ENQUEUE_RESERVE)
+    """Send ``messages[start:end]`` within the time left; what does not fit is left to the worker that
+    reads the :class:`ContinueMessage` sent instead. Returns how many were sent."""
+    sent = hub.queue.send(messages[start:end], remaining_seconds=remaining_seconds, reserve_seconds=ENQUEUE_RESERVE)
     upto = start + sent
     hub.store.set_enqueued(run_id, upto)
-    if upto < len(messages):
+    if upto < end:
         hub.queue.send([ContinueMessage(run_id=run_id, start=upto)])
-        logger.info("run %s: %d target(s) left to enqueue, continued through the queue", run_id, len(messages) - upto)
+        logger.info("run %s: %d target(s) left to enqueue, continued through the queue", run_id, end - upto)
     return sent
 
 
+def dispatch(hub: Hub, record: dict[str, Any], start: int, remaining_seconds: Callable[[], float] | None) -> int:
+    """Queue the run's messages from ``start`` to the end of their wave; or, the run stopped, record
+    every one from ``start`` on skipped. Returns how many were handled."""
+    run_id = str(record["run_id"])
+    messages = target_messages(record, hub.store.plan_accounts(run_id, int(record["plan_buckets"])))
+    if not record.get("stopped"):
+        return _enqueue(hub, run_id, messages, start, rollout.part_end(record, start, len(messages)), remaining_seconds)
+    handled = rollout.skip_part(hub, record, messages, start, remaining_seconds)
+    upto = start + handled
+    hub.store.set_enqueued(run_id, upto)
+    if upto < len(messages):
+        hub.queue.send([ContinueMessage(run_id=run_id, start=upto)])
+    elif handled:
+        complete_if_done(hub, run_id)
+    return handled
+
+
 def continue_queueing(hub: Hub, message: ContinueMessage, remaining_seconds: Callable[[], float] | None) -> int:
-    """Enqueue the next part of a queued run (a :class:`ContinueMessage`); a message for a part already
-    taken (delivered twice, or stale) sends nothing. Returns how many target messages were sent."""
+    """Enqueue the next part of a queued run (a :class:`ContinueMessage`), or record it skipped when the
+    run stopped; a message for a part already taken (delivered twice, or stale) sends nothing. Returns
+    how many target messages were handled."""
     record = hub.store.get_run_record(message.run_id)
     if record is None or "queued" not in record:
         raise UnknownRun(f"no queued run {message.run_id!r} is recorded")
@@ -165,7 +187,8 @@ def continue_queueing(hub: Hub, message: ContinueMessage, remaining_seconds: Cal
         logger.info("run %s: the part from %d is taken already", message.run_id, message.start)
         return 0
     try:
-        sent = _enqueue(hub, message.run_id, target_messages(record), message.start, remaining_seconds)
+        record = hub.store.get_run_record(message.run_id) or record  # stopped since? then it is skipped
+        sent = dispatch(hub, record, message.start, remaining_seconds)
     except Exception:
         hub.store.release_enqueueing(message.run_id, message.start)  # the retry of this message takes it
         raise
@@ -174,12 +197,16 @@ def continue_queueing(hub: Hub, message: ContinueMessage, remaining_seconds: Cal
     return sent
 
 
-def complete_if_done(hub: Hub, run_id: str) -> bool:
+def complete_if_done(hub: Hub, run_id: str, remaining_seconds: Callable[[], float] | None = None) -> bool:
     """Once every target of the run is done, mark it completed and send its one completion event with
     the summary. The counter says when to look; the targets' markers decide; the store's conditional
     update lets one worker through. An event EventBridge refuses un-marks the run and raises: the
-    message's retry sends it."""
-    if hub.store.targets_left(run_id) > 0:
+    message's retry sends it. A guarded run's waves and max_failures are looked at first
+    (:func:`rolechain.hub.rollout.check`)."""
+    progress = hub.store.progress(run_id)
+    if rollout.check(hub, run_id, progress, remaining_seconds):
+        progress = hub.store.progress(run_id)
+    if int(progress.get("target_count", 0)) - int(progress.get("targets_done", 0)) > 0:
         return False  # the counter says targets are left: nothing to read yet
     done, summary = hub.store.done_targets(run_id)  # the facts: every target's marker
     record = hub.store.get_run_record(run_id)
@@ -197,6 +224,8 @@ def complete_if_done(hub: Hub, run_id: str) -> bool:
         "requested_by": record.get("requested_by"),
         "target_count": record.get("target_count"),
         "summary": summary,
+        **({"stopped": record["stopped"]} if record.get("stopped") else {}),
+        **({"waves": record["waves"]} if record.get("waves") else {}),
         "created_at": record.get("created_at"),
         "completed_at": record.get("completed_at"),
     }
@@ -229,19 +258,22 @@ def create_run(
         raise Forbidden(f"accounts outside the configured targets: {', '.join(outside)}")
     if request.role_name is not None and request.role_name not in hub.job_file.role_names():
         raise Forbidden(f"role {request.role_name!r} is not a configured target role")
+    accounts = _requested_accounts(hub, request, allowed)
     run_id = new_run_id()
     if request.job is not None:
         if request.job not in hub.job_file.jobs:
             raise NotFound(f"no job {request.job!r}")
         if request.params is not None or request.regions is not None or request.role_name is not None:
             raise ConfigError("body", "params, regions and role_name go with 'action', not 'job'")
-        plan = _job_plan(hub, request.job, caller, request.accounts, request.dry_run)
+        if accounts is not None and request.ous is not None:
+            accounts = _within_job(hub, request.job, accounts, named=request.accounts or ())
+        plan = _job_plan(hub, request.job, caller, accounts, request.dry_run)
         authorize_run(
             hub.job_file.api, caller.arn, RunScope.of(plan, dry_run_by_default=hub.job_file.jobs[request.job].dry_run)
         )
         return start(hub, plan, run_id, caller, remaining_seconds)
-    if not request.accounts:
-        raise ConfigError("accounts", "required with 'action'")
+    if not accounts:
+        raise ConfigError("accounts", "required with 'action' (accounts, ous, or both)")
     defaults = hub.job_file.defaults
     settings = defaults.model_copy(update={"role_name": request.role_name}) if request.role_name else defaults
     plan = plan_run(
@@ -250,7 +282,7 @@ def create_run(
         PlanRequest(
             action=request.action,
             params=request.params,
-            accounts=request.accounts,
+            accounts=accounts,
             regions=request.regions,
             dry_run=request.dry_run,
             source_identity=caller.source_identity,
@@ -259,6 +291,52 @@ def create_run(
     )
     authorize_run(hub.job_file.api, caller.arn, RunScope.of(plan, dry_run_by_default=settings.dry_run))
     return start(hub, plan, run_id, caller, remaining_seconds)
+
+
+def _requested_accounts(hub: Hub, request: RunRequest, allowed: set[str]) -> list[str] | None:
+    """The accounts a request names: its ``accounts``, then its OUs' accounts read live from
+    Organizations, less ``exclude_accounts`` (None: it names none). An OU reaching an account outside
+    the configured targets is refused, as that account named by itself would be."""
+    if request.accounts is None and request.ous is None:
+        if request.exclude_accounts:
+            raise ConfigError("exclude_accounts", "goes with accounts or ous")
+        return None
+    accounts = list(request.accounts or ())
+    if request.ous is not None:
+        organization = OrganizationTargets(ous=request.ous, role=_organization_role(hub))
+        found = hub.targets_of(Targets(organization=organization), "ous")
+        outside = sorted(set(found) - allowed)
+        if outside:
+            raise Forbidden(f"ous reach accounts outside the configured targets: {', '.join(outside)}")
+        accounts += [a for a in found if a not in set(accounts)]
+    unwanted = set(request.exclude_accounts or ())
+    kept = [a for a in accounts if a not in unwanted]
+    if not kept:
+        raise ConfigError("ous" if request.ous else "accounts", "names no account once exclude_accounts applied")
+    return kept
+
+
+def _organization_role(hub: Hub) -> str | None:
+    """How the job file reads Organizations: the one role its organisation targets name (None: the base
+    credentials). Jobs naming different roles leave an OU of a request ambiguous: refused."""
+    roles = {
+        job.targets.organization.role for job in hub.job_file.jobs.values() if job.targets.organization is not None
+    }
+    if len(roles) > 1:
+        raise ConfigError(
+            "ous", "the job file reads Organizations through different roles, so an OU is ambiguous: give accounts"
+        )
+    return next(iter(roles), None)
+
+
+def _within_job(hub: Hub, job: str, accounts: list[str], *, named: Sequence[str]) -> list[str]:
+    """``accounts`` that job ``job`` targets, and those ``named`` by themselves (the job's plan refuses
+    those outside it): OUs narrow a job's run to their accounts, never widen it."""
+    targets = set(hub.targets_of(hub.job_file.jobs[job].targets, f"jobs.{job}.targets")) | set(named)
+    kept = [a for a in accounts if a in targets]
+    if not kept:
+        raise ConfigError("ous", f"none of the accounts they name is a target of job {job!r}")
+    return kept
 
 
 def get_run(hub: Hub, run_id: str, caller: Caller) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ from rolechain.hub.errors import NotFound
 from rolechain.runner import Status, TargetResult
 
 MAX_RESULT_BYTES = 300_000  # DynamoDB items stop at 400 KB
+PLAN_BUCKET = 100  # accounts per item of a queued run's plan (about 2 KB: one read unit)
 
 
 class RunStore:
@@ -128,12 +130,6 @@ class RunStore:
         self._batch_put(run_id, markers)
         self._client.update_item(**self._count_update(run_id, _counts(results), targets=len(targets)))
 
-    def is_counted(self, run_id: str, account: str, region: str) -> bool:
-        """Whether this target of the run is done and counted (its marker says so)."""
-        key = {"pk": {"S": f"run#{run_id}"}, "sk": {"S": f"done#{account}#{region}"}}
-        item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
-        return bool(item.get("counted", {}).get("BOOL", False))
-
     def done_targets(self, run_id: str) -> tuple[int, dict[str, int]]:
         """How many targets of the run are done and counted (their markers, read consistently; a claim
         whose attempt is still running, or stopped before counting, is not done) and their results'
@@ -156,17 +152,6 @@ class RunStore:
                 for status in summary:
                     summary[status] += int(item.get(f"count_{status}", {}).get("N", "0"))
         return done, summary
-
-    def targets_left(self, run_id: str) -> int:
-        """Targets the run's counter says are left (cheap; after a timed-out attempt it may say one
-        fewer than there are, never more)."""
-        item = self._client.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
-            ProjectionExpression="targets_done, target_count",
-            ConsistentRead=True,
-        ).get("Item", {})
-        return int(item.get("target_count", {}).get("N", "0")) - int(item.get("targets_done", {}).get("N", "0"))
 
     def _count_update(self, run_id: str, counts: Mapping[str, int], *, targets: int) -> dict[str, Any]:
         names = {f"#c_{k}": f"count_{k}" for k in counts}
@@ -212,13 +197,78 @@ class RunStore:
         )
 
     def set_enqueued(self, run_id: str, upto: int) -> None:
-        """How many of the run's target messages are queued (a continuation starts there)."""
-        self._client.update_item(
+        """How many of the run's target messages are queued (a continuation starts there); it only grows,
+        so a sender that records late never takes back what a later wave's sender recorded."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
+                UpdateExpression="SET enqueued = :upto",
+                ConditionExpression="attribute_not_exists(enqueued) OR enqueued < :upto",
+                ExpressionAttributeValues={":upto": {"N": str(upto)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+    def progress(self, run_id: str) -> dict[str, Any]:
+        """The run's counters and guardrail state (one consistent read of its record, no results)."""
+        fields = [
+            "target_count", "targets_done", "count_failed", "wave_ends", "wave", "waves",
+            "max_failures_count", "max_failures", "rollout", "stopped",
+        ]  # fmt: skip
+        item = self._client.get_item(
             TableName=self._table,
             Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
-            UpdateExpression="SET enqueued = :upto",
-            ExpressionAttributeValues={":upto": {"N": str(upto)}},
-        )
+            ProjectionExpression=", ".join(f"#f{i}" for i in range(len(fields))),
+            ExpressionAttributeNames={f"#f{i}": name for i, name in enumerate(fields)},
+            ConsistentRead=True,
+        ).get("Item", {})
+        progress: dict[str, Any] = _plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
+        return progress
+
+    def end_wave(self, run_id: str, wave: int, stats: Mapping[str, int], *, stopped: str | None = None) -> bool:
+        """End wave ``wave`` of the run (the next one runs, or with ``stopped`` none does), keeping its
+        stats; True for the one caller that did (the conditional update lets one through)."""
+        values: dict[str, Any] = {
+            ":wave": {"N": str(wave)},
+            ":next": {"N": str(wave + 1)},
+            ":stats": {"L": [{"M": {k: {"N": str(v)} for k, v in stats.items()}}]},
+            ":none": {"L": []},
+        }
+        update = "SET wave = :next, waves = list_append(if_not_exists(waves, :none), :stats)"
+        if stopped is not None:
+            update += ", stopped = :why"
+            values[":why"] = {"S": stopped}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
+                UpdateExpression=update,
+                ConditionExpression="wave = :wave AND attribute_not_exists(stopped)",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def stop_run(self, run_id: str, why: str) -> bool:
+        """Stop the run (no target of it starts any more); True for the one caller that did."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
+                UpdateExpression="SET stopped = :why",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(stopped)",
+                ExpressionAttributeValues={":why": {"S": why}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def claim_enqueueing(self, run_id: str, start: int) -> bool:
         """Whether this caller may enqueue the part from ``start``: the run's messages are queued up to
@@ -250,6 +300,80 @@ class RunStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
+
+    # -- a queued run's plan: its accounts, in buckets of about PLAN_BUCKET ----------------------------
+    def put_plan(self, run_id: str, accounts: Sequence[str]) -> int:
+        """Store a queued run's accounts (in their order) in buckets by a hash of the account, so a
+        worker checks its message's account with one small read however large the run. Returns the
+        number of buckets (kept on the run's record)."""
+        buckets = max(1, -(-len(accounts) // PLAN_BUCKET))
+        grouped: dict[int, list[tuple[int, str]]] = {}
+        for slot, account in enumerate(accounts):
+            grouped.setdefault(plan_bucket(account, buckets), []).append((slot, account))
+        items = [
+            self._item(
+                {
+                    "pk": f"run#{run_id}",
+                    "sk": f"plan#{bucket:06d}",
+                    "accounts": [a for _, a in members],
+                    "slots": [s for s, _ in members],
+                    "ttl": self._ttl(),
+                }
+            )
+            for bucket, members in sorted(grouped.items())
+        ]
+        self._batch_put(run_id, items)
+        return buckets
+
+    def plan_accounts(self, run_id: str, buckets: int) -> list[str]:
+        """Every account of a queued run's plan, in their order."""
+        keys = [self._key(run_id, f"plan#{b:06d}") for b in range(buckets)]
+        found: list[tuple[int, str]] = []
+        for item in self._batch_get(keys).values():
+            plain = _plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
+            found += zip((int(s) for s in plain["slots"]), plain["accounts"], strict=True)
+        return [account for _, account in sorted(found)]
+
+    def worker_view(
+        self, run_id: str, account: str, region: str, buckets: int | None
+    ) -> tuple[bool, dict[str, Any] | None, bool]:
+        """What a worker needs of a target before it runs it, in one read: whether the target is counted
+        already, the run's record, and whether ``account`` is in the run's plan (its bucket of ``buckets``,
+        the message's hint; without it, or with a wrong one, the record's number is read first)."""
+        meta, done = self._key(run_id, "meta"), self._key(run_id, f"done#{account}#{region}")
+        keys = [meta, done]
+        if buckets:
+            keys.append(self._key(run_id, f"plan#{plan_bucket(account, buckets):06d}"))
+        items = self._batch_get(keys)
+        record = items.get("meta")
+        plain = None if record is None else _plain({k: self._deserializer.deserialize(v) for k, v in record.items()})
+        counted = bool(items.get(f"done#{account}#{region}", {}).get("counted", {}).get("BOOL", False))
+        actual = int(plain["plan_buckets"]) if plain is not None and plain.get("plan_buckets") else None
+        if actual is not None and buckets != actual:  # a message without the hint (or a wrong one)
+            return self.worker_view(run_id, account, region, actual)
+        bucket = next((v for k, v in items.items() if k.startswith("plan#")), None)
+        planned = bucket is not None and account in [a["S"] for a in bucket.get("accounts", {}).get("L", [])]
+        return counted, plain, planned
+
+    def _key(self, run_id: str, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": f"run#{run_id}"}, "sk": {"S": sk}}
+
+    def _batch_get(self, keys: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The items of ``keys`` that exist (consistent reads, 100 keys a call), by sort key."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), 100):  # BatchGetItem takes 100 keys a call
+            request: dict[str, Any] = {self._table: {"Keys": list(keys[start : start + 100]), "ConsistentRead": True}}
+            for _ in range(8):
+                response = self._client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found[item["sk"]["S"]] = item
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.1)
+            else:
+                raise RolechainError(f"DynamoDB left {len(request[self._table]['Keys'])} key(s) unread")
+        return found
 
     def has_result(self, run_id: str, account: str, region: str) -> bool:
         """Whether a result of this target is already stored."""
@@ -292,6 +416,11 @@ class RunStore:
         done = int(run.get("targets_done", max(counted, len(results))))
         run["status"] = "completed" if "completed_at" in run or done >= expected else "running"
         return {**run, "summary": summary, "results": sorted(results, key=lambda r: (r["account"], r["region"]))}
+
+
+def plan_bucket(account: str, buckets: int) -> int:
+    """The bucket of ``account`` among ``buckets`` of a run's plan (a stable hash: every process agrees)."""
+    return int.from_bytes(hashlib.sha256(account.encode()).digest()[:8], "big") % buckets
 
 
 def _counts(results: Iterable[TargetResult]) -> dict[str, int]:

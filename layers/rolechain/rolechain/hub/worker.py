@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rolechain.errors import ConfigError
+from rolechain.hub import rollout
 from rolechain.hub.errors import Forbidden, TransientTargetError, UnknownRun
 from rolechain.hub.models import Caller, QueuedPlan, TargetMessage
 from rolechain.jobs import RoleRef
@@ -35,15 +36,24 @@ def process_target(
             not started for lack of time, and SQS may still deliver it again; nothing is recorded so
             the retry decides. On the last delivery the result is recorded instead.
     """
-    if hub.store.is_counted(message.run_id, message.account, message.region):
+    counted, record, planned = hub.store.worker_view(
+        message.run_id, message.account, message.region, message.plan_buckets
+    )
+    if counted:
         # delivered again (at-least-once, or the retry of a refused completion event): the target is
         # done and recorded; acting on it again would change it twice
         logger.info("run %s: %s/%s is done already", message.run_id, message.account, message.region)
-        hub.complete_if_done(message.run_id)
+        hub.complete_if_done(message.run_id, remaining_seconds)
         return TargetResult(message.account, message.region, message.action, Status.SKIPPED,
                             error={"type": FailureKind.SKIPPED, "message": "done already: not run again"})  # fmt: skip
+    if record is not None and record.get("stopped") and _in_run(record, message, planned):
+        # the run's guardrail stopped it (max_failures): its queued targets start no more
+        result = rollout.skipped(message, str(record["stopped"]))
+        hub.store.record_target(message.run_id, message.account, message.region, [result])
+        hub.complete_if_done(message.run_id, remaining_seconds)
+        return result
     try:
-        plan = plan_message(hub, message)
+        plan = plan_message(hub, message, record, planned)
     except (ConfigError, Forbidden) as exc:  # the message itself is wrong: a retry cannot mend it
         logger.warning("run %s: refused message for %s/%s: %s", message.run_id, message.account, message.region, exc)
         result = TargetResult(
@@ -58,9 +68,9 @@ def process_target(
         # itself (so its run still completes; another target must not move the run's counts)
         if isinstance(exc, UnknownRun) or hub.store.has_result(message.run_id, message.account, message.region):
             return result
-        if _in_run(hub, message):
+        if record is not None and _in_run(record, message, planned):
             hub.store.record_target(message.run_id, message.account, message.region, [result])
-            hub.complete_if_done(message.run_id)
+            hub.complete_if_done(message.run_id, remaining_seconds)
         else:
             hub.store.put_results(message.run_id, [result])
         return result
@@ -70,7 +80,7 @@ def process_target(
     if retry and receive_count < hub.settings.max_receive_count:
         raise TransientTargetError(result)
     hub.store.record_target(message.run_id, message.account, message.region, results)
-    hub.complete_if_done(message.run_id)
+    hub.complete_if_done(message.run_id, remaining_seconds)
     return result
 
 
@@ -81,23 +91,26 @@ def _not_started(result: TargetResult) -> bool:
     return result.status == Status.SKIPPED and message.startswith(("out of time", "interrupted"))
 
 
-def _in_run(hub: Hub, message: TargetMessage) -> bool:
-    """Whether ``message`` names one of its run's own targets (as queued): only those are counted."""
-    record = hub.store.get_run_record(message.run_id)
-    if record is None or "queued" not in record:
+def _in_run(record: dict[str, Any], message: TargetMessage, planned: bool) -> bool:
+    """Whether ``message`` names one of its run's own targets (``planned``: its account is in the run's
+    plan; its region in ``record``): only those are counted."""
+    if "queued" not in record:
         return False
-    queued = QueuedPlan.model_validate(record["queued"])
-    return message.account in queued.accounts and message.region in queued.regions
+    return planned and message.region in QueuedPlan.model_validate(record["queued"]).regions
 
 
-def plan_message(hub: Hub, message: TargetMessage) -> RunPlan:
-    """The plan for ``message``'s target as its job (or its run record) defines it.
+def plan_message(
+    hub: Hub, message: TargetMessage, record: dict[str, Any] | None = None, planned: bool | None = None
+) -> RunPlan:
+    """The plan for ``message``'s target as its job (or its run record) defines it; ``record`` and
+    ``planned`` (whether the run's plan holds the account) are read unless given.
 
     Raises:
         ConfigError: an unknown job, or a message that differs from what its job or run allows.
         Forbidden: an ad-hoc message without a run record, or outside the run's accounts/regions.
     """
-    record = hub.store.get_run_record(message.run_id)
+    if record is None or planned is None:
+        _, record, planned = hub.store.worker_view(message.run_id, message.account, message.region, None)
     if record is None:
         raise UnknownRun(f"no run {message.run_id!r} is recorded (a run is recorded before its messages)")
     requested_by = record.get("requested_by")
@@ -111,13 +124,13 @@ def plan_message(hub: Hub, message: TargetMessage) -> RunPlan:
     }
     if message.job:
         job = hub.job_file.job(message.job)
-        if queued is not None and message.account not in queued.accounts:
+        if queued is not None and not planned:
             raise Forbidden(f"account {message.account} is not a target of run {message.run_id!r}")
         regions = queued.regions if queued is not None else job.regions
         if message.region not in regions:
             raise ConfigError("region", f"{message.region} is not a region of job {message.job!r}")
         dry_run = bool(record["dry_run"])
-        scope = queued.accounts if queued is not None else None  # resolved when the run was queued
+        scope = [message.account] if queued is not None else None  # in the plan resolved when it was queued
         request = PlanRequest(
             accounts=[message.account], regions=[message.region], dry_run=dry_run, scope=scope, **identity
         )
@@ -126,9 +139,7 @@ def plan_message(hub: Hub, message: TargetMessage) -> RunPlan:
     else:
         if queued is None:
             raise Forbidden(f"no queued run {message.run_id!r} recorded for this ad-hoc message")
-        if message.account not in queued.accounts or message.account not in hub.job_file.target_accounts(
-            hub.targets_of
-        ):
+        if not planned or message.account not in hub.job_file.target_accounts(hub.targets_of):
             raise Forbidden(f"account {message.account} is not a target of run {message.run_id!r}")
         if message.region not in queued.regions:
             raise Forbidden(f"region {message.region} is not a region of run {message.run_id!r}")

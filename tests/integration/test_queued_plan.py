@@ -1,0 +1,100 @@
+"""Issue #12.3, a queued run's plan: its accounts are kept in small items of their own, so the record every
+worker reads stays the same size however many targets the run has, a worker checks its message with one
+read, and a message whose account the plan does not hold is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.hub_support import FakeContext, sqs_event
+from tests.integration import test_handlers
+from tests.integration.test_handlers import Hub, completion_events, drain_queue, run_record, stored_results
+
+pytestmark = pytest.mark.integration
+hub = test_handlers.hub
+
+
+def large_job(hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, extra: int) -> list[str]:
+    """A job over the five seeded accounts and ``extra`` accounts that are never run."""
+    accounts = [f"20000000000{i}" for i in range(1, 6)] + [f"3{n:011d}" for n in range(extra)]
+    jobs = tmp_path / "jobs.yaml"
+    listed = ", ".join(f"'{a}'" for a in accounts)
+    jobs.write_text(
+        "version: 1\n"
+        f"defaults: {{external_id: {hub.seed.external_id}}}\n"
+        f"jobs:\n  big: {{action: list_buckets, targets: {{accounts: [{listed}]}}}}\n"
+    )
+    monkeypatch.setenv("JOB_FILE", str(jobs))
+    return accounts
+
+
+@pytest.mark.parametrize("extra", [0, 495])
+def test_the_record_a_worker_reads_does_not_grow_with_the_run(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, extra: int
+) -> None:
+    accounts = large_job(hub, monkeypatch, tmp_path, extra)
+    scheduler = hub.load("scheduler")
+    scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 1})
+    hub.emulator.clear_requests()
+
+    run = scheduler.lambda_handler({"job": "big"}, FakeContext("scheduler"))
+
+    # Then the record holds no account list, only the count and the plan's buckets (about 100 accounts each)
+    record = run_record(hub, run["run_id"])
+    assert len(json.dumps(record, default=str)) < 2_000
+    assert int(record["plan_buckets"]) == max(1, -(-len(accounts) // 100))
+    assert "accounts" not in json.dumps(record["queued"])
+    # and every account was queued once (SQS keeps no order), its plan the job's accounts in their order
+    messages = drain_queue(hub)
+    assert sorted(json.loads(m["body"])["account"] for m in messages) == sorted(accounts)
+    store = scheduler.HUB.store
+    assert store.plan_accounts(run["run_id"], int(record["plan_buckets"])) == accounts
+
+
+def test_a_worker_checks_a_message_with_one_read_and_runs_it(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    large_job(hub, monkeypatch, tmp_path, 295)
+    scheduler = hub.load("scheduler")
+    scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 1})
+    run = scheduler.lambda_handler({"job": "big"}, FakeContext("scheduler"))
+    first = drain_queue(hub)[:1]
+    hub.emulator.clear_requests()
+
+    response = hub.load("worker").lambda_handler(sqs_event(first), FakeContext("worker"))
+
+    assert response == {"batchItemFailures": []}
+    assert stored_results(hub, run["run_id"]) == {"target#200000000001#us-east-1": "ok"}
+    reads = [c.action for c in hub.emulator.calls(service="dynamodb") if c.action in ("GetItem", "BatchGetItem")]
+    # the record, the target's marker and its plan bucket at once; then the progress, once counted
+    assert reads == ["BatchGetItem", "GetItem"], reads
+
+
+def test_a_message_whose_account_the_plan_does_not_hold_is_refused_whatever_it_claims(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    accounts = large_job(hub, monkeypatch, tmp_path, 195)
+    scheduler = hub.load("scheduler")
+    scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 1})
+    run = scheduler.lambda_handler({"job": "big"}, FakeContext("scheduler"))
+    body = json.loads(drain_queue(hub)[0]["body"])
+    # 200000000006 is seeded but not in the job; the hint names a wrong number of buckets too
+    forged = [
+        {"id": "other-account", "body": json.dumps({**body, "account": "200000000006"})},
+        {"id": "wrong-hint", "body": json.dumps({**body, "account": accounts[1], "plan_buckets": 7})},
+    ]
+
+    response = hub.load("worker").lambda_handler(sqs_event(forged), FakeContext("worker"))
+
+    assert response == {"batchItemFailures": []}
+    stored = stored_results(hub, run["run_id"])
+    # the account outside the plan is refused; the wrong hint only cost a second read: the target ran
+    assert stored == {
+        "target#200000000006#us-east-1": "failed",
+        f"target#{accounts[1]}#us-east-1": "ok",
+    }
+    assert int(run_record(hub, run["run_id"])["targets_done"]) == 1  # the refused one is not counted
+    assert completion_events(hub) == []
