@@ -264,3 +264,12 @@ def test_hub_bus_accepts_the_organisation_only_and_is_an_output() -> None:
     assert statement["Resource"]["Fn::Sub"].endswith(":event-bus/default")
     (event,) = template["Resources"]["RemediationFunction"]["Properties"]["Events"].values()
     assert "EventBusName" not in event["Properties"]
+
+
+def test_readme_says_how_to_forward_member_events_and_regenerate_the_patterns() -> None:
+    section = (ROOT / "README.md").read_text().split("### Forwarding member events", 1)[1].split("\n## ", 1)[0]
+    template = load_template("target-role.yaml")
+    for name in ("ForwardEvents", "HubEventBusArn"):
+        assert name in section and name in template["Parameters"], name
+    assert "HubEventBusArn" in load_template()["Outputs"]
+    assert "rolechain events pattern --config" in section and "--for member" in section and "--for hub" in section
