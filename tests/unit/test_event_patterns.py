@@ -152,10 +152,10 @@ def test_a_job_file_without_remediation_rules_has_no_pattern() -> None:
     assert caught.value.field == "remediations"
 
 
-def test_an_unknown_audience_is_refused_naming_the_flag() -> None:
+def test_an_unknown_audience_is_refused_naming_the_field() -> None:
     with pytest.raises(ConfigError) as caught:
         event_pattern(load_job_file(SHIPPED_JOB_FILE), "everyone")  # type: ignore[arg-type]
-    assert caught.value.field == "--for" and "member, hub" in caught.value.rule
+    assert caught.value.field == "audience" and "member, hub" in caught.value.rule
 
 
 NAMES = st.sampled_from(["CreateBucket", "PutBucketAcl", "RunInstances", "DeleteTrail", "PutBucketPolicy"])
@@ -196,9 +196,12 @@ def test_cli_prints_each_pattern_as_json_and_as_the_templates_yaml(audience: str
     assert "eventName: [CreateBucket," in out  # flow lists, as the templates write them
 
 
-def test_cli_without_for_prints_both() -> None:
+def test_cli_without_for_prints_both_and_no_secret() -> None:
     code, out, _ = run("events", "pattern", "--config", str(SHIPPED_JOB_FILE), "--json")
     assert code == 0 and json.loads(out) == event_patterns(load_job_file(SHIPPED_JOB_FILE))
+    code, out, _ = run("events", "pattern", "--config", str(DEMO_JOB_FILE))
+    literal = load_job_file(DEMO_JOB_FILE).defaults.external_id
+    assert code == 0 and isinstance(literal, str) and literal not in out  # the demo's ExternalId is a literal
 
 
 def test_cli_bad_input_exits_2_naming_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

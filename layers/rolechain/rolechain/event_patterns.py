@@ -35,11 +35,11 @@ def event_pattern(job_file: JobFile, audience: Audience = "hub") -> dict[str, An
     ``hub`` (what the hub's rule delivers to the remediation function).
 
     Raises:
-        ConfigError: ``--for`` when ``audience`` is neither; ``remediations`` when the file has no
+        ConfigError: ``audience`` when it is neither; ``remediations`` when the file has no
             rule (a pattern that matches nothing cannot be written).
     """
     if audience not in AUDIENCES:
-        raise ConfigError("--for", f"must be one of {', '.join(AUDIENCES)}, not {audience!r}")
+        raise ConfigError("audience", f"must be one of {', '.join(AUDIENCES)}, not {audience!r}")
     names_by_source: dict[str, set[str]] = {}
     for rule in job_file.remediations:
         names_by_source.setdefault(rule.match.source, set()).update(rule.match.event_names)
