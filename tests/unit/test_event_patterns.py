@@ -21,6 +21,7 @@ from rolechain import cli
 from rolechain.errors import ConfigError
 from rolechain.event_patterns import AUDIENCES, CLOUDTRAIL_API_CALL, event_pattern, event_patterns
 from rolechain.jobs import JobFile, load_job_file, parse_job_file
+from rolechain.templates import Stack
 
 from tests.hub_support import EVENTS, ROOT, load_event, load_template
 
@@ -229,6 +230,48 @@ def test_forwarding_is_off_by_default_and_needs_the_hub_bus() -> None:
     (assertion,) = template["Rules"]["ForwardingNeedsTheHubBus"]["Assertions"]
     assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "HubEventBusArn"}, ""]}]}
     assert "HubEventBusArn" in assertion["AssertDescription"]
+
+
+TARGET_PLACEHOLDERS = {"HubRoleArn": "arn:aws:iam::111111111111:role/rolechain-hub", "ExternalId": "placeholder"}
+HUB_BUS = "arn:aws:events:us-east-1:111111111111:event-bus/default"
+
+
+@pytest.mark.parametrize(
+    "overrides,forwards",
+    [
+        ({}, False),
+        ({"ForwardEvents": "true", "HubEventBusArn": HUB_BUS}, True),
+        ({"HubEventBusArn": HUB_BUS}, False),  # the bus alone turns nothing on
+    ],
+)
+def test_forwarding_exists_only_when_turned_on_and_then_names_the_given_bus(
+    overrides: dict[str, str], forwards: bool
+) -> None:
+    stack = Stack(load_template("target-role.yaml"), "target-role.yaml", overrides, placeholders=TARGET_PLACEHOLDERS)
+    assert stack.condition("ForwardsEvents") is forwards
+    if forwards:
+        role = load_template("target-role.yaml")["Resources"]["EventForwardingRole"]["Properties"]
+        (statement,) = stack.resolve(role["Policies"][0]["PolicyDocument"]["Statement"])
+        assert statement["Resource"] == HUB_BUS
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "arn:aws:iam::111111111111:role/rolechain-hub",  # R1's ARN, the other parameter's value
+        "arn:aws:events:us-east-1:1111:event-bus/default",
+        "arn:aws:events:us-east-1:111111111111:rule/rolechain-forward-events",
+    ],
+)
+def test_hub_event_bus_arn_must_be_an_event_bus(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Stack(
+            load_template("target-role.yaml"),
+            "target-role.yaml",
+            {"HubEventBusArn": value},
+            placeholders=TARGET_PLACEHOLDERS,
+        )
+    assert caught.value.rule.startswith("HubEventBusArn:")
 
 
 def test_forwarding_rule_targets_the_hub_bus_on_the_default_bus_through_its_own_role() -> None:
