@@ -59,6 +59,7 @@ def test_remediation_create_bucket_fixture_acts_once(stack: Stack) -> None:
     [
         ("remediation-delete-public-access-block.json", "200000000002", "rc-200000000002-01"),
         ("remediation-put-bucket-acl.json", "200000000003", "rc-200000000003-02"),
+        ("remediation-forwarded-put-bucket-policy.json", "200000000004", "rc-200000000004-02"),  # a member's, forwarded
     ],
 )
 def test_remediation_fixtures_block_public_access(stack: Stack, fixture: str, account: str, bucket: str) -> None:

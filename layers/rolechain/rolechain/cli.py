@@ -28,6 +28,7 @@ from rolechain import doctor, static_doctor
 from rolechain.actions import REGISTRY, Action, get_action, target_role_policy
 from rolechain.actions.plugins import load_plugins
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id, source_identity_of
+from rolechain.cli_events import events_parser
 from rolechain.errors import AssumeRoleError, BaseCredentialsError, ConfigError, RolechainError
 from rolechain.jobs import (
     MAX_CONCURRENCY,
@@ -909,6 +910,7 @@ PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentPars
     _run_parser,
     _validate_parser,
     _policy_parser,
+    events_parser,
 ]
 
 
