@@ -32,6 +32,7 @@ from rolechain.errors import AssumeRoleError, BaseCredentialsError, ConfigError,
 from rolechain.jobs import MAX_CONCURRENCY, OrganizationTargets, RoleSettings, Targets, load_job_file
 from rolechain.planning import PlanRequest, plan_job, plan_run
 from rolechain.runner import RunReport, TargetResult, run_plan
+from rolechain.schedules_cli import schedules_parser
 from rolechain.sessions import ChainSessions, Identity
 from rolechain.targets import Excluded, resolve_accounts
 from rolechain.templates import parse_parameters
@@ -881,6 +882,7 @@ PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentPars
     _run_parser,
     _validate_parser,
     _policy_parser,
+    schedules_parser,
 ]
 
 
