@@ -5,6 +5,7 @@ physical id, FAILED with the reason on any error, and FAILED just before the fun
 deploy never waits on this resource.
 """
 
+import functools
 import os
 from typing import Any
 
@@ -14,27 +15,33 @@ from crhelper import CfnResource
 from rolechain.hub.job_schedules import build_job_schedules
 
 logger = Logger()
-# log_level INFO: crhelper logs the whole event (its ResponseURL is a presigned URL) at DEBUG only.
-# sleep_on_delete 0: crhelper would otherwise wait two minutes on every Delete for CloudWatch Logs.
-helper = CfnResource(log_level="INFO", sleep_on_delete=0)
 SCHEDULES = build_job_schedules(os.environ)
 
 
-@helper.create
-@helper.update
 def sync(event: dict[str, Any], context: LambdaContext) -> str:
     group, plan = SCHEDULES.sync(event)
     logger.info("schedules synced", plan=plan.to_dict())
     return group
 
 
-@helper.delete
 def remove(event: dict[str, Any], context: LambdaContext) -> str:
     physical, plan = SCHEDULES.remove(event)
     logger.info("schedules removed", physical_id=physical, plan=plan.to_dict() if plan else None)
     return physical
 
 
+@functools.cache
+def helper() -> CfnResource:
+    """crhelper's resource, made by the first request: it makes three boto3 clients (for its polling mode,
+    unused here), no part of what the import needs. log_level INFO: crhelper logs the whole event, whose
+    ResponseURL is a presigned URL, at DEBUG only; sleep_on_delete 0: it would wait two minutes on a Delete."""
+    made = CfnResource(log_level="INFO", sleep_on_delete=0)
+    made.create(sync)
+    made.update(sync)
+    made.delete(remove)
+    return made
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
-    helper(event, context)
+    helper()(event, context)

@@ -49,7 +49,7 @@ class ScheduleError(RolechainError):
 class ScheduleTarget(BaseModel):
     """What every schedule invokes (the scheduler function) and with which role (the schedule role)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     function_arn: FunctionArn
     role_arn: RoleArn
 

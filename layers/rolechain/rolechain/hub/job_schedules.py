@@ -28,7 +28,7 @@ REASON_LIMIT = 240  # CloudFormation shows a reason of a few hundred characters;
 class ScheduleSettings(BaseModel):
     """The function's environment: the job file (the template's JobFile, as for every function)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
     job_file: Path = Field(alias="JOB_FILE")
 
     @classmethod
@@ -40,7 +40,7 @@ class JobSchedulesProperties(BaseModel):
     """The custom resource's properties in template.yaml. ``LayerVersion`` and ``JobFile`` are not read:
     they are there so that CloudFormation sends an Update whenever the job file may have changed."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     ServiceToken: str
     ServiceTimeout: int | str | None = None
     ScheduleGroup: ScheduleGroupName
