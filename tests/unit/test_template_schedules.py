@@ -5,13 +5,17 @@ changes. Decided on the template's own documents with rolechain.iam (IAM's evalu
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 from rolechain import iam
 from rolechain.templates import Stack
+from rolechain_dev.local import find_sam
 
-from tests.hub_support import load_template
+from tests.hub_support import ROOT, load_template
 from tests.unit.test_templates import statements
 
 ACCOUNT, REGION = "111111111111", "us-east-1"
@@ -147,3 +151,54 @@ def test_the_single_schedule_and_its_parameters_are_gone() -> None:
 @pytest.mark.parametrize("output", ["ScheduleGroupName", "ScheduleRoleArn", "SchedulerFunctionArn"])
 def test_outputs_name_what_rolechain_schedules_needs(output: str) -> None:
     assert output in load_template()["Outputs"]
+
+
+# SAM's own translation of template.yaml (what `sam deploy` hands CloudFormation), with the layer's content at
+# sys.argv[2] (`sam deploy` uploads each content under a key of its hash): what JobSchedules' LayerVersion
+# property becomes, and the layer version resources the translation made.
+TRANSLATE = """
+import json, sys
+from cfnlint.decode import cfn_yaml
+from samtranslator.translator.transform import transform
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+template = dict(cfn_yaml.load(sys.argv[1]))
+for resource in template["Resources"].values():
+    props = resource.get("Properties", {})
+    if resource["Type"] == "AWS::Serverless::LayerVersion":
+        props["ContentUri"] = sys.argv[2]
+    if resource["Type"] == "AWS::Serverless::Function":
+        props["CodeUri"] = "s3://rolechain-artifacts/functions.zip"
+out = transform(json.loads(json.dumps(template)), {}, NoManagedPolicies())
+layers = [rid for rid, r in out["Resources"].items() if r["Type"] == "AWS::Lambda::LayerVersion"]
+print(json.dumps({"property": out["Resources"]["JobSchedules"]["Properties"]["LayerVersion"], "layers": layers}))
+"""
+
+
+def test_sam_gives_the_custom_resource_a_new_layer_version_when_the_layer_content_changes() -> None:
+    sam = find_sam(ROOT)
+    if sam is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("SAM CLI is not installed (make sam)")
+        pytest.skip("SAM CLI is not installed (make sam)")
+    python = Path(sam).read_text(errors="replace").splitlines()[0].removeprefix("#!").strip()  # SAM's interpreter
+    seen = []
+    for content in ("s3://rolechain-artifacts/layer-aaaa.zip", "s3://rolechain-artifacts/layer-bbbb.zip"):
+        done = subprocess.run(
+            [python, "-c", TRANSLATE, str(ROOT / "template.yaml"), content],
+            env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        seen.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    # Then each translation's property names that translation's one layer version, and they differ: a deploy
+    # with another job file (another layer) changes a property of JobSchedules, so CloudFormation updates it
+    for translated in seen:
+        assert translated["property"] == {"Ref": translated["layers"][0]} and len(translated["layers"]) == 1
+    assert seen[0]["property"] != seen[1]["property"]
