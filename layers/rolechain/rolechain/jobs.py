@@ -75,6 +75,14 @@ MAX_CONCURRENCY = 256
 TIME_ZONE_RE = re.compile(r"^(UTC|[A-Za-z]+(/[A-Za-z0-9_+-]+){1,2})\Z", re.ASCII)
 
 
+@functools.cache
+def _known_time_zones() -> frozenset[str]:
+    """The time zone database's names (read from disk once: a walk of its folder)."""
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones())
+
+
 def check_time_zone(value: str) -> str:
     """``value`` if it is an IANA time zone name (``UTC``, ``Europe/Paris``). Where this Python has a time
     zone database, the name must be in it; else its shape is checked and EventBridge Scheduler checks the rest.
@@ -82,11 +90,9 @@ def check_time_zone(value: str) -> str:
     Raises:
         ValueError: naming the rule broken.
     """
-    import zoneinfo
-
     if not TIME_ZONE_RE.match(value):
         raise ValueError(f"{value!r} is not an IANA time zone name like UTC or Europe/Paris")
-    known = zoneinfo.available_timezones()
+    known = _known_time_zones()
     if known and value not in known:
         raise ValueError(f"{value!r} is not a time zone of the IANA database (like UTC or Europe/Paris)")
     return value
