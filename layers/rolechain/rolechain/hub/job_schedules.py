@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -19,9 +19,18 @@ from rolechain.actions.plugins import load_plugins
 from rolechain.chain import config_error
 from rolechain.errors import ConfigError, RolechainError
 from rolechain.jobs import load_job_file
-from rolechain.schedules import ScheduleError, ScheduleGroup, SchedulePlan, ScheduleTarget, remove_all, sync
+from rolechain.schedules import (
+    ScheduleError,
+    ScheduleGroup,
+    SchedulePlan,
+    ScheduleTarget,
+    check_group,
+    remove_all,
+    sync,
+)
 from rolechain.types import FunctionArn, RoleArn, ScheduleGroupName
 
+GROUP_FIELD = "ResourceProperties.ScheduleGroup"
 REASON_LIMIT = 240  # CloudFormation shows a reason of a few hundred characters; the start says what failed
 
 
@@ -84,9 +93,10 @@ class JobSchedules:
         self._client: Any = None
 
     def _group(self, name: str) -> ScheduleGroup:
+        check_group(name, GROUP_FIELD)  # before any client is made
         if self._client is None:
             self._client = self._make_client()
-        return ScheduleGroup(self._client, name, field_name="ResourceProperties.ScheduleGroup")
+        return ScheduleGroup(self._client, name, field_name=GROUP_FIELD)
 
     def sync(self, event: Mapping[str, Any]) -> tuple[str, SchedulePlan]:
         """Create or Update: the group as the job file says. Returns (physical id: the group's name, the
@@ -98,7 +108,7 @@ class JobSchedules:
             target = ScheduleTarget(function_arn=properties.FunctionArn, role_arn=properties.RoleArn)
             return properties.ScheduleGroup, sync(self._group(properties.ScheduleGroup), job_file, target)
         except Exception as exc:
-            raise _failure(exc) from None
+            _fail(exc)
 
     def remove(self, event: Mapping[str, Any]) -> tuple[str, SchedulePlan | None]:
         """Delete: every schedule of the group goes (the job file is not read: a broken one never blocks a
@@ -106,27 +116,27 @@ class JobSchedules:
         touches nothing. Raises ResourceFailure with the reason for CloudFormation."""
         physical = str(event.get("PhysicalResourceId") or "")
         try:
-            properties = properties_of(event)
+            group = check_group(properties_of(event).ScheduleGroup, GROUP_FIELD)
         except ConfigError:
             return physical, None
         try:
-            return physical, remove_all(self._group(properties.ScheduleGroup))
+            return physical, remove_all(self._group(group))
         except ScheduleError as exc:
             if exc.code == "ResourceNotFoundException":  # the group (or a schedule) is gone already
                 return physical, None
-            raise _failure(exc) from None
+            _fail(exc)
         except Exception as exc:
-            raise _failure(exc) from None
+            _fail(exc)
 
 
-def _failure(exc: Exception) -> ResourceFailure:
-    """The ResourceFailure for ``exc``. A rolechain error's reason says all (its causes, a pydantic error
-    among them, could quote a job file's values: they stay out of the log); anything else keeps its cause
-    for the traceback the log shows."""
+def _fail(exc: Exception) -> NoReturn:
+    """Raise the ResourceFailure for ``exc``. A rolechain error's reason says all, and its causes (a pydantic
+    error among them, which could quote a job file's values) stay out of the traceback the log shows;
+    anything else keeps its cause there."""
     failure = ResourceFailure(failure_reason(exc))
-    if not isinstance(exc, RolechainError):
-        failure.__cause__ = exc
-    return failure
+    if isinstance(exc, RolechainError):
+        raise failure from None
+    raise failure from exc
 
 
 def build_job_schedules(env: Mapping[str, str]) -> JobSchedules:
