@@ -51,6 +51,7 @@ FUNCTIONS = {
     "worker": "WorkerFunction",
     "remediation": "RemediationFunction",
     "api": "ApiFunction",
+    "schedules": "SchedulesFunction",
 }
 IMAGE = "public.ecr.aws/lambda/python:3.13-x86_64"
 LAYER = "RolechainLayer"

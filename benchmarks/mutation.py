@@ -47,7 +47,17 @@ TARGETS: dict[str, list[str]] = {
         "tests/integration/test_runner.py",
         "tests/integration/test_semantics.py",
     ],
-    "hub/": ["tests/integration/test_handlers.py", "tests/integration/test_semantics.py"],
+    "schedules.py": [
+        "tests/unit/test_schedules_properties.py",
+        "tests/integration/test_schedules.py",
+        "tests/integration/test_schedules_resource.py",
+    ],
+    "hub/": [
+        "tests/integration/test_handlers.py",
+        "tests/integration/test_semantics.py",
+        "tests/unit/test_job_schedules.py",
+        "tests/integration/test_schedules_resource.py",
+    ],
     "actions/": [
         "tests/unit/test_block_public_access.py",
         "tests/unit/test_plugins.py",

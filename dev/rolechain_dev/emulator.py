@@ -38,6 +38,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -462,6 +463,29 @@ def _s3_operation(method: str, path: str, query: Mapping[str, str], headers: Map
     return plain.get(method, fallback)
 
 
+# EventBridge Scheduler (REST JSON): (method, first path segment, a name follows) -> operation
+_SCHEDULER_OPERATIONS = {
+    ("GET", "schedules", False): "ListSchedules",
+    ("POST", "schedules", True): "CreateSchedule",
+    ("GET", "schedules", True): "GetSchedule",
+    ("PUT", "schedules", True): "UpdateSchedule",
+    ("DELETE", "schedules", True): "DeleteSchedule",
+    ("GET", "schedule-groups", False): "ListScheduleGroups",
+    ("POST", "schedule-groups", True): "CreateScheduleGroup",
+    ("GET", "schedule-groups", True): "GetScheduleGroup",
+    ("DELETE", "schedule-groups", True): "DeleteScheduleGroup",
+    ("GET", "tags", True): "ListTagsForResource",
+    ("POST", "tags", True): "TagResource",
+    ("DELETE", "tags", True): "UntagResource",
+}
+
+
+def _scheduler_operation(method: str, path: str) -> str:
+    """The Scheduler operation of a request (``"METHOD /path"`` when unknown)."""
+    kind, _, name = path.lstrip("/").partition("/")
+    return _SCHEDULER_OPERATIONS.get((method, kind, bool(name)), f"{method} {path}")
+
+
 def _read_body(environ: WSGIEnvironment) -> bytes:
     """Read the whole request body and give moto a fresh, rewound ``wsgi.input`` of the right length."""
     stream = environ.get("wsgi.input")
@@ -651,7 +675,36 @@ def request_resource(request: RecordedRequest) -> str | None:
         return f"arn:aws:ssm:{region}:{account}:parameter/{body['Name'].lstrip('/')}"
     if request.service == "iam":
         return _iam_resource(request.params, account)
+    if request.service == "scheduler":
+        return _scheduler_resource(request, body)
     return None
+
+
+def _scheduler_resource(request: RecordedRequest, body: Mapping[str, Any]) -> str | None:
+    """A schedule's ARN (its group from the body or the ``groupName`` query, else ``default``) or a group's;
+    None for the lists, which IAM authorises on "*"."""
+    region, account = request.region or "us-east-1", request.account
+    kind, _, name = request.path.lstrip("/").partition("/")
+    if not name:
+        return None
+    if kind == "schedules":
+        group = body.get("GroupName") or request.params.get("groupName") or "default"
+        return f"arn:aws:scheduler:{region}:{account}:schedule/{group}/{name}"
+    if kind == "schedule-groups":
+        return f"arn:aws:scheduler:{region}:{account}:schedule-group/{name}"
+    return urllib.parse.unquote(name) if kind == "tags" else None
+
+
+def _pass_role_checks(request: RecordedRequest) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """The ``iam:PassRole`` a request needs besides its own action: a schedule's target role, passed to
+    ``scheduler.amazonaws.com`` (AWS checks it on CreateSchedule and UpdateSchedule)."""
+    if (request.service, request.action) not in {("scheduler", "CreateSchedule"), ("scheduler", "UpdateSchedule")}:
+        return []
+    body = request.body if isinstance(request.body, dict) else {}
+    target = body.get("Target") if isinstance(body.get("Target"), dict) else {}
+    role = target.get("RoleArn") if isinstance(target, dict) else None
+    passed = {"iam:PassedToService": "scheduler.amazonaws.com"}
+    return [("iam:PassRole", role, passed)] if isinstance(role, str) else []
 
 
 def _iam_resource(params: Mapping[str, str], account: str) -> str | None:
@@ -1008,9 +1061,11 @@ class Emulator:
             names.append("service control policy")
             layers.append(scp)
         context = {"aws:PrincipalArn": caller.principal.role_arn or caller.arn, "aws:PrincipalAccount": caller.account}
-        checks = _transact_checks(request) or [(action, request_resource(request))]
-        for needed, resource in checks:
-            reply = self._decide(request, caller, names, layers, needed, resource, context)
+        checks: list[tuple[str, str | None, dict[str, Any]]] = [
+            (a, r, {}) for a, r in _transact_checks(request) or [(action, request_resource(request))]
+        ]
+        for needed, resource, extra in checks + _pass_role_checks(request):
+            reply = self._decide(request, caller, names, layers, needed, resource, {**context, **extra})
             if reply is not None:
                 return reply
         return None
@@ -1183,6 +1238,8 @@ class Emulator:
             action = target.rsplit(".", 1)[-1]
         elif service == "s3":
             action = _s3_operation(method, path, query, headers)
+        elif service == "scheduler":
+            action = _scheduler_operation(method, path)
         else:
             action = f"{method} {path}"
         with self._admin_lock:
@@ -1540,7 +1597,7 @@ def _error_payload(
             f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
         ).encode()
         headers.append(("Content-Type", "application/xml"))
-    elif environ.get("HTTP_X_AMZ_TARGET") or "json" in content_type:
+    elif environ.get("HTTP_X_AMZ_TARGET") or "json" in content_type or request.service in _REST_JSON_SERVICES:
         payload = json.dumps({"__type": reply.code, "message": reply.message}).encode()
         headers += [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", reply.code)]
     else:
@@ -1555,6 +1612,9 @@ def _error_payload(
         payload = b""
     headers.append(("Content-Length", str(len(payload))))
     return status_line, headers, payload
+
+
+_REST_JSON_SERVICES = {"scheduler"}  # JSON errors even for a GET or DELETE, which has no JSON content type
 
 
 def _reason(status: int) -> str:

@@ -38,6 +38,7 @@ FUNCTIONS = {
     "worker": "WorkerFunction",
     "remediation": "RemediationFunction",
     "api": "ApiFunction",
+    "schedules": "SchedulesFunction",
 }
 LAMBDA_IMAGE = "public.ecr.aws/lambda/python:3.13-x86_64"  # the template's runtime and architecture
 LAYER_IMAGE_PREFIX = "rolechain-local-layer-"
@@ -186,6 +187,85 @@ def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = Non
         dlq_url=dlq_url,
         r1_credentials={k: str(v) for k, v in r1.items()},
         job_file=str(DEMO_JOB_FILE),
+    )
+
+
+@dataclass
+class ScheduleResources:
+    """The stack's schedule group, the schedule role, the scheduler function's ARN (the schedules' target;
+    the emulator does not run it) and the schedules function's credentials (its own role, SchedulesRole)."""
+
+    group: str
+    group_arn: str
+    schedule_role_arn: str
+    function_arn: str
+    credentials: dict[str, str]
+
+    def credential_env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": self.credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": self.credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": self.credentials["SessionToken"],
+        }
+
+
+def create_schedule_resources(emulator: Emulator, seed: Seed, root: Path | None = None) -> ScheduleResources:
+    """The hub's ScheduleGroup, ScheduleRole and SchedulesRole, built from template.yaml's own definitions
+    (trust and permissions as the template writes them), and SchedulesRole's session credentials as Lambda
+    would give them to the schedules function (U1 assumes it here: the emulator's stand-in for Lambda)."""
+    from rolechain.templates import Stack
+
+    template = load_template(root)
+    resources = template["Resources"]
+    admin = emulator.admin_session(seed.hub_account, seed.region)
+    iam: Any = admin.client("iam")
+    suffix = uuid.uuid4().hex[:8]
+    group = f"rolechain-ScheduleGroup-{suffix}"
+    group_arn = str(admin.client("scheduler").create_schedule_group(Name=group)["ScheduleGroupArn"])
+    account, region = seed.hub_account, seed.region
+    function_arn = f"arn:aws:lambda:{region}:{account}:function:rolechain-SchedulerFunction-{suffix}"
+    arns = {"ScheduleGroup": group_arn, "SchedulerFunction": function_arn}
+    made: dict[str, str] = {}
+    for logical_id in ("ScheduleRole", "SchedulesRole"):
+        stack = Stack(template, account=account, region=region, arns={**arns, **made}, refs={"ScheduleGroup": group})
+        props = resources[logical_id]["Properties"]
+        trust = stack.resolve(props["AssumeRolePolicyDocument"])
+        if logical_id == "SchedulesRole":  # U1 stands in for Lambda, which assumes the function's role
+            trust["Statement"].append(
+                {"Effect": "Allow", "Principal": {"AWS": seed.user_arn}, "Action": "sts:AssumeRole"}
+            )
+        name = f"rolechain-{logical_id}-{suffix}"
+        made[logical_id] = str(
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        )
+        for policy in props["Policies"]:
+            document = Stack(
+                template, account=account, region=region, arns={**arns, **made}, refs={"ScheduleGroup": group},
+                unknown_arn="*",
+            ).resolve(policy["PolicyDocument"])  # fmt: skip
+            iam.put_role_policy(
+                RoleName=name, PolicyName=str(policy["PolicyName"]), PolicyDocument=json.dumps(document)
+            )
+    iam.put_user_policy(
+        UserName=seed.user_arn.rsplit("/", 1)[-1],
+        PolicyName=f"assume-schedules-role-{suffix}",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Resource": made["SchedulesRole"]}]}
+        ),
+    )  # fmt: skip
+    user = boto3.Session(
+        aws_access_key_id=seed.user_access_key_id, aws_secret_access_key=seed.user_secret_access_key, region_name=region
+    )
+    credentials = user.client("sts", endpoint_url=seed.endpoint_url).assume_role(
+        RoleArn=made["SchedulesRole"], RoleSessionName="rolechain-schedules-lambda"
+    )["Credentials"]
+    return ScheduleResources(
+        group=group,
+        group_arn=group_arn,
+        schedule_role_arn=made["ScheduleRole"],
+        function_arn=function_arn,
+        credentials={k: str(v) for k, v in credentials.items()},
     )
 
 

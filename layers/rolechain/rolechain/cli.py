@@ -40,6 +40,7 @@ from rolechain.jobs import (
 )
 from rolechain.planning import PlanRequest, plan_job, plan_run
 from rolechain.runner import RunReport, TargetResult, run_plan
+from rolechain.schedules_cli import schedules_parser
 from rolechain.sessions import ChainSessions, Identity
 from rolechain.targets import Excluded, resolve_accounts
 from rolechain.templates import parse_parameters
@@ -911,6 +912,7 @@ PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentPars
     _validate_parser,
     _policy_parser,
     events_parser,
+    schedules_parser,
 ]
 
 

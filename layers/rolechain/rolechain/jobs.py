@@ -73,6 +73,32 @@ SCHEDULE_RE = re.compile(r"^(rate\([0-9]+ (minute|minutes|hour|hours|day|days)\)
 MAX_CONCURRENCY = 256
 
 
+TIME_ZONE_RE = re.compile(r"^(UTC|[A-Za-z]+(/[A-Za-z0-9_+-]+){1,2})\Z", re.ASCII)
+
+
+@functools.cache
+def _known_time_zones() -> frozenset[str]:
+    """The time zone database's names (read from disk once: a walk of its folder)."""
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_time_zone(value: str) -> str:
+    """``value`` if it is an IANA time zone name (``UTC``, ``Europe/Paris``). Where this Python has a time
+    zone database, the name must be in it; else its shape is checked and EventBridge Scheduler checks the rest.
+
+    Raises:
+        ValueError: naming the rule broken.
+    """
+    if not TIME_ZONE_RE.match(value):
+        raise ValueError(f"{value!r} is not an IANA time zone name like UTC or Europe/Paris")
+    known = _known_time_zones()
+    if known and value not in known:
+        raise ValueError(f"{value!r} is not a time zone of the IANA database (like UTC or Europe/Paris)")
+    return value
+
+
 class SsmParameter(BaseModel):
     """An ExternalId kept in an SSM SecureString parameter of the hub account."""
 
@@ -319,6 +345,10 @@ class Job(RoleSettings):
     params: dict[str, Any] = Field(default_factory=dict)
     targets: Targets
     schedule: str | None = None
+    # with schedule: the time zone a cron() expression is read in, and the flexible window (minutes) EventBridge
+    # Scheduler may start the run in, spreading many scheduled jobs instead of starting them in one instant
+    schedule_timezone: str = "UTC"
+    schedule_window_minutes: int = Field(default=15, ge=1, le=1440)
     description: str = ""
     rollout: Rollout | None = None
     # failures the run tolerates (a count or a percentage of its targets); with a rollout, checked after
@@ -331,6 +361,18 @@ class Job(RoleSettings):
         if value is not None and not SCHEDULE_RE.match(value):
             raise ValueError("must be an EventBridge expression like 'rate(1 day)' or 'cron(0 6 * * ? *)'")
         return value
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return check_time_zone(value)
+
+    @model_validator(mode="after")
+    def _schedule_fields(self) -> Job:
+        for name in ("schedule_timezone", "schedule_window_minutes"):
+            if name in self.model_fields_set and self.schedule is None:
+                raise ValueError(f"{name} goes with schedule: this job has none")
+        return self
 
     @model_validator(mode="after")
     def _action_and_params(self) -> Job:

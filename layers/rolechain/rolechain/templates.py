@@ -95,6 +95,7 @@ class Stack:
     arns: Mapping[str, str] = field(default_factory=dict)
     placeholders: Mapping[str, str] = field(default_factory=dict)  # values of parameters without a default
     unknown_arn: str | None = None  # the ARN of a resource not in ``arns`` (default: a placeholder naming it)
+    refs: Mapping[str, str] = field(default_factory=dict)  # Ref of resources whose Ref is no ARN (a name)
 
     def __post_init__(self) -> None:
         declared = self.template.get("Parameters") or {}
@@ -158,6 +159,8 @@ class Stack:
             return pseudo[name]
         if name in self.values:
             return self.values[name]
+        if name in self.refs:
+            return self.refs[name]
         if name in (self.template.get("Resources") or {}):
             return self.resource_arn(name)
         raise ConfigError(self.name, f"Ref to {name!r}, which is neither a parameter nor a resource")

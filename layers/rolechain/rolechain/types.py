@@ -32,6 +32,8 @@ EXTERNAL_ID = rf"[{WORD}+=,.@:/-]{{2,1224}}"
 SSM_PARAMETER_NAME = rf"/?[{WORD}.\-/]+"
 MFA_SERIAL = rf"[{WORD}+=/:,.@-]{{9,256}}"  # STS SerialNumber: a virtual device's ARN or a hardware serial
 TOKEN_CODE = r"[0-9]{6}"
+SCHEDULE_GROUP = r"[0-9A-Za-z_.-]{1,64}"  # EventBridge Scheduler's rule for a group's (and a schedule's) name
+FUNCTION_ARN = rf"arn:({PARTITION}):lambda:{REGION}:{ACCOUNT_ID}:function:[{WORD}-]{{1,64}}(:[{WORD}$-]{{1,128}})?"
 
 SESSION_NAME = rf"[{WORD}+=,.@-]{{2,64}}"  # RoleSessionName and SourceIdentity
 
@@ -94,6 +96,8 @@ JobName = Annotated[str, StringConstraints(pattern=f"^{JOB_NAME}$")]
 ActionName = Annotated[str, StringConstraints(pattern=f"^{ACTION_NAME}$")]
 RunId = Annotated[str, StringConstraints(pattern=f"^{RUN_ID}$")]
 ExternalId = Annotated[str, StringConstraints(pattern=f"^{EXTERNAL_ID}$")]
+ScheduleGroupName = Annotated[str, StringConstraints(pattern=f"^{SCHEDULE_GROUP}$")]
+FunctionArn = Annotated[str, StringConstraints(pattern=f"^{FUNCTION_ARN}$")]
 
 _CHECKS = {
     "account": (re.compile(f"^{ACCOUNT_ID}\\Z"), "is not a 12-digit AWS account id"),
