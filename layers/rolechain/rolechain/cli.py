@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import getpass
-import io
 import json
 import os
 import signal
@@ -25,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ProfileNotFound
 from pydantic import ValidationError
 
 from rolechain import doctor, static_doctor
-from rolechain.actions import REGISTRY, Action, get_action, target_role_policy
+from rolechain.actions import REGISTRY, target_role_policy
 from rolechain.actions.plugins import load_plugins
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id, source_identity_of
 from rolechain.errors import AssumeRoleError, BaseCredentialsError, ConfigError, RolechainError
@@ -38,11 +36,16 @@ from rolechain.jobs import (
     load_job_file,
 )
 from rolechain.planning import PlanRequest, plan_job, plan_run
+from rolechain.render import Progress, render_csv, render_report, render_table
 from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
 from rolechain.targets import Excluded, resolve_accounts
 from rolechain.templates import parse_parameters
 from rolechain.types import ALL_REGIONS, DEFAULT_ROLE_NAME, SESSION_NAME_RE, TOKEN_CODE_RE, check
+
+# render_csv, render_report and render_table live in rolechain.render; other commands (and the demo) use them
+# from here too.
+__all__ = ["build_parser", "main", "render_csv", "render_report", "render_table"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
@@ -127,15 +130,6 @@ def source_identity(args: argparse.Namespace, sessions: ChainSessions) -> str | 
             "--source-identity", "must be 2-64 characters of letters, digits and +=,.@- (not starting with aws:)"
         )
     return value
-
-
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain fixed-width table (no colours, so it survives logs and pipes)."""
-    cells = [[str(h) for h in headers]] + [[("" if c is None else str(c)) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 # -- whoami ---------------------------------------------------------------------------------------
@@ -694,7 +688,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     fmt = _format_of(args)
     run_id = new_run_id()
     sinks: list[Callable[[TargetResult, int, int], None]] = []
-    progress = _Progress(err) if err.isatty() and fmt == "table" else None
+    progress = Progress(err) if err.isatty() and fmt == "table" else None
     if progress:
         sinks.append(progress.update)
     if fmt == "jsonl":
@@ -731,7 +725,6 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 FORMATS = ("table", "json", "jsonl", "csv")
-CSV_COLUMNS = ("account", "region", "action", "status", "code", "message", "hint", "duration_ms", "output")
 
 
 def _format_of(args: argparse.Namespace) -> str:
@@ -770,29 +763,6 @@ class _RunFolder:
         summary = {k: v for k, v in report.to_dict().items() if k != "results"}
         (self.path / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
         return self.path
-
-
-def render_csv(report: RunReport) -> str:
-    """One row per target: the error's code, message and hint in their own columns, the output as JSON."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in report.results:
-        error = r.error or {}
-        writer.writerow(
-            (
-                r.account,
-                r.region,
-                r.action,
-                str(r.status),
-                error.get("code") or error.get("type") or "",
-                error.get("message") or "",
-                error.get("hint") or "",
-                r.duration_ms,
-                json.dumps(r.output, default=str, separators=(",", ":")) if r.output is not None else "",
-            )
-        )
-    return buffer.getvalue()
 
 
 def _save_interrupted(report: RunReport) -> Path | None:
@@ -836,68 +806,6 @@ def _stopped_by_signals(err: TextIO) -> Iterator[threading.Event]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-
-
-def render_report(report: RunReport) -> str:
-    """The run as a table: one row per target (the action's own summary of each), then the summary line."""
-    action = get_action(report.action)
-    rows = []
-    for r in report.results:
-        rows.append((r.account, r.region, str(r.status), _brief(r, action)))
-    summary = ", ".join(f"{n} {status}" for status, n in report.summary.items())
-    header = f"run {report.run_id}: {report.action}{' (dry run)' if report.dry_run else ''}"
-    if report.interrupted:
-        header += " (interrupted: targets not started are skipped)"
-    if report.waves:
-        header += "\nwaves: " + "; ".join(
-            f"{w['wave']}: {w['targets']} target(s), {w['failed']} failed" for w in report.waves
-        )
-    if report.stopped:
-        header += f"\nstopped: {report.stopped}"
-    # The table keeps one line a target; what a failure says in full (the hint with its fix) follows it.
-    details = [
-        f"{r.account} {r.region}: {_full(r)}" for r in report.results if r.error and len(_full(r)) > DETAIL_WIDTH
-    ]
-    more = ("\ndetails:\n" + "\n".join(details)) if details else ""
-    return (
-        f"{header}\n{render_table(('account', 'region', 'status', 'detail'), rows)}{more}\n"
-        f"{summary} in {report.duration_s:.2f}s"
-    )
-
-
-DETAIL_WIDTH = 160
-
-
-def _full(result: TargetResult) -> str:
-    error = result.error or {}
-    if error.get("type") == "assume_role":
-        return f"hop {error['hop']} {error['code']}: {error['hint']}"
-    return f"{error.get('code') or error.get('type')}: {error.get('message')}"
-
-
-def _brief(result: TargetResult, action: Action[Any]) -> str:
-    """One line about a target's result, for the table: its error, else what the action says of its output."""
-    if result.error:
-        full = _full(result)
-        return full if len(full) <= DETAIL_WIDTH else full[: DETAIL_WIDTH - 14] + "... (details)"
-    return action.summarize(result.output or {})
-
-
-class _Progress:
-    """A one-line progress bar on a terminal's stderr."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def update(self, result: TargetResult, done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / max(total, 1))
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {result.account}")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\r" + " " * 70 + "\r")
-        self.stream.flush()
 
 
 # -- entry point ----------------------------------------------------------------------------------
