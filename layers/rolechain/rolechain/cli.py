@@ -36,7 +36,7 @@ from rolechain.jobs import (
     load_job_file,
 )
 from rolechain.planning import PlanRequest, plan_job, plan_run
-from rolechain.render import Progress, render_csv, render_report, render_table
+from rolechain.render import Progress, Terminal, render_csv, render_report, render_table
 from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
 from rolechain.targets import Excluded, resolve_accounts
@@ -172,7 +172,7 @@ def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(json.dumps({"hops": [i.to_dict() for i in identities]}) + "\n")
     else:
         rows = [("base" if n == 0 else n, i.account, i.arn, i.user_id) for n, i in enumerate(identities)]
-        out.write(render_table(("hop", "account", "arn", "user_id"), rows) + "\n")
+        out.write(render_table(("hop", "account", "arn", "user_id"), rows, terminal=Terminal.of(out)) + "\n")
     return EXIT_OK
 
 
@@ -276,7 +276,12 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for r in reports
     ]  # fmt: skip
     out.write(
-        render_table(("hop", "caller", "role", "(1) identity policy", "(2) trust policy", "assumed"), rows) + "\n"
+        render_table(
+            ("hop", "caller", "role", "(1) identity policy", "(2) trust policy", "assumed"),
+            rows,
+            terminal=Terminal.of(out),
+        )
+        + "\n"
     )
     for r in reports:
         for note in r.notes:
@@ -328,7 +333,10 @@ def cmd_doctor_templates(args: argparse.Namespace, out: TextIO, err: TextIO) -> 
         (r.hop, r.caller_arn or "", r.role_arn, verdicts[r.identity_policy_allows], verdicts[r.trust_policy_allows])
         for r in report.hops
     ]
-    out.write(render_table(("hop", "caller", "role", "identity policy", "trust policy"), rows) + "\n")
+    out.write(
+        render_table(("hop", "caller", "role", "identity policy", "trust policy"), rows, terminal=Terminal.of(out))
+        + "\n"
+    )
     for note in report.notes:
         out.write(f"note: {note}\n")
     for r in report.hops:
@@ -391,7 +399,12 @@ def _doctor_job(args: argparse.Namespace, out: TextIO) -> int:
             key = json.dumps(broken.fix.to_dict(), sort_keys=True)
             fixes.setdefault(key, (broken.fix, []))[1].append(r.account)
     out.write(f"job {args.job}: {len(reports)} of {total} account(s) examined\n")
-    out.write(render_table(("account", "breaks at", "role", "(1) identity policy", "(2) trust policy"), rows) + "\n")
+    out.write(
+        render_table(
+            ("account", "breaks at", "role", "(1) identity policy", "(2) trust policy"), rows, terminal=Terminal.of(out)
+        )
+        + "\n"
+    )
     for fix, where in fixes.values():
         _write_fix(out, ", ".join(where), fix)
     failed = sum(not r.ok for r in reports)
@@ -415,7 +428,9 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             (a["name"], "yes" if a["changes"] else "no", ", ".join(a["iam_actions"]), a["description"])
             for a in described
         ]
-        out.write(render_table(("action", "changes", "iam actions", "description"), rows) + "\n")
+        out.write(
+            render_table(("action", "changes", "iam actions", "description"), rows, terminal=Terminal.of(out)) + "\n"
+        )
     return EXIT_OK
 
 
@@ -490,9 +505,13 @@ def cmd_targets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for ou, members in sorted(by_ou.items())
         for account in members
     ]
-    out.write(render_table(("ou", "account", "regions"), rows) + "\n")
+    out.write(render_table(("ou", "account", "regions"), rows, terminal=Terminal.of(out)) + "\n")
     if excluded:
-        out.write("left out:\n" + render_table(("account", "why"), [(e.account, e.why) for e in excluded]) + "\n")
+        out.write(
+            "left out:\n"
+            + render_table(("account", "why"), [(e.account, e.why) for e in excluded], terminal=Terminal.of(out))
+            + "\n"
+        )
     out.write(
         f"{len(accounts)} account(s) x {len(job.regions)} region(s) = {len(accounts) * len(job.regions)} target(s)\n"
     )
@@ -705,16 +724,16 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         with _stopped_by_signals(err) as stop:
             report = run_plan(sessions, plan, run_id=run_id, on_result=on_result, stop=stop)
     finally:
+        if progress:
+            progress.close()
         if folder:
             folder.close()
-    if progress:
-        progress.close()
     if fmt == "json":
         out.write(json.dumps(report.to_dict(), default=str) + "\n")
     elif fmt == "csv":
         out.write(render_csv(report))
     elif fmt == "table":
-        out.write(render_report(report) + "\n")
+        out.write(render_report(report, terminal=Terminal.of(out)) + "\n")
     if folder:
         err.write(f"rolechain: results in {folder.finish(report)}\n")
     if report.interrupted:
