@@ -55,7 +55,7 @@ test-lowest: $(STAMP) $(SAM_STAMP)
 	$(BIN)/uv venv --quiet --seed --python $(PYTHON) $(LOWEST_VENV)  # --seed: pip, which the plugin tests use
 	$(BIN)/uv pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e ".[test]" -e ./dev
 	$(BIN)/uv pip list --python $(LOWEST_VENV)/bin/python 2>/dev/null \
-	  | grep -iE '^(boto3|pydantic|pyyaml|aws-lambda-powertools|moto|pytest|cfn-lint) ' | tr -s ' ' | paste -sd ',' -
+	  | grep -iE '^(boto3|pydantic|pyyaml|rich|aws-lambda-powertools|moto|pytest|cfn-lint) ' | tr -s ' ' | paste -sd ',' -
 	$(LOWEST_VENV)/bin/python -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/junit-lowest.xml tests/unit tests/integration
 
 ## python313: the interpreter `sam build` needs (PATH, then pyenv's versions), or what to install
