@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -22,6 +23,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 from pydantic import ValidationError
 
+import rolechain
 from rolechain import doctor, static_doctor
 from rolechain.actions import REGISTRY, target_role_policy
 from rolechain.actions.plugins import load_plugins
@@ -134,7 +136,12 @@ def source_identity(args: argparse.Namespace, sessions: ChainSessions) -> str | 
 
 # -- whoami ---------------------------------------------------------------------------------------
 def _whoami_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("whoami", help="assume each --via role in turn and print the identity at every hop")
+    p = sub.add_parser(
+        "whoami",
+        help="assume each --via role in turn and print the identity at every hop",
+        description="Assumes each --via role in turn, from the base credentials, and prints the identity (account, "
+        "ARN, user id) at every hop, so you see which chain a run would take.",
+    )
     p.add_argument("--via", action="append", default=[], metavar="ROLE_ARN", help="role to assume (repeatable)")
     p.add_argument("--external-id", help="ExternalId for the last hop")
     p.add_argument("--session-name", help="RoleSessionName for every hop")
@@ -414,7 +421,12 @@ def _doctor_job(args: argparse.Namespace, out: TextIO) -> int:
 
 # -- actions / policy / validate -----------------------------------------------------------------
 def _actions_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("actions", help="list the registered actions")
+    p = sub.add_parser(
+        "actions",
+        help="list the registered actions",
+        description="Lists the registered actions (the built-in ones and the plugins'): whether each changes "
+        "anything, and the IAM actions it needs.",
+    )
     p.add_argument("--json", action="store_true", help="print name, description, params schema and IAM actions")
     p.set_defaults(command=cmd_actions, uses_actions=True)
 
@@ -435,7 +447,12 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("policy", help="print IAM policies derived from the action registry")
+    p = sub.add_parser(
+        "policy",
+        help="print IAM policies derived from the action registry",
+        description="Prints the IAM policy derived from the action registry: with target, the permissions the "
+        "target role (R2) needs for every registered action, or for --actions.",
+    )
     p.add_argument("which", choices=["target"], help="target: the permissions R2 needs for the actions")
     p.add_argument("--actions", type=_csv, help="only these actions (comma-separated; default: all)")
     p.set_defaults(command=cmd_policy, uses_actions=True)
@@ -447,7 +464,12 @@ def cmd_policy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("validate", help="validate a job file")
+    p = sub.add_parser(
+        "validate",
+        help="validate a job file",
+        description="Checks a job file: its jobs, remediation rules and api rules. An error names the job, the "
+        "field and the rule it breaks.",
+    )
     p.add_argument("file", help="YAML job file")
     p.set_defaults(command=cmd_validate, uses_actions=True)
 
@@ -550,7 +572,8 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = sub.add_parser(
         "run",
         help="run a job from a job file, or one action over accounts",
-        description="rolechain run JOB --config FILE  |  rolechain run --action NAME --accounts A,B",
+        description="Runs a job from a job file (rolechain run JOB --config FILE) or one action over accounts "
+        "(rolechain run --action NAME --accounts A,B), then prints each target's result in the --format asked for.",
     )
     p.add_argument("job", nargs="?", help="job name in --config")
     p.add_argument("--config", help="YAML job file")
@@ -839,8 +862,21 @@ PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentPars
 ]
 
 
+def version() -> str:
+    """The installed package's version (its metadata), else the source tree's."""
+    try:
+        return metadata.version("rolechain")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return rolechain.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rolechain", description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="rolechain",
+        description="Run automation across many AWS accounts through IAM role chaining.",
+        epilog="Exit codes: 0 ok, 1 a hop or a target failed, 2 bad input, 130 interrupted (Ctrl-C or SIGTERM).",
+    )
+    parser.add_argument("--version", action="version", version=f"rolechain {version()}")
     sub = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
     for build in PARSER_BUILDERS:
         build(sub)
