@@ -38,7 +38,7 @@ from rolechain.jobs import (
     load_job_file,
 )
 from rolechain.planning import PlanRequest, plan_job, plan_run
-from rolechain.render import Progress, Terminal, render_csv, render_report, render_table
+from rolechain.render import Progress, Terminal, render_csv, render_html, render_report, render_table
 from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
 from rolechain.targets import Excluded, resolve_accounts
@@ -615,13 +615,14 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument(
         "--format",
         choices=FORMATS,
-        help="table (default), json (the whole run), jsonl (one result a line, as they finish), csv",
+        help="table (default), json (the whole run), jsonl (one result a line, as they finish), csv, html (one "
+        "self-contained page: counts, failures by cause, the targets with a filter box)",
     )
     p.add_argument(
         "--output",
         metavar="DIR",
         type=Path,
-        help="also write DIR/<run_id>/results.jsonl (each result as it finishes) and summary.json",
+        help="also write DIR/<run_id>/results.jsonl (each result as it finishes), summary.json and report.html",
     )
     p.set_defaults(command=cmd_run, uses_actions=True)
 
@@ -755,6 +756,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(json.dumps(report.to_dict(), default=str) + "\n")
     elif fmt == "csv":
         out.write(render_csv(report))
+    elif fmt == "html":
+        out.write(render_html(report))
     elif fmt == "table":
         out.write(render_report(report, terminal=Terminal.of(out)) + "\n")
     if folder:
@@ -766,7 +769,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return report.exit_code
 
 
-FORMATS = ("table", "json", "jsonl", "csv")
+FORMATS = ("table", "json", "jsonl", "csv", "html")
 
 
 def _format_of(args: argparse.Namespace) -> str:
@@ -782,7 +785,8 @@ def _write_line(stream: TextIO, data: dict[str, Any]) -> None:
 
 class _RunFolder:
     """``DIR/<run_id>/``: results.jsonl written as each target finishes (nothing kept in memory for
-    it), summary.json when the run is over. Refuses a DIR that cannot be written, before the run starts."""
+    it), summary.json and report.html (``--format html``'s page) when the run is over. Refuses a DIR that
+    cannot be written, before the run starts."""
 
     def __init__(self, root: Path, run_id: str) -> None:
         self.path = root / run_id
@@ -804,6 +808,7 @@ class _RunFolder:
     def finish(self, report: RunReport) -> Path:
         summary = {k: v for k, v in report.to_dict().items() if k != "results"}
         (self.path / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        (self.path / "report.html").write_text(render_html(report), encoding="utf-8")
         return self.path
 
 
