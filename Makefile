@@ -15,7 +15,7 @@ LOWEST_VENV ?= .venv-lowest
 # JUnit reports of the test runs: .ci/tiers.py prints each tier's counts from them.
 REPORTS ?= .reports
 
-.PHONY: demo test test-lowest unit integration e2e lint format bench bench-sam bench-cold-start bench-mutation sam checkov build python313 clean
+.PHONY: demo test test-lowest unit integration e2e lint format bench bench-sam bench-cold-start bench-mutation sam checkov chromium build python313 clean
 
 $(STAMP): pyproject.toml dev/pyproject.toml layers/rolechain/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ $(CHECKOV_STAMP):
 
 ## checkov: install checkov into .venv-checkov (the template tests run it over both templates)
 checkov: $(CHECKOV_STAMP)
+
+## chromium: the headless browser the HTML report's test renders the report in (Debian's package, as root)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else echo "make chromium: chromium is missing; install it (apt-get install chromium) as root" >&2; fi; }
+	@command -v chromium >/dev/null 2>&1 && chromium --version || true
 
 ## sam: install SAM CLI (and the AWS CLI) into .venv-sam
 sam: $(SAM_STAMP)
