@@ -44,7 +44,7 @@ chromium:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 	  else echo "make chromium: chromium is missing; install it (apt-get install chromium) as root" >&2; fi; }
-	@command -v chromium >/dev/null 2>&1 && chromium --version || true
+	@command -v chromium >/dev/null 2>&1 && chromium --version 2>/dev/null || true
 
 ## sam: install SAM CLI (and the AWS CLI) into .venv-sam
 sam: $(SAM_STAMP)
