@@ -15,7 +15,7 @@ LOWEST_VENV ?= .venv-lowest
 # JUnit reports of the test runs: .ci/tiers.py prints each tier's counts from them.
 REPORTS ?= .reports
 
-.PHONY: demo test test-lowest unit integration e2e lint format bench bench-sam bench-cold-start bench-mutation sam checkov build python313 clean
+.PHONY: demo test test-lowest unit integration e2e lint format bench bench-sam bench-cold-start bench-mutation sam checkov chromium build python313 clean
 
 $(STAMP): pyproject.toml dev/pyproject.toml layers/rolechain/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ $(CHECKOV_STAMP):
 ## checkov: install checkov into .venv-checkov (the template tests run it over both templates)
 checkov: $(CHECKOV_STAMP)
 
+## chromium: the headless browser the HTML report's test renders the report in (Debian's package, as root)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else echo "make chromium: chromium is missing; install it (apt-get install chromium) as root" >&2; fi; }
+	@command -v chromium >/dev/null 2>&1 && chromium --version 2>/dev/null || true
+
 ## sam: install SAM CLI (and the AWS CLI) into .venv-sam
 sam: $(SAM_STAMP)
 
@@ -55,7 +63,7 @@ test-lowest: $(STAMP) $(SAM_STAMP)
 	$(BIN)/uv venv --quiet --seed --python $(PYTHON) $(LOWEST_VENV)  # --seed: pip, which the plugin tests use
 	$(BIN)/uv pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e ".[test]" -e ./dev
 	$(BIN)/uv pip list --python $(LOWEST_VENV)/bin/python 2>/dev/null \
-	  | grep -iE '^(boto3|pydantic|pyyaml|aws-lambda-powertools|moto|pytest|cfn-lint) ' | tr -s ' ' | paste -sd ',' -
+	  | grep -iE '^(boto3|pydantic|pyyaml|rich|aws-lambda-powertools|moto|pytest|cfn-lint) ' | tr -s ' ' | paste -sd ',' -
 	$(LOWEST_VENV)/bin/python -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/junit-lowest.xml tests/unit tests/integration
 
 ## python313: the interpreter `sam build` needs (PATH, then pyenv's versions), or what to install

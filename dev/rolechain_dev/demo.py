@@ -5,8 +5,8 @@ operator user U1 and the hub role R1, and target accounts with R2 ``rolechain-ta
 
 1. as an operator would from a laptop, the ``rolechain`` CLI: ``whoami`` through U1 -> R1 -> R2, a
    hop that fails and the doctor naming its fix (live, then over the templates), the example inventory
-   job, the tagging job (dry run, then for real), then an organisation: a job over an OU, its plan
-   (``rolechain targets``) and run;
+   job (its results and HTML report kept with ``--output``, the report's path printed), the tagging job
+   (dry run, then for real), then an organisation: a job over an OU, its plan (``rolechain targets``) and run;
 2. as Lambda runs them, the hub's functions with the fixtures in ``events/``: the scheduled inventory
    job, the tagging job and a remediation event, through ``sam build`` + ``sam local invoke`` with
    R1's session credentials (or, where ``sam local`` cannot run, the same handlers in-process, saying
@@ -29,6 +29,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -132,12 +133,17 @@ def cli_story(emulator: Emulator, targets: int, buckets: int) -> list[int]:
     templates = ["--template", str(root / "template.yaml"), "--target-template", str(root / "target-role.yaml")]
     codes.append(_run(["doctor", "--templates", *templates]))
 
+    folder = tempfile.mkdtemp(prefix="rolechain-demo-")  # the demo's output: runs kept with --output, job files
     configured = [a for a in seed.target_account_ids if a in _job_accounts()]
     only = ["--accounts", ",".join(configured)] if len(configured) < len(_job_accounts()) else []
     _say("before the first run: the doctor over the chains of the inventory job, 3 of its accounts")
     codes.append(_run(["doctor", "inventory", "--config", job_file, *via, *only, "--sample", "3"]))
-    _say(f"the example inventory job ({job_file})")
-    codes.append(_run(["run", "inventory", "--config", job_file, *via, *only]))
+    _say(f"the example inventory job ({job_file}), its results and HTML report kept with --output")
+    runs = os.path.join(folder, "runs")
+    codes.append(_run(["run", "inventory", "--config", job_file, *via, *only, "--output", runs]))
+    report = _newest_report(runs)
+    print(f"the run's HTML report (counts, failures by cause, a filter box): {report}" if report else "no HTML report")
+    codes.append(0 if report else 1)
     _say("the tagging job, dry run first: what would change")
     codes.append(_run(["run", "tag-owner", "--config", job_file, *via, "--dry-run", *only]))
     _say("the tagging job for real")
@@ -145,7 +151,7 @@ def cli_story(emulator: Emulator, targets: int, buckets: int) -> list[int]:
     _say("the inventory again: every bucket now carries the tags")
     codes.append(_run(["run", "inventory", "--config", job_file, *via, *only]))
 
-    codes += organisation_story(emulator, seed)
+    codes += organisation_story(emulator, seed, folder)
 
     calls = Counter(r.action for r in emulator.calls())
     _say("AWS calls the CLI sent (admin seeding excluded): " + ", ".join(f"{n} {c}" for n, c in calls.most_common(8)))
@@ -156,7 +162,7 @@ MANAGEMENT_ACCOUNT = "300000000001"
 ORG_READER = "rolechain-org-reader"
 
 
-def organisation_story(emulator: Emulator, seed: Seed) -> list[int]:
+def organisation_story(emulator: Emulator, seed: Seed, folder: str) -> list[int]:
     """The target accounts in an organisation (OUs prod and dev, managed by another account): a job over
     an OU, its plan with ``rolechain targets``, then the run itself, its results kept with --output."""
     accounts = seed.target_account_ids
@@ -164,7 +170,6 @@ def organisation_story(emulator: Emulator, seed: Seed) -> list[int]:
     members = {a: ["prod"] for a in accounts[:half]} | {a: ["dev"] for a in accounts[half:]}
     ous = emulator.create_organization(MANAGEMENT_ACCOUNT, {**members, seed.hub_account: ["platform"]})
     reader = emulator.organization_reader(MANAGEMENT_ACCOUNT, seed, ORG_READER)
-    folder = tempfile.mkdtemp(prefix="rolechain-demo-")
     job_file = os.path.join(folder, "org-jobs.yaml")
     with open(job_file, "w", encoding="utf-8") as handle:
         handle.write(
@@ -180,6 +185,12 @@ def organisation_story(emulator: Emulator, seed: Seed) -> list[int]:
     _say("the job over the OU, its results kept as JSON Lines (--output)")
     codes.append(_run(["run", "prod-inventory", "--config", job_file, "--output", os.path.join(folder, "runs")]))
     return codes
+
+
+def _newest_report(runs: str) -> Path | None:
+    """The report.html of the latest run kept in ``runs`` (``--output`` writes one per run), if any."""
+    reports = sorted(Path(runs).glob("*/report.html"), key=lambda p: p.stat().st_mtime)
+    return reports[-1] if reports else None
 
 
 def lambda_story(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.html_page import read_page
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,3 +61,28 @@ def test_demo_rejects_an_unknown_runner_choice(tmp_path: Path) -> None:
     result = demo(tmp_path, ROLECHAIN_LAMBDA_RUNNER="docker")
     assert result.returncode == 2
     assert "ROLECHAIN_LAMBDA_RUNNER='docker': expected sam, in-process or auto" in result.stderr
+
+
+@pytest.mark.integration
+def test_demo_keeps_the_html_report_of_its_main_run_and_prints_where(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environ["TMPDIR"] = str(tmp_path)  # the demo's output folder goes here
+    result = subprocess.run(
+        [sys.executable, "-m", "rolechain_dev.demo", "--part", "cli", "--targets", "2", "--buckets", "1"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    said = re.search(r"^the run's HTML report \(.*\): (\S+)$", result.stdout, re.M)
+    assert said is not None, result.stdout[-2000:]
+    report = Path(said.group(1))
+    assert report.is_relative_to(tmp_path) and report.name == "report.html"
+    assert (report.parent / "summary.json").exists()
+    page = read_page(report.read_text(encoding="utf-8"))
+    assert page.counts == {"ok": 2, "failed": 0, "skipped": 0, "dry_run": 0}  # the inventory of both accounts
+    assert page.title.endswith(": list_buckets")

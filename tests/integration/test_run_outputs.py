@@ -6,13 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rolechain import cli
 from rolechain_dev.emulator import Emulator, Seed
 
 from tests.integration.support import CliResult, assume_role_requests, run_cli
+from tests.secrets_guard import GUARD
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +94,32 @@ def test_an_output_dir_that_cannot_be_written_is_refused_before_any_request(
     result = run(seed, "--output", str(blocker))
     assert result.code == 2 and f"--output: cannot write {blocker}/" in result.err
     assert assume_role_requests(emulator) == []
+
+
+class TtyStream(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_table_fits_its_width_and_stderr_shows_the_progress(
+    seed: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a terminal 72 columns wide (COLUMNS, as rich reads it) that does not want colour
+    monkeypatch.setenv("COLUMNS", "72")
+    monkeypatch.setenv("NO_COLOR", "1")
+    out, err = TtyStream(), TtyStream()
+    accounts = ",".join(t.account_id for t in seed.targets)
+
+    code = cli.main(["run", "--action", "list_buckets", "--accounts", accounts, "--via", seed.hub_role_arn,
+                     "--external-id", seed.external_id], out=out, err=err)  # fmt: skip
+
+    assert code == 1
+    table, _, rest = out.getvalue().partition("\ndetails:\n")
+    assert max(len(line) for line in table.splitlines()[1:]) <= 72  # the header line may be longer
+    assert not re.search("\x1b\\[[0-9;]*m", out.getvalue())  # NO_COLOR: no colour codes
+    rows = [line for line in table.splitlines() if line.startswith(MISSING)]
+    assert rows and rows[0].split()[:3] == [MISSING, "us-east-1", "failed"]
+    assert "condition (2)" in next(line for line in rest.splitlines() if line.startswith(f"{MISSING} us-east-1: "))
+    assert f"{len(seed.targets)}/{len(seed.targets)}" in err.getvalue()  # the bar, drawn on stderr
+    assert "targets/s" in err.getvalue()
+    GUARD.check(out.getvalue() + err.getvalue(), "the CLI's terminal output")

@@ -24,7 +24,15 @@ FUNCTIONS = ("scheduler", "worker", "remediation", "api", "schedules")
 # Modules an import must not load: the X-Ray SDK (made on the first traced call), PyYAML (the job file is
 # read by the first call that needs it), Powertools' batch utility (the worker's first batch makes its
 # processor), and what is never shipped or needed in Lambda (the emulator's moto, the development package).
-NOT_AT_IMPORT = ("aws_xray_sdk", "wrapt", "yaml", "aws_lambda_powertools.utilities.batch", "moto", "rolechain_dev")
+NOT_AT_IMPORT = (
+    "aws_xray_sdk",
+    "wrapt",
+    "yaml",
+    "aws_lambda_powertools.utilities.batch",
+    "moto",
+    "rolechain_dev",
+    "rich",  # the CLI's tables (rolechain.render): not shipped in the layer at all
+)
 TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 
 

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import getpass
-import io
 import json
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -24,8 +23,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 from pydantic import ValidationError
 
+import rolechain
 from rolechain import doctor, static_doctor
-from rolechain.actions import REGISTRY, Action, get_action, target_role_policy
+from rolechain.actions import REGISTRY, target_role_policy
 from rolechain.actions.plugins import load_plugins
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id, source_identity_of
 from rolechain.cli_events import events_parser
@@ -39,12 +39,17 @@ from rolechain.jobs import (
     load_job_file,
 )
 from rolechain.planning import PlanRequest, plan_job, plan_run
+from rolechain.render import Progress, Terminal, render_csv, render_html, render_report, render_table
 from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.schedules_cli import schedules_parser
 from rolechain.sessions import ChainSessions, Identity
 from rolechain.targets import Excluded, resolve_accounts
 from rolechain.templates import parse_parameters
 from rolechain.types import ALL_REGIONS, DEFAULT_ROLE_NAME, SESSION_NAME_RE, TOKEN_CODE_RE, check
+
+# render_csv, render_report and render_table live in rolechain.render; other commands (and the demo) use them
+# from here too.
+__all__ = ["build_parser", "main", "render_csv", "render_report", "render_table"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
@@ -131,18 +136,14 @@ def source_identity(args: argparse.Namespace, sessions: ChainSessions) -> str | 
     return value
 
 
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain fixed-width table (no colours, so it survives logs and pipes)."""
-    cells = [[str(h) for h in headers]] + [[("" if c is None else str(c)) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 # -- whoami ---------------------------------------------------------------------------------------
 def _whoami_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("whoami", help="assume each --via role in turn and print the identity at every hop")
+    p = sub.add_parser(
+        "whoami",
+        help="assume each --via role in turn and print the identity at every hop",
+        description="Assumes each --via role in turn, from the base credentials, and prints the identity (account, "
+        "ARN, user id) at every hop, so you see which chain a run would take.",
+    )
     p.add_argument("--via", action="append", default=[], metavar="ROLE_ARN", help="role to assume (repeatable)")
     p.add_argument("--external-id", help="ExternalId for the last hop")
     p.add_argument("--session-name", help="RoleSessionName for every hop")
@@ -180,7 +181,7 @@ def cmd_whoami(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(json.dumps({"hops": [i.to_dict() for i in identities]}) + "\n")
     else:
         rows = [("base" if n == 0 else n, i.account, i.arn, i.user_id) for n, i in enumerate(identities)]
-        out.write(render_table(("hop", "account", "arn", "user_id"), rows) + "\n")
+        out.write(render_table(("hop", "account", "arn", "user_id"), rows, terminal=Terminal.of(out)) + "\n")
     return EXIT_OK
 
 
@@ -284,7 +285,12 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for r in reports
     ]  # fmt: skip
     out.write(
-        render_table(("hop", "caller", "role", "(1) identity policy", "(2) trust policy", "assumed"), rows) + "\n"
+        render_table(
+            ("hop", "caller", "role", "(1) identity policy", "(2) trust policy", "assumed"),
+            rows,
+            terminal=Terminal.of(out),
+        )
+        + "\n"
     )
     for r in reports:
         for note in r.notes:
@@ -336,7 +342,10 @@ def cmd_doctor_templates(args: argparse.Namespace, out: TextIO, err: TextIO) -> 
         (r.hop, r.caller_arn or "", r.role_arn, verdicts[r.identity_policy_allows], verdicts[r.trust_policy_allows])
         for r in report.hops
     ]
-    out.write(render_table(("hop", "caller", "role", "identity policy", "trust policy"), rows) + "\n")
+    out.write(
+        render_table(("hop", "caller", "role", "identity policy", "trust policy"), rows, terminal=Terminal.of(out))
+        + "\n"
+    )
     for note in report.notes:
         out.write(f"note: {note}\n")
     for r in report.hops:
@@ -399,7 +408,12 @@ def _doctor_job(args: argparse.Namespace, out: TextIO) -> int:
             key = json.dumps(broken.fix.to_dict(), sort_keys=True)
             fixes.setdefault(key, (broken.fix, []))[1].append(r.account)
     out.write(f"job {args.job}: {len(reports)} of {total} account(s) examined\n")
-    out.write(render_table(("account", "breaks at", "role", "(1) identity policy", "(2) trust policy"), rows) + "\n")
+    out.write(
+        render_table(
+            ("account", "breaks at", "role", "(1) identity policy", "(2) trust policy"), rows, terminal=Terminal.of(out)
+        )
+        + "\n"
+    )
     for fix, where in fixes.values():
         _write_fix(out, ", ".join(where), fix)
     failed = sum(not r.ok for r in reports)
@@ -409,7 +423,12 @@ def _doctor_job(args: argparse.Namespace, out: TextIO) -> int:
 
 # -- actions / policy / validate -----------------------------------------------------------------
 def _actions_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("actions", help="list the registered actions")
+    p = sub.add_parser(
+        "actions",
+        help="list the registered actions",
+        description="Lists the registered actions (the built-in ones and the plugins'): whether each changes "
+        "anything, and the IAM actions it needs.",
+    )
     p.add_argument("--json", action="store_true", help="print name, description, params schema and IAM actions")
     p.set_defaults(command=cmd_actions, uses_actions=True)
 
@@ -423,12 +442,19 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             (a["name"], "yes" if a["changes"] else "no", ", ".join(a["iam_actions"]), a["description"])
             for a in described
         ]
-        out.write(render_table(("action", "changes", "iam actions", "description"), rows) + "\n")
+        out.write(
+            render_table(("action", "changes", "iam actions", "description"), rows, terminal=Terminal.of(out)) + "\n"
+        )
     return EXIT_OK
 
 
 def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("policy", help="print IAM policies derived from the action registry")
+    p = sub.add_parser(
+        "policy",
+        help="print IAM policies derived from the action registry",
+        description="Prints the IAM policy derived from the action registry: with target, the permissions the "
+        "target role (R2) needs for every registered action, or for --actions.",
+    )
     p.add_argument("which", choices=["target"], help="target: the permissions R2 needs for the actions")
     p.add_argument("--actions", type=_csv, help="only these actions (comma-separated; default: all)")
     p.set_defaults(command=cmd_policy, uses_actions=True)
@@ -440,7 +466,12 @@ def cmd_policy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("validate", help="validate a job file")
+    p = sub.add_parser(
+        "validate",
+        help="validate a job file",
+        description="Checks a job file: its jobs, remediation rules and api rules. An error names the job, the "
+        "field and the rule it breaks.",
+    )
     p.add_argument("file", help="YAML job file")
     p.set_defaults(command=cmd_validate, uses_actions=True)
 
@@ -498,9 +529,13 @@ def cmd_targets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for ou, members in sorted(by_ou.items())
         for account in members
     ]
-    out.write(render_table(("ou", "account", "regions"), rows) + "\n")
+    out.write(render_table(("ou", "account", "regions"), rows, terminal=Terminal.of(out)) + "\n")
     if excluded:
-        out.write("left out:\n" + render_table(("account", "why"), [(e.account, e.why) for e in excluded]) + "\n")
+        out.write(
+            "left out:\n"
+            + render_table(("account", "why"), [(e.account, e.why) for e in excluded], terminal=Terminal.of(out))
+            + "\n"
+        )
     out.write(
         f"{len(accounts)} account(s) x {len(job.regions)} region(s) = {len(accounts) * len(job.regions)} target(s)\n"
     )
@@ -539,7 +574,8 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = sub.add_parser(
         "run",
         help="run a job from a job file, or one action over accounts",
-        description="rolechain run JOB --config FILE  |  rolechain run --action NAME --accounts A,B",
+        description="Runs a job from a job file (rolechain run JOB --config FILE) or one action over accounts "
+        "(rolechain run --action NAME --accounts A,B), then prints each target's result in the --format asked for.",
     )
     p.add_argument("job", nargs="?", help="job name in --config")
     p.add_argument("--config", help="YAML job file")
@@ -581,13 +617,14 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument(
         "--format",
         choices=FORMATS,
-        help="table (default), json (the whole run), jsonl (one result a line, as they finish), csv",
+        help="table (default), json (the whole run), jsonl (one result a line, as they finish), csv, html (one "
+        "self-contained page: counts, failures by cause, the targets with a filter box)",
     )
     p.add_argument(
         "--output",
         metavar="DIR",
         type=Path,
-        help="also write DIR/<run_id>/results.jsonl (each result as it finishes) and summary.json",
+        help="also write DIR/<run_id>/results.jsonl (each result as it finishes), summary.json and report.html",
     )
     p.set_defaults(command=cmd_run, uses_actions=True)
 
@@ -696,7 +733,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     fmt = _format_of(args)
     run_id = new_run_id()
     sinks: list[Callable[[TargetResult, int, int], None]] = []
-    progress = _Progress(err) if err.isatty() and fmt == "table" else None
+    progress = Progress(err) if err.isatty() and fmt == "table" else None
     if progress:
         sinks.append(progress.update)
     if fmt == "jsonl":
@@ -713,16 +750,18 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         with _stopped_by_signals(err) as stop:
             report = run_plan(sessions, plan, run_id=run_id, on_result=on_result, stop=stop)
     finally:
+        if progress:
+            progress.close()
         if folder:
             folder.close()
-    if progress:
-        progress.close()
     if fmt == "json":
         out.write(json.dumps(report.to_dict(), default=str) + "\n")
     elif fmt == "csv":
         out.write(render_csv(report))
+    elif fmt == "html":
+        out.write(render_html(report))
     elif fmt == "table":
-        out.write(render_report(report) + "\n")
+        out.write(render_report(report, terminal=Terminal.of(out)) + "\n")
     if folder:
         err.write(f"rolechain: results in {folder.finish(report)}\n")
     if report.interrupted:
@@ -732,8 +771,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return report.exit_code
 
 
-FORMATS = ("table", "json", "jsonl", "csv")
-CSV_COLUMNS = ("account", "region", "action", "status", "code", "message", "hint", "duration_ms", "output")
+FORMATS = ("table", "json", "jsonl", "csv", "html")
 
 
 def _format_of(args: argparse.Namespace) -> str:
@@ -749,7 +787,8 @@ def _write_line(stream: TextIO, data: dict[str, Any]) -> None:
 
 class _RunFolder:
     """``DIR/<run_id>/``: results.jsonl written as each target finishes (nothing kept in memory for
-    it), summary.json when the run is over. Refuses a DIR that cannot be written, before the run starts."""
+    it), summary.json and report.html (``--format html``'s page) when the run is over. Refuses a DIR that
+    cannot be written, before the run starts."""
 
     def __init__(self, root: Path, run_id: str) -> None:
         self.path = root / run_id
@@ -771,30 +810,8 @@ class _RunFolder:
     def finish(self, report: RunReport) -> Path:
         summary = {k: v for k, v in report.to_dict().items() if k != "results"}
         (self.path / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        (self.path / "report.html").write_text(render_html(report), encoding="utf-8")
         return self.path
-
-
-def render_csv(report: RunReport) -> str:
-    """One row per target: the error's code, message and hint in their own columns, the output as JSON."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in report.results:
-        error = r.error or {}
-        writer.writerow(
-            (
-                r.account,
-                r.region,
-                r.action,
-                str(r.status),
-                error.get("code") or error.get("type") or "",
-                error.get("message") or "",
-                error.get("hint") or "",
-                r.duration_ms,
-                json.dumps(r.output, default=str, separators=(",", ":")) if r.output is not None else "",
-            )
-        )
-    return buffer.getvalue()
 
 
 def _save_interrupted(report: RunReport) -> Path | None:
@@ -840,68 +857,6 @@ def _stopped_by_signals(err: TextIO) -> Iterator[threading.Event]:
             signal.signal(number, handler)
 
 
-def render_report(report: RunReport) -> str:
-    """The run as a table: one row per target (the action's own summary of each), then the summary line."""
-    action = get_action(report.action)
-    rows = []
-    for r in report.results:
-        rows.append((r.account, r.region, str(r.status), _brief(r, action)))
-    summary = ", ".join(f"{n} {status}" for status, n in report.summary.items())
-    header = f"run {report.run_id}: {report.action}{' (dry run)' if report.dry_run else ''}"
-    if report.interrupted:
-        header += " (interrupted: targets not started are skipped)"
-    if report.waves:
-        header += "\nwaves: " + "; ".join(
-            f"{w['wave']}: {w['targets']} target(s), {w['failed']} failed" for w in report.waves
-        )
-    if report.stopped:
-        header += f"\nstopped: {report.stopped}"
-    # The table keeps one line a target; what a failure says in full (the hint with its fix) follows it.
-    details = [
-        f"{r.account} {r.region}: {_full(r)}" for r in report.results if r.error and len(_full(r)) > DETAIL_WIDTH
-    ]
-    more = ("\ndetails:\n" + "\n".join(details)) if details else ""
-    return (
-        f"{header}\n{render_table(('account', 'region', 'status', 'detail'), rows)}{more}\n"
-        f"{summary} in {report.duration_s:.2f}s"
-    )
-
-
-DETAIL_WIDTH = 160
-
-
-def _full(result: TargetResult) -> str:
-    error = result.error or {}
-    if error.get("type") == "assume_role":
-        return f"hop {error['hop']} {error['code']}: {error['hint']}"
-    return f"{error.get('code') or error.get('type')}: {error.get('message')}"
-
-
-def _brief(result: TargetResult, action: Action[Any]) -> str:
-    """One line about a target's result, for the table: its error, else what the action says of its output."""
-    if result.error:
-        full = _full(result)
-        return full if len(full) <= DETAIL_WIDTH else full[: DETAIL_WIDTH - 14] + "... (details)"
-    return action.summarize(result.output or {})
-
-
-class _Progress:
-    """A one-line progress bar on a terminal's stderr."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def update(self, result: TargetResult, done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / max(total, 1))
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {result.account}")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\r" + " " * 70 + "\r")
-        self.stream.flush()
-
-
 # -- entry point ----------------------------------------------------------------------------------
 PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _whoami_parser,
@@ -916,8 +871,21 @@ PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentPars
 ]
 
 
+def version() -> str:
+    """The installed package's version (its metadata), else the source tree's."""
+    try:
+        return metadata.version("rolechain")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return rolechain.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rolechain", description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="rolechain",
+        description="Run automation across many AWS accounts through IAM role chaining.",
+        epilog="Exit codes: 0 ok, 1 a hop or a target failed, 2 bad input, 130 interrupted (Ctrl-C or SIGTERM).",
+    )
+    parser.add_argument("--version", action="version", version=f"rolechain {version()}")
     sub = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
     for build in PARSER_BUILDERS:
         build(sub)
