@@ -26,10 +26,11 @@ from rolechain.hub.models import (
     RunRequest,
     TargetMessage,
 )
-from rolechain.hub.store import INTERNAL_KEYS, RUNS_PARTITION
+from rolechain.hub.results import results_prefix
+from rolechain.hub.store import INTERNAL_KEYS, RUNS_PARTITION, results_by_target
 from rolechain.jobs import RoleRef
 from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
-from rolechain.runner import Status, run_plan
+from rolechain.runner import Status, TargetResult, run_plan
 
 if TYPE_CHECKING:
     from rolechain.hub.hub import Hub
@@ -91,11 +92,14 @@ def start(
 ) -> dict[str, Any]:
     """Record the run, then run it at once (few targets, or ``inline``) or queue one message per target."""
     run = run_record(run_id, plan.job, plan.action.name, plan.dry_run, caller, len(plan.targets))
+    run["results_uri"] = hub.results.uri(results_prefix(run))
     if inline or (inline is None and len(plan.targets) <= hub.settings.inline_target_limit):
         run["mode"] = "inline"
         hub.store.put_run(run)
         report = run_plan(hub.sessions, plan, run_id=run_id, remaining_seconds=remaining_seconds)
-        hub.store.record_inline(run_id, report.results, [(t.account, t.region) for t in plan.targets])
+        targets = [(t.account, t.region) for t in plan.targets]
+        uris = archive_inline(hub, run, report.results, targets)
+        hub.store.record_inline(run_id, report.results, targets, uris)
         try:
             complete_if_done(hub, run_id)
         except Exception:  # the run is over and recorded: its report must reach the caller
@@ -130,6 +134,23 @@ def start(
         raise
     logger.info("run %s queued %d of %d target(s)", run_id, sent, len(messages))
     return {**run, "status": "queued", "enqueued": sent}
+
+
+def archive_inline(
+    hub: Hub, record: dict[str, Any], results: Sequence[TargetResult], targets: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """Write an inline run's results to the results bucket, one object per target; each result's
+    (account, region) -> its object's URI. The run has happened and cannot be retried: a bucket that
+    refuses is logged and the results stay in DynamoDB (an output too large for it says so)."""
+    uris: dict[tuple[str, str], str] = {}
+    try:
+        for (account, region), found in results_by_target(results, targets).items():
+            if found:
+                uri = hub.results.put_target(record, account, region, found)
+                uris.update({(r.account, r.region): uri for r in found})
+    except Exception:
+        logger.exception("run %s: the results bucket refused its results", record["run_id"])
+    return uris
 
 
 def target_messages(record: dict[str, Any]) -> list[TargetMessage]:
