@@ -903,3 +903,71 @@ def test_get_run_pages_its_results_and_filters_them_by_status(hub: Hub) -> None:
     for name, value in {"limit": "1001", "status": "broken"}.items():
         status, body = get_run_as(api, ALICE, run["run_id"], **{name: value})
         assert (status, body["field"]) == (400, name)
+
+
+# -- reruns --------------------------------------------------------------------------------------------
+def refuse_list_buckets_in(hub: Hub, account: str) -> None:
+    hub.emulator.inject_fault("ListBuckets", "AccessDenied", "Access Denied", status=403,
+                              match=lambda r: r.account == account)  # fmt: skip
+
+
+def test_a_rerun_runs_the_old_runs_job_over_only_its_failed_targets(hub: Hub) -> None:
+    refuse_list_buckets_in(hub, "200000000003")
+    api = hub.load("api")
+    status, old = api_as(api, ALICE, "api-post-run-action.json", {"job": "inventory"})
+    assert status == 200 and old["summary"] == {"ok": 4, "failed": 1, "skipped": 0, "dry_run": 0}
+    hub.emulator.clear_requests()
+    status, new = api_as(api, ALICE, "api-post-run-action.json", {"rerun": {"run_id": old["run_id"],
+                                                                           "statuses": ["failed"]}})  # fmt: skip
+    assert status == 200 and new["job"] == "inventory" and new["rerun_of"] == old["run_id"]
+    assert new["target_count"] == 1 and [(r["account"], r["status"]) for r in new["results"]] == [
+        ("200000000003", "ok")
+    ]
+    assert {c.account for c in hub.emulator.calls(action="ListBuckets")} == {"200000000003"}  # no other account
+    status, stored = get_run_as(api, ALICE, new["run_id"])
+    assert status == 200 and stored["rerun_of"] == old["run_id"] and stored["summary"]["ok"] == 1
+    # nothing left in those statuses: a clear 400
+    status, body = api_as(api, ALICE, "api-post-run-action.json", {"rerun": {"run_id": new["run_id"]}})
+    assert (status, body["field"]) == (400, "rerun") and "failed or skipped" in body["message"]
+
+
+def test_a_rerun_of_an_ad_hoc_run_keeps_its_action_and_params(hub: Hub) -> None:
+    refuse_list_buckets_in(hub, "200000000002")
+    api = hub.load("api")
+    body = {"action": "list_buckets", "params": {"with_tags": True}, "accounts": ["200000000001", "200000000002"]}
+    status, old = api_as(api, CAROL, "api-post-run-action.json", body)
+    assert status == 200 and old["summary"]["failed"] == 1
+    status, new = api_as(api, CAROL, "api-post-run-action.json", {"rerun": {"run_id": old["run_id"]}})
+    assert status == 200 and new["action"] == "list_buckets" and new["job"] is None
+    (result,) = new["results"]
+    assert result["account"] == "200000000002" and result["status"] == "ok"
+    assert all("tags" in b for b in result["output"]["buckets"])  # with_tags: the old run's params
+    assert new["requested_by"] == CAROL and new["rerun_of"] == old["run_id"]
+
+
+def test_a_rerun_is_authorised_as_starting_the_run_and_needs_the_old_run_readable(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    refuse_list_buckets_in(hub, "200000000001")
+    api = hub.load("api")
+    _, alices = api_as(api, ALICE, "api-post-run-action.json", {"action": "list_buckets", "accounts": ["200000000001"]})
+    rerun = {"rerun": {"run_id": alices["run_id"]}}
+    # carol may not read alice's run: as if it did not exist; bob is named by no rule
+    status, body = api_as(api, CAROL, "api-post-run-action.json", rerun)
+    assert status == 404 and body["message"] == f"no run {alices['run_id']!r}"
+    assert api_as(api, BOB, "api-post-run-action.json", rerun)[0] == 403
+    # with read_all, carol reads the tag-owner run of alice, yet may not start tag-owner again
+    _, tagging = api_as(api, ALICE, "api-post-run-action.json", {"job": "tag-owner", "dry_run": True,
+                                                                   "accounts": ["200000000001"]})  # fmt: skip
+
+    def readers_read_all(data: dict[str, Any]) -> None:
+        data["api"]["rules"][1]["read_all"] = True
+
+    monkeypatch.setenv("JOB_FILE", str(hub_support.edited_demo_job_file(tmp_path, readers_read_all)))
+    api = hub.load("api")
+    statuses = {"rerun": {"run_id": tagging["run_id"], "statuses": ["dry_run", "ok"]}}
+    status, body = api_as(api, CAROL, "api-post-run-action.json", statuses)
+    assert status == 403 and "starting job 'tag-owner'" in body["message"]
+    # a rerun goes with nothing but dry_run
+    status, body = api_as(api, ALICE, "api-post-run-action.json", {**rerun, "accounts": ["200000000002"]})
+    assert (status, body["field"]) == (400, "rerun")
