@@ -493,8 +493,13 @@ def test_api_lists_the_runs_a_caller_may_read_newest_first_in_pages(hub: Hub) ->
     # carol sees her own run only, bob (no rule) nothing, whatever the page size
     assert [r["run_id"] for p in every_page(api, CAROL, limit="1") for r in p] == [carol_run["run_id"]]
     assert every_page(api, BOB) == [[]]
-    # a Query of an index, never a Scan of the table
+    # a Query of an index, never a Scan of the table: every run for read_all, the caller's own otherwise
     assert hub.emulator.calls(action="Scan") == []
+    hub.emulator.clear_requests()
+    every_page(api, ALICE)
+    every_page(api, CAROL)
+    indexes = [c.body.get("IndexName") for c in hub.emulator.calls(action="Query")]
+    assert indexes == ["runs-by-created", "runs-by-requester"]
 
 
 def test_api_list_runs_refuses_forged_tokens_and_bad_parameters_with_a_400_naming_them(hub: Hub) -> None:
