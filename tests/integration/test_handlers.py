@@ -14,6 +14,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rolechain.hub import Caller
 from rolechain_dev.emulator import Emulator, Seed
 
@@ -967,3 +969,25 @@ def test_a_rerun_is_authorised_as_starting_the_run_and_needs_the_old_run_readabl
     # a rerun goes with nothing but dry_run
     status, body = api_as(api, ALICE, "api-post-run-action.json", {**rerun, "accounts": ["200000000002"]})
     assert (status, body["field"]) == (400, "rerun")
+
+
+@given(position=st.integers(min_value=0), replacement=st.sampled_from("AZaz09-_.=+/ %"), garbage=st.text(max_size=80))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_changed_or_made_up_token_never_opens_a_page(hub: Hub, position: int, replacement: str, garbage: str) -> None:
+    api = hub.load("api")
+    if not list_runs_as(api, ALICE, limit="1")[1]["runs"]:
+        for i in (1, 2):
+            api_as(api, ALICE, "api-post-run-action.json", {"action": "whoami", "accounts": [f"20000000000{i}"]})
+    _, first = list_runs_as(api, ALICE, limit="1")
+    token = first["next_token"]
+    genuine = list_runs_as(api, ALICE, limit="1", next_token=token)[1]
+    changed = token[: position % len(token)] + replacement + token[position % len(token) + 1 :]
+    for made_up in (changed, garbage):
+        if not made_up:
+            continue
+        # another caller: never a page, whatever the token
+        status, body = list_runs_as(api, CAROL, limit="1", next_token=made_up)
+        assert status == 400 and body["field"] == "next_token" and "runs" not in body
+        # its owner: a 400, or (a change base64 does not see) the very page the genuine token opens
+        status, body = list_runs_as(api, ALICE, limit="1", next_token=made_up)
+        assert (status, body.get("field")) == (400, "next_token") or body == genuine
