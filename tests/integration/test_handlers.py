@@ -6,6 +6,7 @@ R1's session credentials, as their execution role gives them in Lambda.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rolechain.hub import Caller
 from rolechain_dev.emulator import Emulator, Seed
 
@@ -329,7 +332,8 @@ def test_api_large_run_is_queued_with_202_and_completes_through_the_worker(hub: 
     status, run = api_call(api, "api-post-run-job.json")
     assert status == 202 and run["status"] == "queued"
     status, pending = api_call(api, "api-get-run.json", RUN_ID=run["run_id"])
-    assert status == 200 and pending["status"] == "running" and pending["results"] == []
+    # queued until a target is counted (as GET /runs says too)
+    assert status == 200 and pending["status"] == "queued" and pending["results"] == []
     response = hub.load("worker").lambda_handler(sqs_event(drain_queue(hub)), FakeContext("worker"))
     assert response == {"batchItemFailures": []}
     status, done = api_call(api, "api-get-run.json", RUN_ID=run["run_id"])
@@ -430,6 +434,110 @@ def test_api_a_run_is_readable_by_its_requester_and_read_all_only(hub: Hub) -> N
     event = load_event("api-get-run.json", RUN_ID=run["run_id"])
     event["requestContext"]["identity"]["userArn"] = None
     assert hub.load("api").lambda_handler(event, FakeContext("api"))["statusCode"] == 403
+
+
+def list_runs_as(api: ModuleType, caller: str, **query: str) -> tuple[int, dict[str, Any]]:
+    """GET /runs by ``caller`` with ``query`` as its query string."""
+    event = load_event("api-list-runs.json")
+    event["requestContext"]["identity"]["userArn"] = caller
+    event["queryStringParameters"] = query or None
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    response = api.lambda_handler(event, FakeContext("api"))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def get_run_as(api: ModuleType, caller: str, run_id: str, **query: str) -> tuple[int, dict[str, Any]]:
+    """GET /runs/{run_id} by ``caller`` with ``query`` as its query string."""
+    event = load_event("api-get-run.json", RUN_ID=run_id)
+    event["requestContext"]["identity"]["userArn"] = caller
+    event["queryStringParameters"] = query or None
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    response = api.lambda_handler(event, FakeContext("api"))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def every_page(api: ModuleType, caller: str, **query: str) -> list[list[dict[str, Any]]]:
+    """Each page of GET /runs, following next_token to the end."""
+    pages = []
+    while True:
+        status, body = list_runs_as(api, caller, **query)
+        assert status == 200, body
+        pages.append(body["runs"])
+        if body["next_token"] is None:
+            return pages
+        query["next_token"] = body["next_token"]
+
+
+def test_api_lists_the_runs_a_caller_may_read_newest_first_in_pages(hub: Hub) -> None:
+    # Given: alice (read_all) starts three runs, carol (her own runs only) one, the schedule one
+    api = hub.load("api")
+    alice_runs = [
+        api_as(api, ALICE, "api-post-run-action.json", {"action": "whoami", "accounts": [f"20000000000{i}"]})[1]
+        for i in (1, 2, 3)
+    ]
+    carol_run = api_as(api, CAROL, "api-post-run-action.json", {"action": "whoami", "accounts": ["200000000004"]})[1]
+    scheduled = hub.load("scheduler").lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
+    newest_first = [scheduled["run_id"], carol_run["run_id"], *(r["run_id"] for r in reversed(alice_runs))]
+
+    # When alice pages two at a time: every run once, newest first, the last page without a token
+    pages = every_page(api, ALICE, limit="2")
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [r["run_id"] for p in pages for r in p] == newest_first
+    first = pages[0][0]
+    assert set(first) == {"run_id", "job", "action", "status", "mode", "dry_run", "requested_by", "created_at",
+                          "completed_at", "target_count", "counts"}  # fmt: skip
+    assert first["job"] == "inventory" and first["status"] == "completed" and first["mode"] == "inline"
+    assert first["counts"] == {"ok": 5, "failed": 0, "skipped": 0, "dry_run": 0} and first["target_count"] == 5
+    # the filters: a job's runs only; a status
+    assert [r["run_id"] for p in every_page(api, ALICE, job="inventory") for r in p] == [scheduled["run_id"]]
+    assert len([r for p in every_page(api, ALICE, status="completed") for r in p]) == 5
+    assert every_page(api, ALICE, status="running") == [[]]
+    # carol sees her own run only, bob (no rule) nothing, whatever the page size
+    assert [r["run_id"] for p in every_page(api, CAROL, limit="1") for r in p] == [carol_run["run_id"]]
+    assert every_page(api, BOB) == [[]]
+    # a Query of an index, never a Scan of the table: every run for read_all, the caller's own otherwise
+    assert hub.emulator.calls(action="Scan") == []
+    hub.emulator.clear_requests()
+    every_page(api, ALICE)
+    every_page(api, CAROL)
+    indexes = [c.body.get("IndexName") for c in hub.emulator.calls(action="Query")]
+    assert indexes == ["runs-by-created", "runs-by-requester"]
+
+
+def test_api_list_runs_refuses_forged_tokens_and_bad_parameters_with_a_400_naming_them(hub: Hub) -> None:
+    api = hub.load("api")
+    for i in (1, 2):
+        api_as(api, ALICE, "api-post-run-action.json", {"action": "whoami", "accounts": [f"20000000000{i}"]})
+    api_as(api, CAROL, "api-post-run-action.json", {"action": "whoami", "accounts": ["200000000003"]})
+    status, body = list_runs_as(api, ALICE, limit="1")
+    token = body["next_token"]
+    assert status == 200 and token
+    payload, mac = token.split(".")
+    forged = (
+        base64.urlsafe_b64encode(
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).replace(ALICE.encode(), CAROL.encode())
+        )
+        .decode()
+        .rstrip("=")
+    )
+    refused = {
+        "not a token": "garbage",
+        "a flipped MAC": f"{payload}.{mac[:-2]}{'AA' if mac[-2:] != 'AA' else 'BB'}",
+        "carol's name in alice's token": f"{forged}.{mac}",
+    }
+    for why, bad in refused.items():
+        status, body = list_runs_as(api, CAROL, next_token=bad)
+        assert (status, body.get("field")) == (400, "next_token"), why
+        assert "runs" not in body
+    # alice's genuine token is hers: carol, or alice with other filters, cannot follow it
+    assert list_runs_as(api, CAROL, next_token=token)[1].get("field") == "next_token"
+    assert list_runs_as(api, ALICE, next_token=token, status="completed")[1].get("field") == "next_token"
+    assert list_runs_as(api, ALICE, next_token=token)[0] == 200
+    for name, value in {"limit": "0", "status": "done", "job": "no spaces"}.items():
+        status, body = list_runs_as(api, ALICE, **{name: value})
+        assert status == 400 and body["field"] == name, (name, body)
+    assert list_runs_as(api, ALICE, limit="101")[1].get("field") == "limit"
+    assert list_runs_as(api, ALICE, limit="ten")[1].get("field") == "limit"
 
 
 def test_a_job_over_an_ou_is_resolved_once_by_the_scheduler_and_trusted_by_the_worker(
@@ -646,3 +754,215 @@ def test_a_message_for_a_target_outside_its_run_is_refused_and_not_counted(hub: 
     assert "targets_done" not in run_record(hub, run_id)  # not counted on the run
     stored = hub_support.stored_results(hub.emulator, hub.seed, hub.resources.table, run_id)
     assert stored == {"target#200000000006#us-east-1": "failed"}  # but recorded, refused, for the audit
+
+
+# -- the results bucket ------------------------------------------------------------------------------
+def bucket_objects(hub: Hub, prefix: str = "runs/") -> dict[str, list[dict[str, Any]]]:
+    """key -> its JSON lines, of every object in the results bucket under ``prefix``."""
+    return hub_support.results_objects(hub.emulator, hub.seed, hub.resources.results_bucket, prefix)
+
+
+def test_an_inline_run_writes_one_object_per_target_with_one_line_each(hub: Hub) -> None:
+    run = hub.load("scheduler").lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
+    prefix = f"runs/inventory/{run['created_at'][:10]}/{run['run_id']}/"
+    assert run["results_uri"] == f"s3://{hub.resources.results_bucket}/{prefix}"
+    objects = bucket_objects(hub)
+    accounts = [f"20000000000{i}" for i in range(1, 6)]
+    assert sorted(objects) == [f"{prefix}{a}-us-east-1.jsonl" for a in accounts]
+    for key, lines in objects.items():
+        (line,) = lines
+        assert key.endswith(f"/{line['account']}-{line['region']}.jsonl")
+        assert line["run_id"] == run["run_id"] and line["job"] == "inventory" and line["status"] == "ok"
+        assert json.loads(line["output_json"])["count"] == 3 and line["error_json"] is None
+    # R1 wrote them with its own policy (the emulator enforces it): PutObject, nothing else on the bucket
+    puts = [c for c in hub.emulator.calls(service="s3") if hub.resources.results_bucket in c.path]
+    assert {c.action for c in puts} == {"PutObject"} and all(c.status == 200 for c in puts)
+    status, body = api_call(hub.load("api"), "api-get-run.json", RUN_ID=run["run_id"])
+    assert status == 200 and body["results_uri"] == run["results_uri"]
+
+
+def test_queued_targets_write_their_objects_once_however_often_sqs_delivers_them(hub: Hub) -> None:
+    run_id, messages = queued_tag_owner_run(hub)
+    # an attempt that stopped after claiming the first target (a Lambda timeout) left its claim
+    first = json.loads(messages[0]["body"])
+    hub.admin(hub.seed.hub_account).client("dynamodb").put_item(
+        TableName=hub.resources.table,
+        Item={
+            "pk": {"S": f"run#{run_id}"},
+            "sk": {"S": f"done#{first['account']}#{first['region']}"},
+            "counted": {"BOOL": False},
+        },
+    )
+    worker = hub.load("worker")
+    assert worker.lambda_handler(sqs_event(messages), FakeContext("worker")) == {"batchItemFailures": []}
+    # the whole batch delivered again: nothing is written again
+    puts = len(hub.emulator.calls(action="PutObject"))
+    assert worker.lambda_handler(sqs_event(messages), FakeContext("worker")) == {"batchItemFailures": []}
+    assert len(hub.emulator.calls(action="PutObject")) == puts == 5
+    objects = bucket_objects(hub)
+    assert len(objects) == 5 and all(len(lines) == 1 for lines in objects.values())
+    lines = [line for lines in objects.values() for line in lines]
+    assert sorted(line["account"] for line in lines) == [f"20000000000{i}" for i in range(1, 6)]
+    assert {(line["status"], line["job"], line["run_id"]) for line in lines} == {("ok", "tag-owner", run_id)}
+    assert all("/tag-owner/" in key and f"/{run_id}/" in key for key in objects)
+
+
+def test_a_worker_whose_bucket_write_fails_leaves_the_target_for_the_next_delivery(hub: Hub) -> None:
+    run_id, messages = queued_tag_owner_run(hub)
+    hub.emulator.inject_fault("PutObject", "InternalError", "We encountered an internal error.", status=500, times=3)
+    worker = hub.load("worker")
+    failed = worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker"))
+    assert failed == {"batchItemFailures": [{"itemIdentifier": messages[0]["id"]}]}  # SQS delivers it again
+    assert run_record(hub, run_id).get("targets_done") is None and bucket_objects(hub) == {}
+    hub.emulator.clear_faults()
+    assert worker.lambda_handler(sqs_event(messages), FakeContext("worker")) == {"batchItemFailures": []}
+    assert len(bucket_objects(hub)) == 5 and run_record(hub, run_id)["targets_done"] == "5"
+
+
+def test_an_output_over_300_kb_is_kept_whole_in_the_bucket_and_pointed_to_by_the_item(hub: Hub) -> None:
+    from rolechain.actions import REGISTRY, ActionContext, Params, register
+
+    big = {"blob": "x" * 400_000}
+
+    @register("big_output_test", params=Params, iam_actions=["s3:ListAllMyBuckets"], changes=False)
+    def big_output(ctx: ActionContext, params: Params) -> dict[str, Any]:
+        """Answers 400 KB."""
+        return big
+
+    try:
+        api = hub.load("api")
+        status, run = api_as(api, ALICE, "api-post-run-action.json", {"action": "big_output_test",
+                                                                      "accounts": ["200000000001"]})  # fmt: skip
+        assert status == 200 and run["summary"]["ok"] == 1
+    finally:
+        REGISTRY.pop("big_output_test")
+    ((key, (line,)),) = bucket_objects(hub).items()
+    assert json.loads(line["output_json"]) == big  # whole
+    status, stored = get_run_as(api, ALICE, run["run_id"])
+    (result,) = stored["results"]
+    assert result.get("output") is None and result["output_bytes"] > 400_000  # not in the item
+    assert result["output_uri"] == f"s3://{hub.resources.results_bucket}/{key}"
+
+
+def test_get_run_pages_its_results_and_filters_them_by_status(hub: Hub) -> None:
+    # Given: an inventory whose third account refuses ListBuckets (4 ok, 1 failed)
+    hub.emulator.inject_fault(
+        "ListBuckets", "AccessDenied", "Access Denied", status=403, match=lambda r: r.account == "200000000003"
+    )
+    run = hub.load("scheduler").lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
+    assert run["summary"]["failed"] == 1
+    api = hub.load("api")
+    seen, query = [], {"limit": "2"}
+    while True:
+        status, body = get_run_as(api, ALICE, run["run_id"], **query)
+        assert status == 200 and len(body["results"]) <= 2
+        assert body["summary"] == {"ok": 4, "failed": 1, "skipped": 0, "dry_run": 0}
+        seen += [r["account"] for r in body["results"]]
+        if body["next_token"] is None:
+            break
+        query["next_token"] = body["next_token"]
+    assert seen == [f"20000000000{i}" for i in range(1, 6)]  # each once, in order
+    status, failed = get_run_as(api, ALICE, run["run_id"], status="failed")
+    assert status == 200 and [r["account"] for r in failed["results"]] == ["200000000003"]
+    assert failed["next_token"] is None
+    assert [r["status"] for r in get_run_as(api, ALICE, run["run_id"], status="ok")[1]["results"]] == ["ok"] * 4
+    assert get_run_as(api, ALICE, run["run_id"], status="dry-run")[1]["results"] == []
+    # a token of this run's pages is refused for another status, or by a page of another run
+    _, first = get_run_as(api, ALICE, run["run_id"], limit="1")
+    assert get_run_as(api, ALICE, run["run_id"], status="ok", next_token=first["next_token"])[0] == 400
+    other = hub.load("scheduler").lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
+    status, body = get_run_as(api, ALICE, other["run_id"], next_token=first["next_token"])
+    assert (status, body["field"]) == (400, "next_token")
+    for name, value in {"limit": "1001", "status": "broken"}.items():
+        status, body = get_run_as(api, ALICE, run["run_id"], **{name: value})
+        assert (status, body["field"]) == (400, name)
+
+
+# -- reruns --------------------------------------------------------------------------------------------
+def refuse_list_buckets_in(hub: Hub, account: str) -> None:
+    hub.emulator.inject_fault("ListBuckets", "AccessDenied", "Access Denied", status=403,
+                              match=lambda r: r.account == account)  # fmt: skip
+
+
+def test_a_rerun_runs_the_old_runs_job_over_only_its_failed_targets(hub: Hub) -> None:
+    refuse_list_buckets_in(hub, "200000000003")
+    api = hub.load("api")
+    status, old = api_as(api, ALICE, "api-post-run-action.json", {"job": "inventory"})
+    assert status == 200 and old["summary"] == {"ok": 4, "failed": 1, "skipped": 0, "dry_run": 0}
+    hub.emulator.clear_requests()
+    status, new = api_as(api, ALICE, "api-post-run-action.json", {"rerun": {"run_id": old["run_id"],
+                                                                           "statuses": ["failed"]}})  # fmt: skip
+    assert status == 200 and new["job"] == "inventory" and new["rerun_of"] == old["run_id"]
+    assert new["target_count"] == 1 and [(r["account"], r["status"]) for r in new["results"]] == [
+        ("200000000003", "ok")
+    ]
+    assert {c.account for c in hub.emulator.calls(action="ListBuckets")} == {"200000000003"}  # no other account
+    status, stored = get_run_as(api, ALICE, new["run_id"])
+    assert status == 200 and stored["rerun_of"] == old["run_id"] and stored["summary"]["ok"] == 1
+    # nothing left in those statuses: a clear 400
+    status, body = api_as(api, ALICE, "api-post-run-action.json", {"rerun": {"run_id": new["run_id"]}})
+    assert (status, body["field"]) == (400, "rerun") and "failed or skipped" in body["message"]
+
+
+def test_a_rerun_of_an_ad_hoc_run_keeps_its_action_and_params(hub: Hub) -> None:
+    refuse_list_buckets_in(hub, "200000000002")
+    api = hub.load("api")
+    body = {"action": "list_buckets", "params": {"with_tags": True}, "accounts": ["200000000001", "200000000002"]}
+    status, old = api_as(api, CAROL, "api-post-run-action.json", body)
+    assert status == 200 and old["summary"]["failed"] == 1
+    status, new = api_as(api, CAROL, "api-post-run-action.json", {"rerun": {"run_id": old["run_id"]}})
+    assert status == 200 and new["action"] == "list_buckets" and new["job"] is None
+    (result,) = new["results"]
+    assert result["account"] == "200000000002" and result["status"] == "ok"
+    assert all("tags" in b for b in result["output"]["buckets"])  # with_tags: the old run's params
+    assert new["requested_by"] == CAROL and new["rerun_of"] == old["run_id"]
+
+
+def test_a_rerun_is_authorised_as_starting_the_run_and_needs_the_old_run_readable(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    refuse_list_buckets_in(hub, "200000000001")
+    api = hub.load("api")
+    _, alices = api_as(api, ALICE, "api-post-run-action.json", {"action": "list_buckets", "accounts": ["200000000001"]})
+    rerun = {"rerun": {"run_id": alices["run_id"]}}
+    # carol may not read alice's run: as if it did not exist; bob is named by no rule
+    status, body = api_as(api, CAROL, "api-post-run-action.json", rerun)
+    assert status == 404 and body["message"] == f"no run {alices['run_id']!r}"
+    assert api_as(api, BOB, "api-post-run-action.json", rerun)[0] == 403
+    # with read_all, carol reads the tag-owner run of alice, yet may not start tag-owner again
+    _, tagging = api_as(api, ALICE, "api-post-run-action.json", {"job": "tag-owner", "dry_run": True,
+                                                                   "accounts": ["200000000001"]})  # fmt: skip
+
+    def readers_read_all(data: dict[str, Any]) -> None:
+        data["api"]["rules"][1]["read_all"] = True
+
+    monkeypatch.setenv("JOB_FILE", str(hub_support.edited_demo_job_file(tmp_path, readers_read_all)))
+    api = hub.load("api")
+    statuses = {"rerun": {"run_id": tagging["run_id"], "statuses": ["dry_run", "ok"]}}
+    status, body = api_as(api, CAROL, "api-post-run-action.json", statuses)
+    assert status == 403 and "starting job 'tag-owner'" in body["message"]
+    # a rerun goes with nothing but dry_run
+    status, body = api_as(api, ALICE, "api-post-run-action.json", {**rerun, "accounts": ["200000000002"]})
+    assert (status, body["field"]) == (400, "rerun")
+
+
+@given(position=st.integers(min_value=0), replacement=st.sampled_from("AZaz09-_.=+/ %"), garbage=st.text(max_size=80))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_changed_or_made_up_token_never_opens_a_page(hub: Hub, position: int, replacement: str, garbage: str) -> None:
+    api = hub.load("api")
+    if not list_runs_as(api, ALICE, limit="1")[1]["runs"]:
+        for i in (1, 2):
+            api_as(api, ALICE, "api-post-run-action.json", {"action": "whoami", "accounts": [f"20000000000{i}"]})
+    _, first = list_runs_as(api, ALICE, limit="1")
+    token = first["next_token"]
+    genuine = list_runs_as(api, ALICE, limit="1", next_token=token)[1]
+    changed = token[: position % len(token)] + replacement + token[position % len(token) + 1 :]
+    for made_up in (changed, garbage):
+        if not made_up:
+            continue
+        # another caller: never a page, whatever the token
+        status, body = list_runs_as(api, CAROL, limit="1", next_token=made_up)
+        assert status == 400 and body["field"] == "next_token" and "runs" not in body
+        # its owner: a 400, or (a change base64 does not see) the very page the genuine token opens
+        status, body = list_runs_as(api, ALICE, limit="1", next_token=made_up)
+        assert (status, body.get("field")) == (400, "next_token") or body == genuine

@@ -118,6 +118,8 @@ def skip_part(
 ) -> int:
     """Record ``messages[start:]`` of a stopped run skipped, with its reason, while time is left.
     Returns how many were recorded."""
+    from rolechain.hub.runs import archive_inline  # runs imports this module
+
     run_id = str(record["run_id"])
     why = str(record["stopped"])
     done = start
@@ -125,7 +127,8 @@ def skip_part(
         if remaining_seconds is not None and remaining_seconds() <= RESERVE:
             break
         chunk = messages[done : done + SKIP_CHUNK]
-        hub.store.record_inline(run_id, [skipped(m, why) for m in chunk], [(m.account, m.region) for m in chunk])
+        results, targets = [skipped(m, why) for m in chunk], [(m.account, m.region) for m in chunk]
+        hub.store.record_inline(run_id, results, targets, archive_inline(hub, record, results, targets))
         done += len(chunk)
     return done - start
 

@@ -7,19 +7,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from rolechain.actions import REGISTRY
 from rolechain.chain import new_run_id
 from rolechain.errors import ConfigError
 from rolechain.hub import rollout
-from rolechain.hub.authz import RunScope, authorize_run, matching_rules, may_read
+from rolechain.hub.authz import RunScope, authorize_run, matching_rules, may_read, may_read_all
 from rolechain.hub.errors import Forbidden, NotFound, UnknownRun
-from rolechain.hub.models import Caller, ContinueMessage, QueuedPlan, RunRequest, TargetMessage
+from rolechain.hub.models import (
+    Caller,
+    ContinueMessage,
+    QueuedPlan,
+    Rerun,
+    ResultQuery,
+    RunListQuery,
+    RunRequest,
+    TargetMessage,
+)
+from rolechain.hub.results import results_prefix
+from rolechain.hub.store import INTERNAL_KEYS, RUNS_PARTITION, results_by_target
 from rolechain.jobs import OrganizationTargets, RoleRef, Targets
 from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
-from rolechain.runner import run_plan
+from rolechain.runner import Status, TargetResult, run_plan
 
 if TYPE_CHECKING:
     from rolechain.hub.hub import Hub
@@ -78,30 +92,35 @@ def start(
     remaining_seconds: Callable[[], float] | None,
     *,
     inline: bool | None = None,
+    rerun_of: str | None = None,
 ) -> dict[str, Any]:
     """Record the run, then run it at once (few targets, or ``inline``) or queue one message per target."""
     run = run_record(run_id, plan.job, plan.action.name, plan.dry_run, caller, len(plan.targets))
+    run["results_uri"] = hub.results.uri(results_prefix(run))
+    if rerun_of is not None:
+        run["rerun_of"] = rerun_of
+    accounts = list(dict.fromkeys(t.account for t in plan.targets))  # kept in plan items when queued
+    planned = QueuedPlan(
+        params=plan.params.model_dump(mode="json", exclude_unset=True),
+        account_count=len(accounts),
+        regions=list(dict.fromkeys(t.region for t in plan.targets)),
+        role=RoleRef.model_validate(plan.role.model_dump(include=set(RoleRef.model_fields))),
+    ).model_dump(mode="json")  # what the run was planned as (no ExternalId: the record is readable)
     if inline or (inline is None and len(plan.targets) <= hub.settings.inline_target_limit):
         run["mode"] = "inline"
+        run["planned"] = planned  # a rerun of an ad-hoc run plans it again from here
         hub.store.put_run(run)
         report = run_plan(hub.sessions, plan, run_id=run_id, remaining_seconds=remaining_seconds)
-        hub.store.record_inline(run_id, report.results, [(t.account, t.region) for t in plan.targets])
+        targets = [(t.account, t.region) for t in plan.targets]
+        uris = archive_inline(hub, run, report.results, targets)
+        hub.store.record_inline(run_id, report.results, targets, uris)
         try:
             complete_if_done(hub, run_id)
         except Exception:  # the run is over and recorded: its report must reach the caller
             logger.exception("run %s: the completion event was not sent", run_id)
         return {**run, **report.to_dict(), "status": "completed"}
     run["mode"] = "queued"
-    params = plan.params.model_dump(mode="json", exclude_unset=True)
-    role = RoleRef.model_validate(plan.role.model_dump(include=set(RoleRef.model_fields)))
-    # What the worker checks every message against (no ExternalId: the record is readable through the API).
-    accounts = list(dict.fromkeys(t.account for t in plan.targets))
-    run["queued"] = QueuedPlan(
-        params=params,
-        account_count=len(accounts),
-        regions=list(dict.fromkeys(t.region for t in plan.targets)),
-        role=role,
-    ).model_dump(mode="json")
+    run["queued"] = planned  # what the worker checks every message against
     run["enqueued"] = 0
     run.update(rollout.guard_fields(plan, len(plan.targets)))  # waves are queued one at a time
     # the plan's accounts first: a worker refuses a message whose account the plan does not hold
@@ -117,6 +136,23 @@ def start(
         raise
     logger.info("run %s queued %d of %d target(s)", run_id, sent, len(messages))
     return {**run, "status": "queued", "enqueued": sent}
+
+
+def archive_inline(
+    hub: Hub, record: dict[str, Any], results: Sequence[TargetResult], targets: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """Write an inline run's results to the results bucket, one object per target; each result's
+    (account, region) -> its object's URI. The run has happened and cannot be retried: a bucket that
+    refuses is logged and the results stay in DynamoDB (an output too large for it says so)."""
+    uris: dict[tuple[str, str], str] = {}
+    try:
+        for (account, region), found in results_by_target(results, targets).items():
+            if found:
+                uri = hub.results.put_target(record, account, region, found)
+                uris.update({(r.account, r.region): uri for r in found})
+    except Exception:
+        logger.exception("run %s: the results bucket refused its results", record["run_id"])
+    return uris
 
 
 def target_messages(record: dict[str, Any], accounts: Sequence[str]) -> list[TargetMessage]:
@@ -247,11 +283,15 @@ def create_run(
         Forbidden: accounts/roles outside the configuration, or a run the caller is not granted.
         ConfigError: a malformed request. NotFound: an unknown job.
     """
-    if (request.job is None) == (request.action is None):
-        raise ConfigError("body", "give exactly one of 'job' or 'action'")
     if not matching_rules(hub.job_file.api, caller.arn):
         # refused before planning: a caller no rule names makes the hub read nothing (not even the ExternalId)
         raise Forbidden(f"{caller.arn} is not allowed any run (no api rule of the job file names this caller)")
+    rerun_of, only = None, None
+    if request.rerun is not None:
+        rerun_of = request.rerun.run_id
+        request, only = _rerun_request(hub, request, request.rerun, caller)
+    if (request.job is None) == (request.action is None):
+        raise ConfigError("body", "give exactly one of 'job', 'action' or 'rerun'")
     allowed = hub.job_file.target_accounts(hub.targets_of)
     outside = sorted(set(request.accounts or ()) - allowed)
     if outside:
@@ -267,11 +307,11 @@ def create_run(
             raise ConfigError("body", "params, regions and role_name go with 'action', not 'job'")
         if accounts is not None and request.ous is not None:
             accounts = _within_job(hub, request.job, accounts, named=request.accounts or ())
-        plan = _job_plan(hub, request.job, caller, accounts, request.dry_run)
+        plan = _only(_job_plan(hub, request.job, caller, accounts, request.dry_run), only, rerun_of)
         authorize_run(
             hub.job_file.api, caller.arn, RunScope.of(plan, dry_run_by_default=hub.job_file.jobs[request.job].dry_run)
         )
-        return start(hub, plan, run_id, caller, remaining_seconds)
+        return start(hub, plan, run_id, caller, remaining_seconds, rerun_of=rerun_of)
     if not accounts:
         raise ConfigError("accounts", "required with 'action' (accounts, ous, or both)")
     defaults = hub.job_file.defaults
@@ -289,8 +329,9 @@ def create_run(
             session_tags=caller.session_tags,
         ),
     )
+    plan = _only(plan, only, rerun_of)
     authorize_run(hub.job_file.api, caller.arn, RunScope.of(plan, dry_run_by_default=settings.dry_run))
-    return start(hub, plan, run_id, caller, remaining_seconds)
+    return start(hub, plan, run_id, caller, remaining_seconds, rerun_of=rerun_of)
 
 
 def _requested_accounts(hub: Hub, request: RunRequest, allowed: set[str]) -> list[str] | None:
@@ -339,14 +380,174 @@ def _within_job(hub: Hub, job: str, accounts: list[str], *, named: Sequence[str]
     return kept
 
 
-def get_run(hub: Hub, run_id: str, caller: Caller) -> dict[str, Any]:
-    """GET /runs/{id}: the run with its results and summary, for its requester or a caller granted
-    ``read_all``. Raises NotFound for a missing run and, alike, for another caller's (its existence
-    is not disclosed)."""
-    run = hub.store.get_run(run_id)
-    if not may_read(hub.job_file.api, caller.arn, run.get("requested_by")):
+def _rerun_request(
+    hub: Hub, request: RunRequest, rerun: Rerun, caller: Caller
+) -> tuple[RunRequest, set[tuple[str, str]]]:
+    """The request that starts run ``rerun.run_id`` again (its job, or its action, params and role)
+    over the accounts of its targets that ended in ``rerun.statuses``, and those targets.
+
+    Raises:
+        NotFound: no such run, or one the caller may not read (alike). ConfigError: a rerun with other
+        fields than ``dry_run``, no target in those statuses, or an old ad-hoc run recorded no plan.
+    """
+    given = request.model_dump(exclude_none=True, exclude={"rerun", "dry_run"})
+    if given:
+        raise ConfigError(
+            "rerun", f"runs the old run's job or action again: {', '.join(sorted(given))} cannot go with it"
+        )
+    old_id = rerun.run_id
+    record = hub.store.get_run_record(old_id)
+    if record is None or not may_read(hub.job_file.api, caller.arn, record.get("requested_by")):
+        raise NotFound(f"no run {old_id!r}")
+    targets: set[tuple[str, str]] = set()
+    for status in rerun.statuses:
+        targets.update(
+            (r["account"], r["region"]) for r, _ in hub.store.query_results(old_id, status=status, start_key=None)
+        )
+    if not targets:
+        raise ConfigError("rerun", f"no target of run {old_id!r} ended {' or '.join(rerun.statuses)}")
+    accounts = sorted({account for account, _ in targets})
+    dry_run = bool(record["dry_run"]) if request.dry_run is None else request.dry_run
+    if record.get("job"):
+        return RunRequest(job=record["job"], accounts=accounts, dry_run=dry_run), targets
+    planned = record.get("planned") or record.get("queued")
+    if planned is None:
+        raise ConfigError("rerun", f"run {old_id!r} recorded no plan to run again")
+    plan = QueuedPlan.model_validate(planned)
+    again = RunRequest(
+        action=record["action"],
+        params=plan.params,
+        accounts=accounts,
+        regions=sorted({region for _, region in targets}),
+        role_name=plan.role.role_name,
+        dry_run=dry_run,
+    )
+    return again, targets
+
+
+def _only(plan: RunPlan, targets: set[tuple[str, str]] | None, rerun_of: str | None) -> RunPlan:
+    """``plan`` over only ``targets`` (a rerun's; a target of region "all" stays for an account any of
+    them names: its regions are found again). Raises ConfigError when none is left."""
+    if targets is None:
+        return plan
+    accounts = {account for account, _ in targets}
+    kept = [
+        t for t in plan.targets if (t.account, t.region) in targets or (t.region == "all" and t.account in accounts)
+    ]
+    if not kept:
+        raise ConfigError("rerun", f"no target of run {rerun_of!r} is still a target of its job")
+    return replace(plan, targets=kept)
+
+
+def run_status(record: dict[str, Any]) -> str:
+    """A run's status from its record: ``completed`` (marked so, or every target counted), ``queued``
+    (queued, no target counted yet) or ``running``."""
+    done, expected = int(record.get("targets_done", 0)), int(record.get("target_count", 0))
+    if "completed_at" in record or (done >= expected and "targets_done" in record):
+        return "completed"
+    return "queued" if record.get("mode") == "queued" and done == 0 else "running"
+
+
+def run_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """A run as GET /runs lists it: what it is, who asked, when, and its counters."""
+    return {
+        "run_id": record["run_id"],
+        "job": record.get("job"),
+        "action": record.get("action"),
+        "status": run_status(record),
+        "mode": record.get("mode"),
+        "dry_run": bool(record.get("dry_run")),
+        "requested_by": record.get("requested_by"),
+        "created_at": record.get("created_at"),
+        "completed_at": record.get("completed_at"),
+        "target_count": int(record.get("target_count", 0)),
+        "counts": {str(s): int(record.get(f"count_{s}", 0)) for s in Status},
+    }
+
+
+def list_runs(hub: Hub, query: RunListQuery, caller: Caller) -> dict[str, Any]:
+    """GET /runs: the runs ``caller`` may read, newest first, one page of ``query.limit``.
+
+    A caller granted ``read_all`` pages through every run, anyone else through the runs they requested
+    (an index partitioned by requester, so nobody else's runs are read at all). ``next_token`` is sealed
+    with the query it belongs to (:mod:`rolechain.hub.tokens`).
+
+    Raises:
+        ConfigError: (``next_token``) a token this API did not issue for this caller and these filters.
+    """
+    everyone = may_read_all(hub.job_file.api, caller.arn)
+    bound = {"route": "runs", "caller": caller.arn, "all": everyone, "job": query.job, "status": query.status}
+    start = hub.tokens.open(query.next_token, bound) if query.next_token else None
+    partition = None if everyone else caller.arn
+    if start is not None and start.get("requested_by" if partition else "list_pk", {}).get("S") != (
+        partition or RUNS_PARTITION
+    ):
+        raise ConfigError("next_token", "belongs to another query (repeat the filters it came with)")
+    page: list[dict[str, Any]] = []
+    last: dict[str, Any] | None = None
+    more = False
+    # one more than a page tells whether another follows; a status is filtered here, so read more
+    size = query.limit + 1 if query.status is None else 100
+    for record, key in _from(hub.store.query_runs, start, requested_by=partition, job=query.job, page_size=size):
+        if not may_read(hub.job_file.api, caller.arn, record.get("requested_by")):
+            continue  # the index decides already; checked again per run (fail closed)
+        summary = run_summary(record)
+        if query.status is not None and summary["status"] != query.status:
+            continue
+        if len(page) == query.limit:
+            more = True
+            break
+        page.append(summary)
+        last = key
+    token = hub.tokens.seal(bound, last) if more and last is not None else None
+    return {"runs": page, "next_token": token}
+
+
+def _from(query: Callable[..., Any], start: dict[str, Any] | None, **kwargs: Any) -> Any:
+    """``query(start_key=start, **kwargs)``; a position DynamoDB refuses is a bad ``next_token``."""
+    try:
+        yield from query(start_key=start, **kwargs)
+    except ClientError as exc:
+        if start is not None and exc.response.get("Error", {}).get("Code") == "ValidationException":
+            raise ConfigError("next_token", "does not name a position of this query") from None
+        raise
+
+
+def get_run(hub: Hub, run_id: str, caller: Caller, query: ResultQuery | None = None) -> dict[str, Any]:
+    """GET /runs/{id}: the run, its summary and one page of its results (``query``: a status, a page
+    size, where to go on), for its requester or a caller granted ``read_all``.
+
+    Raises:
+        NotFound: a missing run and, alike, another caller's (its existence is not disclosed).
+        ConfigError: (``next_token``) a token this API did not issue for this run, caller and status.
+    """
+    query = query or ResultQuery()
+    record = hub.store.get_run_record(run_id)
+    if record is None or not may_read(hub.job_file.api, caller.arn, record.get("requested_by")):
         raise NotFound(f"no run {run_id!r}")
-    return run
+    bound = {"route": "results", "run_id": run_id, "caller": caller.arn, "status": query.status}
+    start = hub.tokens.open(query.next_token, bound) if query.next_token else None
+    if start is not None and start.get("pk", {}).get("S") != f"run#{run_id}":
+        raise ConfigError("next_token", "belongs to another query (repeat the filters it came with)")
+    results: list[dict[str, Any]] = []
+    last: dict[str, Any] | None = None
+    more = False
+    size = query.limit + 1
+    for result, key in _from(hub.store.query_results, start, run_id=run_id, status=query.status, page_size=size):
+        if len(results) == query.limit:
+            more = True
+            break
+        results.append(result)
+        last = key
+    run = {k: v for k, v in record.items() if not k.startswith("count_") and k not in INTERNAL_KEYS}
+    summary = run_summary(record)
+    return {
+        **run,
+        "status": summary["status"],
+        "summary": summary["counts"],
+        "results": results,
+        "next_token": hub.tokens.seal(bound, last) if more and last is not None else None,
+    }
 
 
 def list_actions(hub: Hub) -> list[dict[str, Any]]:

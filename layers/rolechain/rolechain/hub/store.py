@@ -1,12 +1,17 @@
 """Runs and their per-target results in DynamoDB (``pk = run#<id>``; ``sk = meta`` for the run,
-``sk = target#<account>#<region>`` for each target's result)."""
+``sk = target#<account>#<region>`` for each target's result).
+
+A run's record (``meta``) is also in two sparse indexes, newest first by ``created_key``
+(``<created_at>#<run_id>``): :data:`RUNS_INDEX` holds every run (partition ``list_pk = run``) and
+:data:`REQUESTER_INDEX` the runs someone requested, partitioned by ``requested_by``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -14,11 +19,13 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from rolechain.errors import RolechainError
-from rolechain.hub.errors import NotFound
 from rolechain.runner import Status, TargetResult
 
 MAX_RESULT_BYTES = 300_000  # DynamoDB items stop at 400 KB
 PLAN_BUCKET = 100  # accounts per item of a queued run's plan (about 2 KB: one read unit)
+RUNS_INDEX = "runs-by-created"
+REQUESTER_INDEX = "runs-by-requester"
+RUNS_PARTITION = "run"  # list_pk of every run record: the partition of RUNS_INDEX
 
 
 class RunStore:
@@ -39,15 +46,87 @@ class RunStore:
         return int(time.time()) + self._ttl_seconds
 
     def put_run(self, run: Mapping[str, Any]) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item=self._item({**run, "pk": f"run#{run['run_id']}", "sk": "meta", "ttl": self._ttl()}),
-        )
+        keys = {
+            "pk": f"run#{run['run_id']}",
+            "sk": "meta",
+            "list_pk": RUNS_PARTITION,
+            "created_key": f"{run['created_at']}#{run['run_id']}",
+        }
+        self._client.put_item(TableName=self._table, Item=self._item({**run, **keys, "ttl": self._ttl()}))
 
-    def put_results(self, run_id: str, results: Iterable[TargetResult]) -> None:
+    def query_runs(
+        self,
+        *,
+        requested_by: str | None,
+        job: str | None,
+        start_key: Mapping[str, Any] | None,
+        page_size: int = 100,
+    ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """Run records newest first, each with its index key (a page's ``ExclusiveStartKey`` to go on
+        after it): those ``requested_by`` requested (:data:`REQUESTER_INDEX`), or every run (None,
+        :data:`RUNS_INDEX`); only job ``job``'s when given; ``page_size`` items read a call. A Query
+        of an index, never a Scan."""
+        partition, value = ("requested_by", requested_by) if requested_by else ("list_pk", RUNS_PARTITION)
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": REQUESTER_INDEX if requested_by else RUNS_INDEX,
+            "KeyConditionExpression": "#p = :p",
+            "ExpressionAttributeNames": {"#p": partition},
+            "ExpressionAttributeValues": {":p": {"S": value}},
+            "ScanIndexForward": False,
+            "Limit": page_size,
+        }
+        if job is not None:
+            kwargs["FilterExpression"] = "#job = :job"
+            kwargs["ExpressionAttributeNames"]["#job"] = "job"
+            kwargs["ExpressionAttributeValues"][":job"] = {"S": job}
+        if start_key is not None:
+            kwargs["ExclusiveStartKey"] = dict(start_key)
+        while True:
+            page = self._client.query(**kwargs)
+            for item in page["Items"]:
+                key = {name: item[name] for name in ("pk", "sk", partition, "created_key")}
+                record = _plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
+                yield _public(record), key
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def query_results(
+        self, run_id: str, *, status: str | None, start_key: Mapping[str, Any] | None, page_size: int = 1000
+    ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """The run's stored target results in (account, region) order, each with its key (to go on
+        after it); only those of ``status`` when given."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :target)",
+            "ExpressionAttributeValues": {":pk": {"S": f"run#{run_id}"}, ":target": {"S": "target#"}},
+            "Limit": page_size,
+        }
+        if status is not None:
+            kwargs["FilterExpression"] = "#status = :status"
+            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+            kwargs["ExpressionAttributeValues"][":status"] = {"S": status}
+        if start_key is not None:
+            kwargs["ExclusiveStartKey"] = dict(start_key)
+        while True:
+            page = self._client.query(**kwargs)
+            for item in page["Items"]:
+                key = {name: item[name] for name in ("pk", "sk")}
+                yield _public(_plain({k: self._deserializer.deserialize(v) for k, v in item.items()})), key
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def put_results(
+        self, run_id: str, results: Iterable[TargetResult], uris: Mapping[tuple[str, str], str] | None = None
+    ) -> None:
         """Store one item per target; a target given twice keeps its last result, since DynamoDB
-        refuses a BatchWriteItem that names one key twice."""
-        self._batch_put(run_id, [self._result_item(run_id, r) for r in _last_per_key(results)])
+        refuses a BatchWriteItem that names one key twice. ``uris``: where each result (by account and
+        region) is kept in full, the pointer an output too large for an item leaves."""
+        uris = uris or {}
+        items = [self._result_item(run_id, r, uris.get((r.account, r.region))) for r in _last_per_key(results)]
+        self._batch_put(run_id, items)
 
     def _batch_put(self, run_id: str, items: Sequence[dict[str, Any]]) -> None:
         for start in range(0, len(items), 25):  # BatchWriteItem takes 25 items a call
@@ -61,15 +140,29 @@ class RunStore:
             else:
                 raise RolechainError(f"DynamoDB kept {len(request[self._table])} result(s) of run {run_id} unprocessed")
 
-    def _result_item(self, run_id: str, result: TargetResult) -> dict[str, Any]:
+    def _result_item(self, run_id: str, result: TargetResult, uri: str | None) -> dict[str, Any]:
         data = result.to_dict()
-        if len(json.dumps(data.get("output"), default=str)) > MAX_RESULT_BYTES:
-            data["output"] = {"truncated": True, "note": f"output over {MAX_RESULT_BYTES} bytes not stored"}
+        size = len(json.dumps(data.get("output"), default=str).encode())
+        if size > MAX_RESULT_BYTES:
+            # the item keeps a pointer; the results bucket keeps the output whole
+            data["output"] = None
+            data["output_bytes"] = size
+            data["output_uri"] = uri
+            if uri is None:
+                data["output_note"] = f"output of {size} bytes, over {MAX_RESULT_BYTES}: the results bucket kept none"
         return self._item(
             {**data, "pk": f"run#{run_id}", "sk": f"target#{result.account}#{result.region}", "ttl": self._ttl()}
         )
 
-    def record_target(self, run_id: str, account: str, region: str, results: Sequence[TargetResult]) -> bool:
+    def record_target(
+        self,
+        run_id: str,
+        account: str,
+        region: str,
+        results: Sequence[TargetResult],
+        *,
+        archive: Callable[[], str] | None = None,
+    ) -> bool:
         """Store a queued target's results and count it on the run, once.
 
         A marker item ``done#<account>#<region>`` claims the target (a conditional put): a message
@@ -77,7 +170,11 @@ class RunStore:
         run's counters grow by DynamoDB ``ADD`` (one item, no transaction: workers never conflict), then
         the marker says it was counted. A delivery whose earlier attempt stopped between the claim and
         the count (a Lambda timeout) finds the marker uncounted and finishes the count. The counters
-        decide when to look; completion itself is decided from the markers (:meth:`done_targets`)."""
+        decide when to look; completion itself is decided from the markers (:meth:`done_targets`).
+
+        ``archive`` (writing the results bucket; returns the object's URI) runs once the target is
+        claimed, before anything is counted: only the delivery that counts the target writes its object,
+        and one that fails there leaves the claim uncounted for the next delivery to finish."""
         counts = _counts(results)
         marker = self._item(
             {
@@ -97,7 +194,8 @@ class RunStore:
             existing = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
             if existing.get("counted", {}).get("BOOL", True):
                 return False  # counted before: a message delivered again
-        self.put_results(run_id, results)
+        uri = archive() if archive is not None else None
+        self.put_results(run_id, results, {(r.account, r.region): uri for r in results} if uri else None)
         self._client.update_item(**self._count_update(run_id, counts, targets=1))
         # counted, with the counts of these results (a delivery finishing an earlier attempt's claim has
         # results of its own)
@@ -112,20 +210,20 @@ class RunStore:
         )
         return True
 
-    def record_inline(self, run_id: str, results: Sequence[TargetResult], targets: Sequence[tuple[str, str]]) -> None:
-        """Store an inline run's results, a counted marker per target and the run's counters."""
-        self.put_results(run_id, results)
-        by_target: dict[tuple[str, str], list[TargetResult]] = {key: [] for key in targets}
-        for result in results:
-            # a result of region "all" expanded is its account's target
-            key = (result.account, result.region) if (result.account, result.region) in by_target else None
-            key = key or next((k for k in by_target if k[0] == result.account and k[1] == "all"), None)
-            if key is not None:
-                by_target[key].append(result)
+    def record_inline(
+        self,
+        run_id: str,
+        results: Sequence[TargetResult],
+        targets: Sequence[tuple[str, str]],
+        uris: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
+        """Store an inline run's results, a counted marker per target and the run's counters; ``uris``
+        as for :meth:`put_results`."""
+        self.put_results(run_id, results, uris)
         markers = [
             self._item({"pk": f"run#{run_id}", "sk": f"done#{a}#{r}", "counted": True, **_prefixed(_counts(found)),
                         "ttl": self._ttl()})
-            for (a, r), found in by_target.items()
+            for (a, r), found in results_by_target(results, targets).items()
         ]  # fmt: skip
         self._batch_put(run_id, markers)
         self._client.update_item(**self._count_update(run_id, _counts(results), targets=len(targets)))
@@ -390,32 +488,27 @@ class RunStore:
         record: dict[str, Any] = _plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
         return record
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        """The run with its results and a summary. Raises NotFound."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"run#{run_id}"}},
-        }
-        for page in self._client.get_paginator("query").paginate(**kwargs):
-            items.extend({k: self._deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"])
-        meta = next((i for i in items if i["sk"] == "meta"), None)
-        if meta is None:
-            raise NotFound(f"no run {run_id!r}")
-        results = [_plain(i) for i in items if i["sk"].startswith("target#")]
-        counted = sum(1 for i in items if i["sk"].startswith("done#"))
-        for result in results:
-            for key in ("pk", "sk", "ttl"):
-                result.pop(key, None)
-        summary = {str(s): 0 for s in Status}
-        for result in results:
-            summary[result["status"]] = summary.get(result["status"], 0) + 1
-        run = {k: v for k, v in _plain(meta).items() if k not in ("pk", "sk", "ttl") and not k.startswith("count_")}
-        expected = int(run.get("target_count", len(results)))
-        done = int(run.get("targets_done", max(counted, len(results))))
-        run["status"] = "completed" if "completed_at" in run or done >= expected else "running"
-        return {**run, "summary": summary, "results": sorted(results, key=lambda r: (r["account"], r["region"]))}
+
+INTERNAL_KEYS = ("pk", "sk", "ttl", "list_pk", "created_key")
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    """An item without the table's own keys."""
+    return {k: v for k, v in item.items() if k not in INTERNAL_KEYS}
+
+
+def results_by_target(
+    results: Iterable[TargetResult], targets: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[TargetResult]]:
+    """Each planned target (account, region) with its results: a result of region "all" expanded is
+    its account's target; a result of no planned target is left out."""
+    by_target: dict[tuple[str, str], list[TargetResult]] = {key: [] for key in targets}
+    for result in results:
+        key = (result.account, result.region) if (result.account, result.region) in by_target else None
+        key = key or next((k for k in by_target if k[0] == result.account and k[1] == "all"), None)
+        if key is not None:
+            by_target[key].append(result)
+    return by_target
 
 
 def plan_bucket(account: str, buckets: int) -> int:

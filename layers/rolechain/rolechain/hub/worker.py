@@ -9,7 +9,7 @@ recorded failed (kind ``config``) and never retried, so its run still completes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rolechain.errors import ConfigError
@@ -49,7 +49,8 @@ def process_target(
     if record is not None and record.get("stopped") and _in_run(record, message, planned):
         # the run's guardrail stopped it (max_failures): its queued targets start no more
         result = rollout.skipped(message, str(record["stopped"]))
-        hub.store.record_target(message.run_id, message.account, message.region, [result])
+        archive = _archiver(hub, record, message, [result])
+        hub.store.record_target(message.run_id, message.account, message.region, [result], archive=archive)
         hub.complete_if_done(message.run_id, remaining_seconds)
         return result
     try:
@@ -69,7 +70,8 @@ def process_target(
         if isinstance(exc, UnknownRun) or hub.store.has_result(message.run_id, message.account, message.region):
             return result
         if record is not None and _in_run(record, message, planned):
-            hub.store.record_target(message.run_id, message.account, message.region, [result])
+            archive = _archiver(hub, record, message, [result])
+            hub.store.record_target(message.run_id, message.account, message.region, [result], archive=archive)
             hub.complete_if_done(message.run_id, remaining_seconds)
         else:
             hub.store.put_results(message.run_id, [result])
@@ -79,9 +81,24 @@ def process_target(
     retry = any(is_transient(r) or _not_started(r) for r in results)
     if retry and receive_count < hub.settings.max_receive_count:
         raise TransientTargetError(result)
-    hub.store.record_target(message.run_id, message.account, message.region, results)
+    archive = _archiver(hub, record, message, results)
+    hub.store.record_target(message.run_id, message.account, message.region, results, archive=archive)
     hub.complete_if_done(message.run_id, remaining_seconds)
     return result
+
+
+def _archiver(
+    hub: Hub, record: dict[str, Any] | None, message: TargetMessage, results: Sequence[TargetResult]
+) -> Callable[[], str]:
+    """What writes the target's object to the results bucket (the store calls it once it holds the
+    target's claim); its key is the target's own, so a delivery finishing a claim overwrites it."""
+
+    def archive() -> str:
+        if record is None:
+            raise UnknownRun(f"no run {message.run_id!r} is recorded")
+        return hub.results.put_target(record, message.account, message.region, results)
+
+    return archive
 
 
 def _not_started(result: TargetResult) -> bool:
