@@ -872,6 +872,13 @@ class _Progress:
         self.stream.flush()
 
 
+# -- runs (a client of the deployed API) -----------------------------------------------------------
+def _runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from rolechain.runs_cli import runs_parser  # imported here: it uses this module's renderers
+
+    runs_parser(sub)
+
+
 # -- entry point ----------------------------------------------------------------------------------
 PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _whoami_parser,
@@ -881,6 +888,7 @@ PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentPars
     _run_parser,
     _validate_parser,
     _policy_parser,
+    _runs_parser,
 ]
 
 
