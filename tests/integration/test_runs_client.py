@@ -1,0 +1,165 @@
+"""``rolechain runs`` against the real API handler: an API Gateway stand-in on loopback checks each
+request's SigV4 signature, turns it into the REST event (``userArn``: whoever signed) and calls
+``functions/api/app.py`` over the emulated hub. The CLI signs with a profile's keys, as an operator's."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from rolechain_dev.emulator import Emulator, Seed
+
+from tests.api_server import ApiGateway, Fault, Identity
+from tests.hub_support import FakeContext, HubResources, create_hub_resources, load_handler, test_env
+from tests.integration.support import CliResult, run_cli
+from tests.secrets_guard import GUARD
+
+pytestmark = pytest.mark.integration
+
+ALICE = "arn:aws:iam::111111111111:user/alice"  # the demo job file's operator: every job, read_all
+READER = "arn:aws:sts::111111111111:assumed-role/rolechain-readers/bob"  # inventory only, own runs
+PROFILES = {
+    "alice": ("AKIAALICECLIENT00001", "aliceClientSecret/000000000000000000000000", ALICE),
+    "bob": ("AKIABOBCLIENT0000001", "bobClientSecret/00000000000000000000000000", READER),
+}
+MALLORY = ("AKIAALICECLIENT00001", "notAlicesSecret/0000000000000000000000000")  # alice's key id, wrong secret
+
+
+@pytest.fixture(scope="module")
+def hub(
+    emulator: Emulator, landscapes: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Seed, HubResources, ModuleType]]:
+    """The API handler over the demo hub, its env set as Lambda sets it (R1's credentials)."""
+    seed: Seed = landscapes.fresh()
+    resources = create_hub_resources(emulator, seed)
+    credentials = tmp_path_factory.mktemp("aws") / "credentials"
+    profiles = {**{name: key[:2] for name, key in PROFILES.items()}, "mallory": MALLORY}
+    credentials.write_text(
+        "".join(
+            f"[{name}]\naws_access_key_id = {k}\naws_secret_access_key = {s}\n" for name, (k, s) in profiles.items()
+        )
+    )
+    GUARD.add(*(secret for _, secret in profiles.values()))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for key, value in test_env(resources, seed, AWS_LAMBDA_FUNCTION_NAME="rolechain-test").items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(Path(credentials).with_name("config")))
+        monkeypatch.delenv("ROLECHAIN_API_URL", raising=False)
+        yield seed, resources, load_handler("api")
+    landscapes.invalidate()
+
+
+@pytest.fixture
+def gateway(hub: tuple[Seed, HubResources, ModuleType]) -> Iterator[ApiGateway]:
+    api = hub[2]
+    identities = {key: Identity(secret, arn) for key, secret, arn in PROFILES.values()}
+    with ApiGateway(lambda event: api.lambda_handler(event, FakeContext("api")), identities) as server:
+        yield server
+
+
+def runs(gateway: ApiGateway, *argv: str, profile: str = "alice") -> CliResult:
+    return run_cli(["runs", *argv, "--api-url", gateway.url, "--profile", profile, "--region", "us-east-1"])
+
+
+def stored_runs(emulator: Emulator, seed: Seed, table: str) -> set[str]:
+    dynamodb = emulator.admin_session(seed.hub_account, seed.region).client("dynamodb")
+    items = dynamodb.scan(TableName=table)["Items"]
+    return {i["pk"]["S"] for i in items if i["sk"]["S"] == "meta" and i["pk"]["S"].startswith("run#")}
+
+
+def test_start_then_show_a_run_through_the_signed_api(gateway: ApiGateway) -> None:
+    # Given alice's profile, when she starts the inventory over two accounts
+    started = runs(gateway, "start", "inventory", "--accounts", "200000000001,200000000002", "--json")
+    # then it ran inline and completed, both targets ok
+    assert started.code == 0, started.err
+    run = started.json
+    assert run["status"] == "completed" and run["summary"]["ok"] == 2 and run["requested_by"] == ALICE
+    post = next(gateway.requests("POST", "/v1/runs"))
+    assert post.caller == ALICE and post.status == 200 and len(post.headers["Idempotency-Key"]) >= 32
+    # and show reads it back: CSV, one row per target, with the runner's columns
+    shown = runs(gateway, "show", run["run_id"], "--format", "csv")
+    assert shown.code == 0, shown.err
+    rows = list(csv.DictReader(io.StringIO(shown.out)))
+    assert [(r["account"], r["status"]) for r in rows] == [("200000000001", "ok"), ("200000000002", "ok")]
+    table = runs(gateway, "show", run["run_id"])
+    assert table.code == 0 and f"run {run['run_id']}: list_buckets" in table.out and "2 ok" in table.out
+    assert "status: completed (inline, 2 target(s), requested by " + ALICE in table.out
+
+
+def test_a_lost_answer_is_retried_with_the_same_key_and_the_run_starts_once(
+    gateway: ApiGateway, emulator: Emulator, hub: tuple[Seed, HubResources, ModuleType]
+) -> None:
+    seed, resources, _ = hub
+    before = stored_runs(emulator, seed, resources.table)
+    # Given a gateway that loses the answer to the first start (the handler ran, the client sees a 502)
+    gateway.faults = [Fault(502, after=True, body=b'{"message": "Internal server error"}')]
+    started = runs(gateway, "start", "inventory", "--accounts", "200000000003", "--json")
+    assert started.code == 0, started.err
+    posts = list(gateway.requests("POST", "/v1/runs"))
+    assert [p.status for p in posts] == [502, 200]
+    assert posts[0].headers["Idempotency-Key"] == posts[1].headers["Idempotency-Key"]
+    # then the hub recorded one run, the one the retry answered
+    assert stored_runs(emulator, seed, resources.table) - before == {f"run#{started.json['run_id']}"}
+
+
+def test_throttling_before_the_handler_is_retried(gateway: ApiGateway) -> None:
+    gateway.faults = [Fault(429, headers={"Retry-After": "0"}), Fault(503, headers={"Retry-After": "0"})]
+    started = runs(gateway, "start", "inventory", "--accounts", "200000000004", "--json")
+    assert started.code == 0, started.err
+    assert [p.status for p in gateway.requests("POST")] == [429, 503, 200]
+
+
+def test_a_refusal_shows_the_apis_message_and_field(gateway: ApiGateway) -> None:
+    unknown = runs(gateway, "start", "--action", "nope", "--accounts", "200000000001")
+    assert unknown.code == 2
+    assert "the API answered 400: unknown action 'nope'" in unknown.err and unknown.err.startswith(
+        "rolechain: error: action:"
+    )
+    outside = runs(gateway, "start", "--action", "list_buckets", "--accounts", "999999999999")
+    assert outside.code == 1 and "answered 403: accounts outside the configured targets: 999999999999" in outside.err
+    assert len(list(gateway.requests("POST"))) == 2  # a 4xx is not retried
+
+
+def test_a_caller_the_rules_do_not_grant_is_refused_and_cannot_read_anothers_run(gateway: ApiGateway) -> None:
+    run_id = runs(gateway, "start", "inventory", "--accounts", "200000000005", "--json").json["run_id"]
+    refused = runs(gateway, "start", "tag-owner", profile="bob")
+    assert refused.code == 1 and "answered 403" in refused.err and "tag-owner" in refused.err
+    hidden = runs(gateway, "show", run_id, profile="bob")
+    assert hidden.code == 1 and f"answered 404: no run '{run_id}'" in hidden.err
+    assert {r.caller for r in gateway.requests("POST")} == {ALICE, READER}
+
+
+def test_a_request_signed_with_the_wrong_secret_is_refused_and_no_secret_is_shown(gateway: ApiGateway) -> None:
+    result = runs(gateway, "show", "abc123", profile="mallory")
+    assert result.code == 1
+    assert "answered 403: The request signature we calculated does not match" in result.err
+    assert MALLORY[1] not in result.out + result.err  # the guard checks every seeded secret as well
+
+
+def test_bad_input_is_refused_before_any_request(gateway: ApiGateway) -> None:
+    cases = [
+        (
+            ["start", "--action", "list_buckets", "--accounts", "2000000000O1"],
+            "--accounts: '2000000000O1' is not a 12-digit",
+        ),
+        (["start", "--action", "list_buckets"], "--accounts: required with --action"),
+        (["start", "inventory", "--action", "list_buckets"], "give either JOB or --action"),
+        (
+            ["start", "--action", "list_buckets", "--accounts", "200000000001", "--target-region", "us-esat-1"],
+            "--target-region",
+        ),
+        (["show", "../jobs"], "RUN_ID: '../jobs' is not a run id"),
+        (["rerun", "abc123"], "give --failed and/or --skipped"),
+        (["list", "--limit", "0"], "--limit: must be at least 1"),
+        (["show", "abc123", "--status", "broken"], "--status: 'broken' is not one of ok, failed, skipped, dry-run"),
+    ]
+    for argv, said in cases:
+        result = runs(gateway, *argv)
+        assert result.code == 2 and said in result.err, (argv, result.err)
+    assert gateway.received == []
