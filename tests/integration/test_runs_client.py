@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -163,3 +164,45 @@ def test_bad_input_is_refused_before_any_request(gateway: ApiGateway) -> None:
         result = runs(gateway, *argv)
         assert result.code == 2 and said in result.err, (argv, result.err)
     assert gateway.received == []
+
+
+def test_the_url_comes_from_the_stacks_api_url_output(
+    gateway: ApiGateway,
+    emulator: Emulator,
+    hub: tuple[Seed, HubResources, ModuleType],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seed = hub[0]
+    # Given the hub stack, whose ApiUrl output is the gateway, and an operator allowed to describe it
+    admin = emulator.admin_session(seed.hub_account, seed.region)
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"ApiUrl": {"Value": gateway.url}, "HubRoleArn": {"Value": seed.hub_role_arn}},
+    }
+    admin.client("cloudformation").create_stack(StackName="rolechain-hub", TemplateBody=json.dumps(template))
+    admin.client("iam").put_user_policy(
+        UserName=seed.user_arn.rsplit("/", 1)[-1],
+        PolicyName="describe-hub-stack",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "cloudformation:DescribeStacks", "Resource": "*"}],
+            }
+        ),
+    )
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        f"[operator]\naws_access_key_id = {seed.user_access_key_id}\n"
+        f"aws_secret_access_key = {seed.user_secret_access_key}\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    gateway.identities[seed.user_access_key_id] = Identity(seed.user_secret_access_key, seed.user_arn)
+    # When the operator names the stack instead of the URL
+    argv = ["runs", "show", "abc123", "--profile", "operator", "--region", seed.region]
+    shown = run_cli([*argv, "--stack", "rolechain-hub"])
+    # then the request reached the gateway (the hub knows no such run), signed by the operator
+    assert shown.code == 1 and "GET /runs/abc123: the API answered 404: no run 'abc123'" in shown.err
+    assert [r.caller for r in gateway.received] == [seed.user_arn]
+    missing = run_cli([*argv, "--stack", "no-such-stack"])
+    assert missing.code == 2 and missing.err.startswith("rolechain: error: --stack: 'no-such-stack': ValidationError")
