@@ -346,3 +346,31 @@ def test_get_run_joins_every_page_of_results() -> None:
     queries = [parse_qs(urlsplit(s.url).query) for s in transport.sent]
     assert all(q["status"] == ["failed"] for q in queries)
     assert [q.get("next_token") for q in queries] == [None, ["p2"], ["p3"]]
+
+
+def test_wait_polls_until_completed_then_reads_every_page_once() -> None:
+    meta = {"run_id": "r1", "action": "list_buckets"}
+    transport = answers(
+        (200, {**meta, "status": "queued", "results": [], "next_token": None}),
+        (200, {**meta, "status": "running", "results": [], "next_token": None}),
+        (200, {**meta, "status": "completed", "results": [{"account": "200000000001"}], "next_token": "p2"}),
+        (200, {**meta, "status": "completed", "results": [{"account": "200000000002"}], "next_token": None}),
+    )
+    api, slept = client(transport)
+    done = api.wait("r1", interval_seconds=0.5)
+    assert done["status"] == "completed" and [r["account"] for r in done["results"]] == ["200000000001", "200000000002"]
+    assert slept == [0.5, 0.5] and len(transport.sent) == 4 and transport.script == []
+
+
+def test_wait_gives_up_at_its_deadline() -> None:
+    transport = answers(*[(200, {"run_id": "r1", "status": "running", "next_token": None})] * 3)
+    api, slept = client(transport)
+    now = [0.0]
+
+    def clock() -> float:
+        return now[0]
+
+    api.sleep = lambda seconds: now.__setitem__(0, now[0] + seconds)
+    with pytest.raises(ApiError, match="the run is still running after 2s"):
+        api.wait("r1", interval_seconds=1.0, timeout_seconds=2.0, clock=clock)
+    assert len(transport.sent) == 3 and slept == []

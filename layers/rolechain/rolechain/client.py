@@ -10,6 +10,7 @@ credentials. No request header (the signature, the session token) is ever put in
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import random
 import re
@@ -264,15 +265,7 @@ class ApiClient:
 
     def get_run(self, run_id: str, *, status: str | None = None) -> dict[str, Any]:
         """The run with every result (all pages joined); ``status`` keeps only results of that status."""
-        run: dict[str, Any] | None = None
-        results: list[dict[str, Any]] = []
-        for page in self.run_pages(run_id, status=status):
-            run = run or page
-            results.extend(page.get("results") or [])
-        assert run is not None
-        run = {**run, "results": results}
-        run.pop("next_token", None)
-        return run
+        return _joined(self.run_pages(run_id, status=status))
 
     def start_run(self, body: Mapping[str, Any], idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
         """POST /runs with an Idempotency-Key (a new one when not given), the same on every retry: the hub
@@ -298,14 +291,28 @@ class ApiClient:
         Raises ApiError when it is not completed within ``timeout_seconds``."""
         deadline = clock() + timeout_seconds
         while True:
-            first = next(self.run_pages(run_id))
+            pages = self.run_pages(run_id)
+            first = next(pages)
             if first.get("status") == "completed":
-                return self.get_run(run_id)
+                return _joined(itertools.chain([first], pages))
             if clock() + interval_seconds > deadline:
                 raise ApiError(
                     "GET", f"/runs/{run_id}", None, f"the run is still {first.get('status')} after {timeout_seconds:g}s"
                 )
             self.sleep(interval_seconds)
+
+
+def _joined(pages: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """The first page's run with the results of every page."""
+    run: dict[str, Any] | None = None
+    results: list[dict[str, Any]] = []
+    for page in pages:
+        run = run or page
+        results.extend(page.get("results") or [])
+    assert run is not None, "run_pages yields at least one page"
+    joined = {**run, "results": results}
+    joined.pop("next_token", None)
+    return joined
 
 
 def run_path(run_id: str) -> str:

@@ -169,10 +169,10 @@ def _list_row(run: Mapping[str, Any]) -> tuple[object, ...]:
 
 # -- show -----------------------------------------------------------------------------------------
 def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    run_path(args.run_id)
     status = _result_status(args.status)
     fmt = cli._format_of(args)
     client = api_client(args)
-    run_path(args.run_id)
     if fmt == "jsonl":  # each page's results as it arrives
         for page in client.run_pages(args.run_id, status=status):
             for result in page.get("results") or []:
