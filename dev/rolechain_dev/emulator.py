@@ -47,7 +47,7 @@ from functools import lru_cache
 from http import HTTPStatus
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 from xml.sax.saxutils import escape as xml_escape
 
 import boto3
@@ -639,8 +639,9 @@ def request_resource(request: RecordedRequest) -> str | None:
     SSM parameters); None otherwise (the policy's Resource is then not checked)."""
     region, account = request.region or "us-east-1", request.account
     if request.service == "s3":
-        bucket = request.path.lstrip("/").split("/", 1)[0]
-        return f"arn:aws:s3:::{bucket}" if bucket else None
+        # a bucket's ARN, or an object's (bucket/key) for a request naming a key
+        bucket_and_key = request.path.lstrip("/").split("?", 1)[0]
+        return f"arn:aws:s3:::{unquote(bucket_and_key)}" if bucket_and_key else None
     body = request.body if isinstance(request.body, dict) else {}
     if request.service == "dynamodb" and isinstance(body.get("TableName"), str):
         return f"arn:aws:dynamodb:{region}:{account}:table/{body['TableName']}"

@@ -12,6 +12,7 @@ a stand-in built under the same tag), ``ROLECHAIN_SAM_SKIP_PULL=0`` always pulls
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import ipaddress
@@ -74,6 +75,8 @@ class HubResources:
     dlq_url: str
     r1_credentials: dict[str, str]
     job_file: str
+    results_bucket: str = ""
+    page_token_key: str = ""
 
     def function_env(self, endpoint_url: str, region: str) -> dict[str, str]:
         """The functions' own variables (what the template's Globals set, pointed at the emulator)."""
@@ -83,6 +86,8 @@ class HubResources:
             "JOB_FILE": self.job_file,
             "INLINE_TARGET_LIMIT": "10",
             "MAX_RECEIVE_COUNT": "3",
+            "RESULTS_BUCKET": self.results_bucket,
+            "PAGE_TOKEN_KEY_ID": self.page_token_key,
             "AWS_MAX_ATTEMPTS": "2",
             "AWS_ENDPOINT_URL": endpoint_url,
             "AWS_REGION": region,
@@ -136,6 +141,14 @@ def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = Non
         TableName=table,
         AttributeDefinitions=[dict(a) for a in props["AttributeDefinitions"]],
         KeySchema=[dict(k) for k in props["KeySchema"]],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index["IndexName"],
+                "KeySchema": [dict(k) for k in index["KeySchema"]],
+                "Projection": dict(index["Projection"]),
+            }
+            for index in props.get("GlobalSecondaryIndexes", [])
+        ],
         BillingMode=props["BillingMode"],
     )
     dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=dict(props["TimeToLiveSpecification"]))
@@ -158,6 +171,25 @@ def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = Non
         "TargetDeadLetterQueue": dlq_arn,
         "EventDeadLetterQueue": dlq_arn,
     }
+    # The results bucket and the page-token key, as the template configures them.
+    bucket = f"rolechain-results-{suffix}"
+    bucket_props = resources["ResultsBucket"]["Properties"]
+    s3: Any = admin.client("s3")
+    s3.create_bucket(Bucket=bucket, **({} if seed.region == "us-east-1" else {
+        "CreateBucketConfiguration": {"LocationConstraint": seed.region}}))  # fmt: skip
+    encryption = bucket_props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    rules = [  # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault
+        {("Apply" + k if k == "ServerSideEncryptionByDefault" else k): copy.deepcopy(v) for k, v in rule.items()}
+        for rule in encryption
+    ]
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
+    s3.put_public_access_block(
+        Bucket=bucket, PublicAccessBlockConfiguration=dict(bucket_props["PublicAccessBlockConfiguration"])
+    )
+    key_props = resources["PageTokenKey"]["Properties"]
+    token_key = admin.client("kms").create_key(KeySpec=key_props["KeySpec"], KeyUsage=key_props["KeyUsage"])
+    arns["ResultsBucket"] = f"arn:aws:s3:::{bucket}"
+    arns["PageTokenKey"] = token_key["KeyMetadata"]["Arn"]
     arns["HubRole"] = seed.hub_role_arn
     hub_role = resources["HubRole"]["Properties"]
     attached = [  # AWS::IAM::RolePolicy resources of R1 (its policies that name R1 itself)
@@ -186,6 +218,8 @@ def create_hub_resources(emulator: Emulator, seed: Seed, root: Path | None = Non
         dlq_url=dlq_url,
         r1_credentials={k: str(v) for k, v in r1.items()},
         job_file=str(DEMO_JOB_FILE),
+        results_bucket=bucket,
+        page_token_key=arns["PageTokenKey"],
     )
 
 

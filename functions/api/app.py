@@ -3,11 +3,12 @@
 import binascii
 import os
 import warnings
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
@@ -23,7 +24,8 @@ from rolechain.hub.lambda_support import (
     remaining_seconds,
     request_user_arn,
 )
-from rolechain.types import RUN_ID
+from rolechain.hub.models import MAX_TOKEN, ResultQuery, RunListQuery
+from rolechain.types import JOB_NAME, RUN_ID
 
 logger = Logger()
 tracer = LazyTracer()
@@ -65,6 +67,21 @@ def _bad_request(exc: ConfigError) -> Response[dict[str, Any]]:
 @app.exception_handler(IdempotencyValidationError)
 def _idempotency_conflict(exc: IdempotencyValidationError) -> Response[dict[str, Any]]:
     return _error(422, "Idempotency-Key was already used with a different body", field="Idempotency-Key")
+
+
+# A malformed query parameter is a 400 naming it (the rule every edge keeps); Powertools' own answer, a
+# 422 listing where and what (never pydantic's message), stays for the body and the path.
+@app.exception_handler(RequestValidationError)
+def _invalid_request(exc: RequestValidationError) -> Response[dict[str, Any]]:
+    errors = exc.errors()
+    query = [e for e in errors if tuple(e.get("loc", ()))[:1] == ("query",)]
+    if query:
+        field = str(query[0]["loc"][1]) if len(query[0]["loc"]) > 1 else "query"
+        return _error(400, f"query parameter {field!r} is not valid ({query[0]['type']})", field=field)
+    detail = [{"loc": e["loc"], "type": e["type"]} for e in errors]
+    return Response(
+        status_code=422, content_type=content_types.APPLICATION_JSON, body={"statusCode": 422, "detail": detail}
+    )
 
 
 # The body is decoded and parsed by Powertools' validation before any route runs; what it cannot decode
@@ -130,12 +147,36 @@ def create_run(
     )
 
 
-@app.get("/runs/<run_id>", responses=ROUTE_RESPONSES["get_run"])
-def get_run(run_id: Annotated[str, Path(pattern=f"^{RUN_ID}$")]) -> Response[dict[str, Any]]:
+NextToken = Annotated[str | None, Query(min_length=1, max_length=MAX_TOKEN, description="the last page's next_token")]
+
+
+@app.get("/runs", responses=ROUTE_RESPONSES["list_runs"])
+def list_runs(
+    job: Annotated[str | None, Query(pattern=f"^{JOB_NAME}$")] = None,
+    status: Annotated[Literal["queued", "running", "completed"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    next_token: NextToken = None,
+) -> Response[dict[str, Any]]:
     caller = api_caller(request_user_arn(app.current_event.raw_event), os.environ)
     if caller is None:
         return _error(403, NO_IDENTITY)
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=HUB.get_run(run_id, caller))
+    query = RunListQuery(job=job, status=status, limit=limit, next_token=next_token)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=HUB.list_runs(query, caller))
+
+
+@app.get("/runs/<run_id>", responses=ROUTE_RESPONSES["get_run"])
+def get_run(
+    run_id: Annotated[str, Path(pattern=f"^{RUN_ID}$")],
+    status: Annotated[Literal["ok", "failed", "skipped", "dry-run", "dry_run"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    next_token: NextToken = None,
+) -> Response[dict[str, Any]]:
+    caller = api_caller(request_user_arn(app.current_event.raw_event), os.environ)
+    if caller is None:
+        return _error(403, NO_IDENTITY)
+    query = ResultQuery.model_validate({"status": status, "limit": limit, "next_token": next_token})
+    run = HUB.get_run(run_id, caller, query)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=run)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -6,6 +6,7 @@ R1's session credentials, as their execution role gives them in Lambda.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -329,7 +330,8 @@ def test_api_large_run_is_queued_with_202_and_completes_through_the_worker(hub: 
     status, run = api_call(api, "api-post-run-job.json")
     assert status == 202 and run["status"] == "queued"
     status, pending = api_call(api, "api-get-run.json", RUN_ID=run["run_id"])
-    assert status == 200 and pending["status"] == "running" and pending["results"] == []
+    # queued until a target is counted (as GET /runs says too)
+    assert status == 200 and pending["status"] == "queued" and pending["results"] == []
     response = hub.load("worker").lambda_handler(sqs_event(drain_queue(hub)), FakeContext("worker"))
     assert response == {"batchItemFailures": []}
     status, done = api_call(api, "api-get-run.json", RUN_ID=run["run_id"])
@@ -430,6 +432,105 @@ def test_api_a_run_is_readable_by_its_requester_and_read_all_only(hub: Hub) -> N
     event = load_event("api-get-run.json", RUN_ID=run["run_id"])
     event["requestContext"]["identity"]["userArn"] = None
     assert hub.load("api").lambda_handler(event, FakeContext("api"))["statusCode"] == 403
+
+
+def list_runs_as(api: ModuleType, caller: str, **query: str) -> tuple[int, dict[str, Any]]:
+    """GET /runs by ``caller`` with ``query`` as its query string."""
+    event = load_event("api-list-runs.json")
+    event["requestContext"]["identity"]["userArn"] = caller
+    event["queryStringParameters"] = query or None
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    response = api.lambda_handler(event, FakeContext("api"))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def get_run_as(api: ModuleType, caller: str, run_id: str, **query: str) -> tuple[int, dict[str, Any]]:
+    """GET /runs/{run_id} by ``caller`` with ``query`` as its query string."""
+    event = load_event("api-get-run.json", RUN_ID=run_id)
+    event["requestContext"]["identity"]["userArn"] = caller
+    event["queryStringParameters"] = query or None
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    response = api.lambda_handler(event, FakeContext("api"))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def every_page(api: ModuleType, caller: str, **query: str) -> list[list[dict[str, Any]]]:
+    """Each page of GET /runs, following next_token to the end."""
+    pages = []
+    while True:
+        status, body = list_runs_as(api, caller, **query)
+        assert status == 200, body
+        pages.append(body["runs"])
+        if body["next_token"] is None:
+            return pages
+        query["next_token"] = body["next_token"]
+
+
+def test_api_lists_the_runs_a_caller_may_read_newest_first_in_pages(hub: Hub) -> None:
+    # Given: alice (read_all) starts three runs, carol (her own runs only) one, the schedule one
+    api = hub.load("api")
+    alice_runs = [
+        api_as(api, ALICE, "api-post-run-action.json", {"action": "whoami", "accounts": [f"20000000000{i}"]})[1]
+        for i in (1, 2, 3)
+    ]
+    carol_run = api_as(api, CAROL, "api-post-run-action.json", {"action": "whoami", "accounts": ["200000000004"]})[1]
+    scheduled = hub.load("scheduler").lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
+    newest_first = [scheduled["run_id"], carol_run["run_id"], *(r["run_id"] for r in reversed(alice_runs))]
+
+    # When alice pages two at a time: every run once, newest first, the last page without a token
+    pages = every_page(api, ALICE, limit="2")
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [r["run_id"] for p in pages for r in p] == newest_first
+    first = pages[0][0]
+    assert set(first) == {"run_id", "job", "action", "status", "mode", "dry_run", "requested_by", "created_at",
+                          "completed_at", "target_count", "counts"}  # fmt: skip
+    assert first["job"] == "inventory" and first["status"] == "completed" and first["mode"] == "inline"
+    assert first["counts"] == {"ok": 5, "failed": 0, "skipped": 0, "dry_run": 0} and first["target_count"] == 5
+    # the filters: a job's runs only; a status
+    assert [r["run_id"] for p in every_page(api, ALICE, job="inventory") for r in p] == [scheduled["run_id"]]
+    assert len([r for p in every_page(api, ALICE, status="completed") for r in p]) == 5
+    assert every_page(api, ALICE, status="running") == [[]]
+    # carol sees her own run only, bob (no rule) nothing, whatever the page size
+    assert [r["run_id"] for p in every_page(api, CAROL, limit="1") for r in p] == [carol_run["run_id"]]
+    assert every_page(api, BOB) == [[]]
+    # a Query of an index, never a Scan of the table
+    assert hub.emulator.calls(action="Scan") == []
+
+
+def test_api_list_runs_refuses_forged_tokens_and_bad_parameters_with_a_400_naming_them(hub: Hub) -> None:
+    api = hub.load("api")
+    for i in (1, 2):
+        api_as(api, ALICE, "api-post-run-action.json", {"action": "whoami", "accounts": [f"20000000000{i}"]})
+    api_as(api, CAROL, "api-post-run-action.json", {"action": "whoami", "accounts": ["200000000003"]})
+    status, body = list_runs_as(api, ALICE, limit="1")
+    token = body["next_token"]
+    assert status == 200 and token
+    payload, mac = token.split(".")
+    forged = (
+        base64.urlsafe_b64encode(
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).replace(ALICE.encode(), CAROL.encode())
+        )
+        .decode()
+        .rstrip("=")
+    )
+    refused = {
+        "not a token": "garbage",
+        "a flipped MAC": f"{payload}.{mac[:-2]}{'AA' if mac[-2:] != 'AA' else 'BB'}",
+        "carol's name in alice's token": f"{forged}.{mac}",
+    }
+    for why, bad in refused.items():
+        status, body = list_runs_as(api, CAROL, next_token=bad)
+        assert (status, body.get("field")) == (400, "next_token"), why
+        assert "runs" not in body
+    # alice's genuine token is hers: carol, or alice with other filters, cannot follow it
+    assert list_runs_as(api, CAROL, next_token=token)[1].get("field") == "next_token"
+    assert list_runs_as(api, ALICE, next_token=token, status="completed")[1].get("field") == "next_token"
+    assert list_runs_as(api, ALICE, next_token=token)[0] == 200
+    for name, value in {"limit": "0", "status": "done", "job": "no spaces"}.items():
+        status, body = list_runs_as(api, ALICE, **{name: value})
+        assert status == 400 and body["field"] == name, (name, body)
+    assert list_runs_as(api, ALICE, limit="101")[1].get("field") == "limit"
+    assert list_runs_as(api, ALICE, limit="ten")[1].get("field") == "limit"
 
 
 def test_a_job_over_an_ou_is_resolved_once_by_the_scheduler_and_trusted_by_the_worker(

@@ -49,6 +49,37 @@ class RunAnswer(BaseModel):
     target_count: int
     summary: dict[str, int] | None = None
     results: list[dict[str, Any]] | None = None
+    next_token: str | None = None  # GET /runs/{run_id}: the next page of results (null: the last)
+    results_uri: str | None = None  # where every result of the run is, as JSON Lines
+    rerun_of: str | None = None  # the run this one runs again (POST /runs with "rerun")
+
+
+class RunListEntry(BaseModel):
+    """One run of GET /runs: what it is, who asked, when, and how its targets ended so far."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    run_id: str
+    job: str | None = None
+    action: str | None = None
+    status: Literal["completed", "queued", "running"]
+    mode: Literal["inline", "queued"] | None = None
+    dry_run: bool
+    requested_by: str | None = None
+    created_at: str | None = None
+    completed_at: str | None = None
+    target_count: int
+    counts: dict[str, int]
+
+
+class RunListAnswer(BaseModel):
+    """GET /runs: one page of the runs the caller may read, newest first; ``next_token`` goes on (null:
+    the last page)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    runs: list[RunListEntry]
+    next_token: str | None
 
 
 def error_response(description: str) -> dict[str, Any]:
@@ -75,9 +106,15 @@ ROUTE_RESPONSES: dict[str, dict[int, dict[str, Any]]] = {
         # documented on every route by Powertools' request validation itself.
     },
     "get_run": {
-        200: answer_response("The run, its results and a summary", RunAnswer),
+        200: answer_response("The run, a summary and one page of its results", RunAnswer),
+        400: error_response("A query parameter is malformed, or next_token is not one this API issued here"),
         403: FORBIDDEN,
         404: error_response("No such run"),
+    },
+    "list_runs": {
+        200: answer_response("One page of the runs the caller may read, newest first", RunListAnswer),
+        400: error_response("A query parameter is malformed, or next_token is not one this API issued here"),
+        403: FORBIDDEN,
     },
 }
 

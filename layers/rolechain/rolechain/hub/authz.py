@@ -100,4 +100,9 @@ def authorize_run(policy: ApiPolicy, caller_arn: str, scope: RunScope) -> None:
 
 def may_read(policy: ApiPolicy, caller_arn: str, requested_by: str | None) -> bool:
     """Whether ``caller_arn`` may read a run ``requested_by`` someone (None: the scheduler or a rule)."""
-    return requested_by == caller_arn or any(rule.read_all for rule in matching_rules(policy, caller_arn))
+    return requested_by == caller_arn or may_read_all(policy, caller_arn)
+
+
+def may_read_all(policy: ApiPolicy, caller_arn: str) -> bool:
+    """Whether a rule matching ``caller_arn`` grants ``read_all`` (every run, not only their own)."""
+    return any(rule.read_all for rule in matching_rules(policy, caller_arn))

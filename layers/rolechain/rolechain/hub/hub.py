@@ -7,12 +7,13 @@ from __future__ import annotations
 import time
 from functools import cached_property
 
-from rolechain.errors import ConfigError
+from rolechain.errors import ConfigError, RolechainError
 from rolechain.hub import remediation, runs, worker
 from rolechain.hub.events import RunEvents
 from rolechain.hub.queue import TargetQueue
 from rolechain.hub.settings import Settings
 from rolechain.hub.store import RunStore
+from rolechain.hub.tokens import PageTokens
 from rolechain.jobs import JobFile, Targets, load_job_file
 from rolechain.sessions import ChainSessions
 from rolechain.targets import OrganizationReader, resolve
@@ -43,6 +44,12 @@ class Hub:
         return TargetQueue(self.sessions.client(None, "sqs"), self.settings.target_queue_url)
 
     @cached_property
+    def tokens(self) -> PageTokens:
+        if not self.settings.page_token_key:
+            raise RolechainError("PAGE_TOKEN_KEY_ID is not set, so pages of runs and results cannot be sealed")
+        return PageTokens(self.sessions.client(None, "kms"), self.settings.page_token_key)
+
+    @cached_property
     def events(self) -> RunEvents:
         return RunEvents(self.sessions.client(None, "events"), self.settings.event_bus_name)
 
@@ -65,6 +72,7 @@ class Hub:
     _start = runs.start
     create_run = runs.create_run
     get_run = runs.get_run
+    list_runs = runs.list_runs
     list_actions = runs.list_actions
     list_jobs = runs.list_jobs
     process_target = worker.process_target

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from rolechain.chain import sanitize_session_name, sanitize_tag_value
 from rolechain.jobs import RoleRef
@@ -69,6 +69,47 @@ class RunRequest(BaseModel):
     regions: list[Region] | None = Field(default=None, min_length=1, max_length=30)
     role_name: RoleName | None = None
     dry_run: bool | None = None
+    rerun: Rerun | None = None
+
+
+RunStatus = Literal["queued", "running", "completed"]
+ResultStatus = Literal["ok", "failed", "skipped", "dry_run"]
+MAX_TOKEN = 4096
+
+
+class RunListQuery(BaseModel):
+    """GET /runs: the filters, the page size and where to go on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    job: JobName | None = None
+    status: RunStatus | None = None
+    limit: int = Field(default=25, ge=1, le=100)
+    next_token: str | None = Field(default=None, min_length=1, max_length=MAX_TOKEN)
+
+
+def _status_name(value: object) -> object:
+    """``dry-run`` (the API's spelling in a query) is the results' ``dry_run``."""
+    return value.replace("-", "_") if isinstance(value, str) else value
+
+
+class ResultQuery(BaseModel):
+    """GET /runs/{run_id}: which of the run's results, how many, and where to go on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    status: Annotated[ResultStatus | None, BeforeValidator(_status_name)] = None
+    limit: int = Field(default=1000, ge=1, le=1000)
+    next_token: str | None = Field(default=None, min_length=1, max_length=MAX_TOKEN)
+
+
+class Rerun(BaseModel):
+    """POST /runs ``rerun``: run an old run again over only its targets that ended in ``statuses``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    run_id: RunId
+    statuses: list[ResultStatus] = Field(default=["failed", "skipped"], min_length=1, max_length=4)
 
 
 SOURCE_IDENTITY_DIGEST_CHARS = 12  # 48 bits of SHA-256: distinct callers do not collide in practice

@@ -10,15 +10,26 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from rolechain.actions import REGISTRY
 from rolechain.chain import new_run_id
 from rolechain.errors import ConfigError
-from rolechain.hub.authz import RunScope, authorize_run, matching_rules, may_read
+from rolechain.hub.authz import RunScope, authorize_run, matching_rules, may_read, may_read_all
 from rolechain.hub.errors import Forbidden, NotFound, UnknownRun
-from rolechain.hub.models import Caller, ContinueMessage, QueuedPlan, RunRequest, TargetMessage
+from rolechain.hub.models import (
+    Caller,
+    ContinueMessage,
+    QueuedPlan,
+    ResultQuery,
+    RunListQuery,
+    RunRequest,
+    TargetMessage,
+)
+from rolechain.hub.store import INTERNAL_KEYS, RUNS_PARTITION
 from rolechain.jobs import RoleRef
 from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
-from rolechain.runner import run_plan
+from rolechain.runner import Status, run_plan
 
 if TYPE_CHECKING:
     from rolechain.hub.hub import Hub
@@ -261,14 +272,112 @@ def create_run(
     return start(hub, plan, run_id, caller, remaining_seconds)
 
 
-def get_run(hub: Hub, run_id: str, caller: Caller) -> dict[str, Any]:
-    """GET /runs/{id}: the run with its results and summary, for its requester or a caller granted
-    ``read_all``. Raises NotFound for a missing run and, alike, for another caller's (its existence
-    is not disclosed)."""
-    run = hub.store.get_run(run_id)
-    if not may_read(hub.job_file.api, caller.arn, run.get("requested_by")):
+def run_status(record: dict[str, Any]) -> str:
+    """A run's status from its record: ``completed`` (marked so, or every target counted), ``queued``
+    (queued, no target counted yet) or ``running``."""
+    done, expected = int(record.get("targets_done", 0)), int(record.get("target_count", 0))
+    if "completed_at" in record or (done >= expected and "targets_done" in record):
+        return "completed"
+    return "queued" if record.get("mode") == "queued" and done == 0 else "running"
+
+
+def run_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """A run as GET /runs lists it: what it is, who asked, when, and its counters."""
+    return {
+        "run_id": record["run_id"],
+        "job": record.get("job"),
+        "action": record.get("action"),
+        "status": run_status(record),
+        "mode": record.get("mode"),
+        "dry_run": bool(record.get("dry_run")),
+        "requested_by": record.get("requested_by"),
+        "created_at": record.get("created_at"),
+        "completed_at": record.get("completed_at"),
+        "target_count": int(record.get("target_count", 0)),
+        "counts": {str(s): int(record.get(f"count_{s}", 0)) for s in Status},
+    }
+
+
+def list_runs(hub: Hub, query: RunListQuery, caller: Caller) -> dict[str, Any]:
+    """GET /runs: the runs ``caller`` may read, newest first, one page of ``query.limit``.
+
+    A caller granted ``read_all`` pages through every run, anyone else through the runs they requested
+    (an index partitioned by requester, so nobody else's runs are read at all). ``next_token`` is sealed
+    with the query it belongs to (:mod:`rolechain.hub.tokens`).
+
+    Raises:
+        ConfigError: (``next_token``) a token this API did not issue for this caller and these filters.
+    """
+    everyone = may_read_all(hub.job_file.api, caller.arn)
+    bound = {"route": "runs", "caller": caller.arn, "all": everyone, "job": query.job, "status": query.status}
+    start = hub.tokens.open(query.next_token, bound) if query.next_token else None
+    partition = None if everyone else caller.arn
+    if start is not None and start.get("requested_by" if partition else "list_pk", {}).get("S") != (
+        partition or RUNS_PARTITION
+    ):
+        raise ConfigError("next_token", "belongs to another query (repeat the filters it came with)")
+    page: list[dict[str, Any]] = []
+    last: dict[str, Any] | None = None
+    more = False
+    for record, key in _from(hub.store.query_runs, start, requested_by=partition, job=query.job):
+        if not may_read(hub.job_file.api, caller.arn, record.get("requested_by")):
+            continue  # the index decides already; checked again per run (fail closed)
+        summary = run_summary(record)
+        if query.status is not None and summary["status"] != query.status:
+            continue
+        if len(page) == query.limit:
+            more = True
+            break
+        page.append(summary)
+        last = key
+    token = hub.tokens.seal(bound, last) if more and last is not None else None
+    return {"runs": page, "next_token": token}
+
+
+def _from(query: Callable[..., Any], start: dict[str, Any] | None, **kwargs: Any) -> Any:
+    """``query(start_key=start, **kwargs)``; a position DynamoDB refuses is a bad ``next_token``."""
+    try:
+        yield from query(start_key=start, **kwargs)
+    except ClientError as exc:
+        if start is not None and exc.response.get("Error", {}).get("Code") == "ValidationException":
+            raise ConfigError("next_token", "does not name a position of this query") from None
+        raise
+
+
+def get_run(hub: Hub, run_id: str, caller: Caller, query: ResultQuery | None = None) -> dict[str, Any]:
+    """GET /runs/{id}: the run, its summary and one page of its results (``query``: a status, a page
+    size, where to go on), for its requester or a caller granted ``read_all``.
+
+    Raises:
+        NotFound: a missing run and, alike, another caller's (its existence is not disclosed).
+        ConfigError: (``next_token``) a token this API did not issue for this run, caller and status.
+    """
+    query = query or ResultQuery()
+    record = hub.store.get_run_record(run_id)
+    if record is None or not may_read(hub.job_file.api, caller.arn, record.get("requested_by")):
         raise NotFound(f"no run {run_id!r}")
-    return run
+    bound = {"route": "results", "run_id": run_id, "caller": caller.arn, "status": query.status}
+    start = hub.tokens.open(query.next_token, bound) if query.next_token else None
+    if start is not None and start.get("pk", {}).get("S") != f"run#{run_id}":
+        raise ConfigError("next_token", "belongs to another query (repeat the filters it came with)")
+    results: list[dict[str, Any]] = []
+    last: dict[str, Any] | None = None
+    more = False
+    for result, key in _from(hub.store.query_results, start, run_id=run_id, status=query.status):
+        if len(results) == query.limit:
+            more = True
+            break
+        results.append(result)
+        last = key
+    run = {k: v for k, v in record.items() if not k.startswith("count_") and k not in INTERNAL_KEYS}
+    summary = run_summary(record)
+    return {
+        **run,
+        "status": summary["status"],
+        "summary": summary["counts"],
+        "results": results,
+        "next_token": hub.tokens.seal(bound, last) if more and last is not None else None,
+    }
 
 
 def list_actions(hub: Hub) -> list[dict[str, Any]]:

@@ -24,6 +24,8 @@ class Settings(BaseModel):
     max_receive_count: int = Field(default=3, alias="MAX_RECEIVE_COUNT", ge=1, le=100)
     region: str = Field(default="us-east-1", alias="AWS_REGION")
     event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME", min_length=1)
+    results_bucket: str = Field(default="", alias="RESULTS_BUCKET", pattern="^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$")
+    page_token_key: str = Field(default="", alias="PAGE_TOKEN_KEY_ID")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

@@ -1,11 +1,16 @@
 """Runs and their per-target results in DynamoDB (``pk = run#<id>``; ``sk = meta`` for the run,
-``sk = target#<account>#<region>`` for each target's result)."""
+``sk = target#<account>#<region>`` for each target's result).
+
+A run's record (``meta``) is also in two sparse indexes, newest first by ``created_key``
+(``<created_at>#<run_id>``): :data:`RUNS_INDEX` holds every run (partition ``list_pk = run``) and
+:data:`REQUESTER_INDEX` the runs someone requested, partitioned by ``requested_by``.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -13,10 +18,12 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from rolechain.errors import RolechainError
-from rolechain.hub.errors import NotFound
 from rolechain.runner import Status, TargetResult
 
 MAX_RESULT_BYTES = 300_000  # DynamoDB items stop at 400 KB
+RUNS_INDEX = "runs-by-created"
+REQUESTER_INDEX = "runs-by-requester"
+RUNS_PARTITION = "run"  # list_pk of every run record: the partition of RUNS_INDEX
 
 
 class RunStore:
@@ -37,10 +44,69 @@ class RunStore:
         return int(time.time()) + self._ttl_seconds
 
     def put_run(self, run: Mapping[str, Any]) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item=self._item({**run, "pk": f"run#{run['run_id']}", "sk": "meta", "ttl": self._ttl()}),
-        )
+        keys = {
+            "pk": f"run#{run['run_id']}",
+            "sk": "meta",
+            "list_pk": RUNS_PARTITION,
+            "created_key": f"{run['created_at']}#{run['run_id']}",
+        }
+        self._client.put_item(TableName=self._table, Item=self._item({**run, **keys, "ttl": self._ttl()}))
+
+    def query_runs(
+        self, *, requested_by: str | None, job: str | None, start_key: Mapping[str, Any] | None
+    ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """Run records newest first, each with its index key (a page's ``ExclusiveStartKey`` to go on
+        after it): those ``requested_by`` requested (:data:`REQUESTER_INDEX`), or every run (None,
+        :data:`RUNS_INDEX`); only job ``job``'s when given. A Query of an index, never a Scan."""
+        partition, value = ("requested_by", requested_by) if requested_by else ("list_pk", RUNS_PARTITION)
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": REQUESTER_INDEX if requested_by else RUNS_INDEX,
+            "KeyConditionExpression": "#p = :p",
+            "ExpressionAttributeNames": {"#p": partition},
+            "ExpressionAttributeValues": {":p": {"S": value}},
+            "ScanIndexForward": False,
+        }
+        if job is not None:
+            kwargs["FilterExpression"] = "#job = :job"
+            kwargs["ExpressionAttributeNames"]["#job"] = "job"
+            kwargs["ExpressionAttributeValues"][":job"] = {"S": job}
+        if start_key is not None:
+            kwargs["ExclusiveStartKey"] = dict(start_key)
+        while True:
+            page = self._client.query(**kwargs)
+            for item in page["Items"]:
+                key = {name: item[name] for name in ("pk", "sk", partition, "created_key")}
+                record = _plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
+                yield _public(record), key
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def query_results(
+        self, run_id: str, *, status: str | None, start_key: Mapping[str, Any] | None
+    ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """The run's stored target results in (account, region) order, each with its key (to go on
+        after it); only those of ``status`` when given."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :target)",
+            "ExpressionAttributeValues": {":pk": {"S": f"run#{run_id}"}, ":target": {"S": "target#"}},
+        }
+        if status is not None:
+            kwargs["FilterExpression"] = "#status = :status"
+            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+            kwargs["ExpressionAttributeValues"][":status"] = {"S": status}
+        if start_key is not None:
+            kwargs["ExclusiveStartKey"] = dict(start_key)
+        while True:
+            page = self._client.query(**kwargs)
+            for item in page["Items"]:
+                key = {name: item[name] for name in ("pk", "sk")}
+                yield _public(_plain({k: self._deserializer.deserialize(v) for k, v in item.items()})), key
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def put_results(self, run_id: str, results: Iterable[TargetResult]) -> None:
         """Store one item per target; a target given twice keeps its last result, since DynamoDB
@@ -266,32 +332,13 @@ class RunStore:
         record: dict[str, Any] = _plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
         return record
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        """The run with its results and a summary. Raises NotFound."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"run#{run_id}"}},
-        }
-        for page in self._client.get_paginator("query").paginate(**kwargs):
-            items.extend({k: self._deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"])
-        meta = next((i for i in items if i["sk"] == "meta"), None)
-        if meta is None:
-            raise NotFound(f"no run {run_id!r}")
-        results = [_plain(i) for i in items if i["sk"].startswith("target#")]
-        counted = sum(1 for i in items if i["sk"].startswith("done#"))
-        for result in results:
-            for key in ("pk", "sk", "ttl"):
-                result.pop(key, None)
-        summary = {str(s): 0 for s in Status}
-        for result in results:
-            summary[result["status"]] = summary.get(result["status"], 0) + 1
-        run = {k: v for k, v in _plain(meta).items() if k not in ("pk", "sk", "ttl") and not k.startswith("count_")}
-        expected = int(run.get("target_count", len(results)))
-        done = int(run.get("targets_done", max(counted, len(results))))
-        run["status"] = "completed" if "completed_at" in run or done >= expected else "running"
-        return {**run, "summary": summary, "results": sorted(results, key=lambda r: (r["account"], r["region"]))}
+
+INTERNAL_KEYS = ("pk", "sk", "ttl", "list_pk", "created_key")
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    """An item without the table's own keys."""
+    return {k: v for k, v in item.items() if k not in INTERNAL_KEYS}
 
 
 def _counts(results: Iterable[TargetResult]) -> dict[str, int]:
