@@ -12,7 +12,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
+from rolechain.client import ApiClient
 from rolechain_dev.emulator import Emulator, Seed
 
 from tests.api_server import ApiGateway, Fault, Identity
@@ -206,3 +208,44 @@ def test_the_url_comes_from_the_stacks_api_url_output(
     assert [r.caller for r in gateway.received] == [seed.user_arn]
     missing = run_cli([*argv, "--stack", "no-such-stack"])
     assert missing.code == 2 and missing.err.startswith("rolechain: error: --stack: 'no-such-stack': ValidationError")
+
+
+def alice_client(gateway: ApiGateway, **kwargs: Any) -> ApiClient:
+    return ApiClient(gateway.url, boto3.Session(profile_name="alice", region_name="us-east-1"), **kwargs)
+
+
+def test_list_pages_through_the_real_api_newest_first(gateway: ApiGateway) -> None:
+    # Given three runs of the inventory, one after the other
+    started = [
+        runs(gateway, "start", "inventory", "--accounts", account, "--json").json["run_id"]
+        for account in ("200000000001", "200000000002", "200000000003")
+    ]
+    newest_first = started[::-1]
+    # When the CLI lists the job's two newest
+    listed = runs(gateway, "list", "--job", "inventory", "--limit", "2", "--json")
+    assert listed.code == 0, listed.err
+    assert [r["run_id"] for r in listed.json["runs"]] == newest_first[:2]
+    assert listed.json["runs"][0]["counts"]["ok"] == 1 and listed.json["runs"][0]["requested_by"] == ALICE
+    # and a client asking one run a page follows the API's sealed next_token through every run
+    gateway.received.clear()
+    every = [r["run_id"] for r in alice_client(gateway, page_size=1).list_runs(job="inventory")]
+    assert every[:3] == newest_first and len(every) == len(set(every))
+    tokens = [r.query.get("next_token") for r in gateway.requests("GET", "/v1/runs")]
+    assert tokens[0] is None and all(tokens[1:]) and len(tokens) == len(every)  # one run a page, to the last
+    assert [r.status for r in gateway.received] == [200] * len(tokens)
+    table = runs(gateway, "list", "--job", "inventory", "--status", "completed")
+    assert table.code == 0 and newest_first[0] in table.out.splitlines()[2]
+
+
+def test_show_pages_through_the_real_apis_results(gateway: ApiGateway) -> None:
+    accounts = ["200000000001", "200000000002", "200000000003"]
+    run_id = runs(gateway, "start", "inventory", "--accounts", ",".join(accounts), "--json").json["run_id"]
+    gateway.received.clear()
+    run = alice_client(gateway, results_page_size=1).get_run(run_id)
+    assert sorted(r["account"] for r in run["results"]) == accounts and run["summary"]["ok"] == 3
+    queries = [r.query for r in gateway.requests("GET", f"/v1/runs/{run_id}")]
+    assert len(queries) >= 3 and queries[0] == {"limit": "1"} and all(q.get("next_token") for q in queries[1:])
+    failed = runs(gateway, "show", run_id, "--status", "failed", "--json")
+    assert failed.code == 0 and failed.json["results"] == [] and failed.json["summary"]["ok"] == 3
+    ok = runs(gateway, "show", run_id, "--status", "ok", "--format", "jsonl")
+    assert sorted(json.loads(line)["account"] for line in ok.out.splitlines()) == accounts

@@ -165,8 +165,9 @@ class ApiClient:
     """Signed requests to the rolechain API at ``base_url``.
 
     ``session``: the boto3 session whose credentials sign (its profile or the standard chain); ``region``
-    the signing region (default: the URL's, else the session's). ``http`` and ``sleep`` are the transport
-    and the wait between retries (tests give their own).
+    the signing region (default: the URL's, else the session's). ``page_size``: runs asked for per page
+    of GET /runs (1-100); ``results_page_size``: results per page of GET /runs/{id} (None: the API's
+    default). ``http`` and ``sleep`` are the transport and the wait between retries (tests give their own).
     """
 
     base_url: str
@@ -174,6 +175,8 @@ class ApiClient:
     region: str | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_seconds: float = 60.0
+    page_size: int = 100
+    results_page_size: int | None = None
     http: Transport = field(default_factory=lambda: urllib3.PoolManager(retries=False))
     sleep: Callable[[float], None] = time.sleep
 
@@ -239,7 +242,7 @@ class ApiClient:
         token: str | None = None
         given = 0
         while True:
-            page_size = min(100, limit - given) if limit is not None else 100
+            page_size = min(self.page_size, limit - given) if limit is not None else self.page_size
             answer = self.get("/runs", {"job": job, "status": status, "limit": page_size, "next_token": token})
             runs = _list_of(answer, "runs", "GET /runs")
             for run in runs:
@@ -256,7 +259,7 @@ class ApiClient:
         path = "/runs/" + run_path(run_id)
         token: str | None = None
         while True:
-            answer = self.get(path, {"status": status, "next_token": token})
+            answer = self.get(path, {"status": status, "limit": self.results_page_size, "next_token": token})
             _list_of(answer, "results", f"GET {path}", required=False)
             yield answer
             token = _token(answer, f"GET {path}")
