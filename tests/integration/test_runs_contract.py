@@ -253,3 +253,22 @@ def test_rerun_of_a_run_with_nothing_to_rerun_names_the_field(contract: tuple[Ap
     rerun = runs("rerun", "clean", "--failed")
     assert rerun.code == 2
     assert "rerun.statuses: the API answered 400: the run has no target of those statuses" in rerun.err
+
+
+def test_start_sends_the_request_the_flags_say(contract: tuple[ApiGateway, ContractApi]) -> None:
+    gateway, _ = contract
+    argv = ["start", "--action", "tag_resources", "--accounts", "200000000001,200000000002"]
+    argv += ["--param", 'tags={"owner":"me"}', "--param", "missing_only=true", "--target-region", "eu-west-1"]
+    started = runs(*argv, "--role-name", "rolechain-target", "--no-dry-run", "--json")
+    assert started.code == 0, started.err
+    assert json.loads(next(gateway.requests("POST")).body) == {
+        "action": "tag_resources",
+        "params": {"tags": {"owner": "me"}, "missing_only": True},
+        "accounts": ["200000000001", "200000000002"],
+        "regions": ["eu-west-1"],
+        "role_name": "rolechain-target",
+        "dry_run": False,
+    }
+    assert json.loads(started.out)["status"] == "queued"
+    runs("start", "inventory", "--dry-run")
+    assert json.loads(list(gateway.requests("POST"))[1].body) == {"job": "inventory", "dry_run": True}
