@@ -203,6 +203,9 @@ def test_show_as_a_table_uses_the_runs_renderer(contract: tuple[ApiGateway, Cont
     assert "run mixed: list_buckets" in shown.out
     assert "200000000002  us-east-1  failed   AccessDenied: no" in shown.out
     assert "1 ok, 1 failed, 1 skipped, 0 dry_run" in shown.out
+    failed = runs("show", "mixed", "--status", "failed")
+    assert "200000000001" not in failed.out and "0 ok, 1 failed, 0 skipped" in failed.out  # the table's
+    assert "; the run: 1 ok, 1 failed, 1 skipped, 0 dry_run" in failed.out  # the run's own counters
 
 
 def test_rerun_starts_a_run_over_the_failed_and_skipped_targets_and_waits(

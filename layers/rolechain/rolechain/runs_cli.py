@@ -311,8 +311,13 @@ def write_run(out: TextIO, run: dict[str, Any], fmt: str) -> RunReport:
 
 
 def _status_line(run: Mapping[str, Any]) -> str:
+    """The run's state and, from its own counters, every target's (the table may show some only)."""
     who = f", requested by {run['requested_by']}" if run.get("requested_by") else ""
-    return f"status: {run.get('status')} ({run.get('mode') or 'run'}, {run.get('target_count')} target(s){who})"
+    counts = run.get("summary") or run.get("counts")
+    line = f"status: {run.get('status')} ({run.get('mode') or 'run'}, {run.get('target_count')} target(s){who})"
+    if isinstance(counts, dict):
+        line += "; the run: " + ", ".join(f"{n} {status}" for status, n in counts.items())
+    return line
 
 
 def write_queued(out: TextIO, run: dict[str, Any], fmt: str) -> None:
