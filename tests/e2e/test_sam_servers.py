@@ -153,6 +153,9 @@ def test_start_api_driven_by_rolechain_runs(stack: Stack, server: Any) -> None:
     assert [(r["account"], r["status"]) for r in rows] == [("200000000002", "ok"), ("200000000003", "ok")]
     table = rolechain(base, region, "show", run["run_id"])
     assert table.returncode == 0 and f"run {run['run_id']}: list_buckets" in table.stdout
+    listed = rolechain(base, region, "list", "--job", "inventory", "--limit", "1", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["run_id"] for r in json.loads(listed.stdout)["runs"]] == [run["run_id"]]  # the newest
     refused = rolechain(base, region, "start", "--action", "nope", "--accounts", "200000000001")
     assert refused.returncode == 2 and "the API answered 400: unknown action 'nope'" in refused.stderr
     missing = rolechain(base, region, "show", "unknownrun")
