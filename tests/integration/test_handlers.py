@@ -27,6 +27,7 @@ from tests.hub_support import (
     sqs_event,
     test_env,
 )
+from tests.secrets_guard import GUARD
 
 ALICE = "arn:aws:iam::111111111111:user/alice"  # the caller of the events/api-*.json fixtures
 
@@ -772,3 +773,201 @@ def test_a_message_for_a_target_outside_its_run_is_refused_and_not_counted(hub: 
     assert "targets_done" not in run_record(hub, run_id)  # not counted on the run
     stored = hub_support.stored_results(hub.emulator, hub.seed, hub.resources.table, run_id)
     assert stored == {"target#200000000006#us-east-1": "failed"}  # but recorded, refused, for the audit
+
+
+# -- the results bucket ------------------------------------------------------------------------------
+def bucket_objects(hub: Hub, prefix: str = "runs/") -> dict[str, list[dict[str, Any]]]:
+    """key -> its JSON lines, of every object in the results bucket under ``prefix``."""
+    s3 = hub.admin(hub.seed.hub_account).client("s3")
+    bucket = hub.resources.results_bucket
+    objects = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", []):
+            text = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read().decode()
+            assert GUARD.leaks(text) == [], entry["Key"]  # no ExternalId, key or token in a result
+            objects[entry["Key"]] = [json.loads(line) for line in text.splitlines()]
+    return objects
+
+
+def test_an_inline_run_writes_one_object_per_target_with_one_line_each(hub: Hub) -> None:
+    run = hub.load("scheduler").lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
+    prefix = f"runs/inventory/{run['created_at'][:10]}/{run['run_id']}/"
+    assert run["results_uri"] == f"s3://{hub.resources.results_bucket}/{prefix}"
+    objects = bucket_objects(hub)
+    accounts = [f"20000000000{i}" for i in range(1, 6)]
+    assert sorted(objects) == [f"{prefix}{a}-us-east-1.jsonl" for a in accounts]
+    for key, lines in objects.items():
+        (line,) = lines
+        assert key.endswith(f"/{line['account']}-{line['region']}.jsonl")
+        assert line["run_id"] == run["run_id"] and line["job"] == "inventory" and line["status"] == "ok"
+        assert json.loads(line["output_json"])["count"] == 3 and line["error_json"] is None
+    # R1 wrote them with its own policy (the emulator enforces it): PutObject, nothing else on the bucket
+    puts = [c for c in hub.emulator.calls(service="s3") if hub.resources.results_bucket in c.path]
+    assert {c.action for c in puts} == {"PutObject"} and all(c.status == 200 for c in puts)
+    status, body = api_call(hub.load("api"), "api-get-run.json", RUN_ID=run["run_id"])
+    assert status == 200 and body["results_uri"] == run["results_uri"]
+
+
+def test_queued_targets_write_their_objects_once_however_often_sqs_delivers_them(hub: Hub) -> None:
+    run_id, messages = queued_tag_owner_run(hub)
+    # an attempt that stopped after claiming the first target (a Lambda timeout) left its claim
+    first = json.loads(messages[0]["body"])
+    hub.admin(hub.seed.hub_account).client("dynamodb").put_item(
+        TableName=hub.resources.table,
+        Item={
+            "pk": {"S": f"run#{run_id}"},
+            "sk": {"S": f"done#{first['account']}#{first['region']}"},
+            "counted": {"BOOL": False},
+        },
+    )
+    worker = hub.load("worker")
+    assert worker.lambda_handler(sqs_event(messages), FakeContext("worker")) == {"batchItemFailures": []}
+    # the whole batch delivered again: nothing is written again
+    puts = len(hub.emulator.calls(action="PutObject"))
+    assert worker.lambda_handler(sqs_event(messages), FakeContext("worker")) == {"batchItemFailures": []}
+    assert len(hub.emulator.calls(action="PutObject")) == puts == 5
+    objects = bucket_objects(hub)
+    assert len(objects) == 5 and all(len(lines) == 1 for lines in objects.values())
+    lines = [line for lines in objects.values() for line in lines]
+    assert sorted(line["account"] for line in lines) == [f"20000000000{i}" for i in range(1, 6)]
+    assert {(line["status"], line["job"], line["run_id"]) for line in lines} == {("ok", "tag-owner", run_id)}
+    assert all("/tag-owner/" in key and f"/{run_id}/" in key for key in objects)
+
+
+def test_a_worker_whose_bucket_write_fails_leaves_the_target_for_the_next_delivery(hub: Hub) -> None:
+    run_id, messages = queued_tag_owner_run(hub)
+    hub.emulator.inject_fault("PutObject", "InternalError", "We encountered an internal error.", status=500, times=3)
+    worker = hub.load("worker")
+    failed = worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker"))
+    assert failed == {"batchItemFailures": [{"itemIdentifier": messages[0]["id"]}]}  # SQS delivers it again
+    assert run_record(hub, run_id).get("targets_done") is None and bucket_objects(hub) == {}
+    hub.emulator.clear_faults()
+    assert worker.lambda_handler(sqs_event(messages), FakeContext("worker")) == {"batchItemFailures": []}
+    assert len(bucket_objects(hub)) == 5 and run_record(hub, run_id)["targets_done"] == "5"
+
+
+def test_an_output_over_300_kb_is_kept_whole_in_the_bucket_and_pointed_to_by_the_item(hub: Hub) -> None:
+    from rolechain.actions import REGISTRY, ActionContext, Params, register
+
+    big = {"blob": "x" * 400_000}
+
+    @register("big_output_test", params=Params, iam_actions=["s3:ListAllMyBuckets"], changes=False)
+    def big_output(ctx: ActionContext, params: Params) -> dict[str, Any]:
+        """Answers 400 KB."""
+        return big
+
+    try:
+        api = hub.load("api")
+        status, run = api_as(api, ALICE, "api-post-run-action.json", {"action": "big_output_test",
+                                                                      "accounts": ["200000000001"]})  # fmt: skip
+        assert status == 200 and run["summary"]["ok"] == 1
+    finally:
+        REGISTRY.pop("big_output_test")
+    ((key, (line,)),) = bucket_objects(hub).items()
+    assert json.loads(line["output_json"]) == big  # whole
+    status, stored = get_run_as(api, ALICE, run["run_id"])
+    (result,) = stored["results"]
+    assert result.get("output") is None and result["output_bytes"] > 400_000  # not in the item
+    assert result["output_uri"] == f"s3://{hub.resources.results_bucket}/{key}"
+
+
+def test_get_run_pages_its_results_and_filters_them_by_status(hub: Hub) -> None:
+    # Given: an inventory whose third account refuses ListBuckets (4 ok, 1 failed)
+    hub.emulator.inject_fault(
+        "ListBuckets", "AccessDenied", "Access Denied", status=403, match=lambda r: r.account == "200000000003"
+    )
+    run = hub.load("scheduler").lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
+    assert run["summary"]["failed"] == 1
+    api = hub.load("api")
+    seen, query = [], {"limit": "2"}
+    while True:
+        status, body = get_run_as(api, ALICE, run["run_id"], **query)
+        assert status == 200 and len(body["results"]) <= 2
+        assert body["summary"] == {"ok": 4, "failed": 1, "skipped": 0, "dry_run": 0}
+        seen += [r["account"] for r in body["results"]]
+        if body["next_token"] is None:
+            break
+        query["next_token"] = body["next_token"]
+    assert seen == [f"20000000000{i}" for i in range(1, 6)]  # each once, in order
+    status, failed = get_run_as(api, ALICE, run["run_id"], status="failed")
+    assert status == 200 and [r["account"] for r in failed["results"]] == ["200000000003"]
+    assert failed["next_token"] is None
+    assert [r["status"] for r in get_run_as(api, ALICE, run["run_id"], status="ok")[1]["results"]] == ["ok"] * 4
+    assert get_run_as(api, ALICE, run["run_id"], status="dry-run")[1]["results"] == []
+    # a token of this run's pages is refused for another status, or by a page of another run
+    _, first = get_run_as(api, ALICE, run["run_id"], limit="1")
+    assert get_run_as(api, ALICE, run["run_id"], status="ok", next_token=first["next_token"])[0] == 400
+    other = hub.load("scheduler").lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
+    status, body = get_run_as(api, ALICE, other["run_id"], next_token=first["next_token"])
+    assert (status, body["field"]) == (400, "next_token")
+    for name, value in {"limit": "1001", "status": "broken"}.items():
+        status, body = get_run_as(api, ALICE, run["run_id"], **{name: value})
+        assert (status, body["field"]) == (400, name)
+
+
+# -- reruns --------------------------------------------------------------------------------------------
+def refuse_list_buckets_in(hub: Hub, account: str) -> None:
+    hub.emulator.inject_fault("ListBuckets", "AccessDenied", "Access Denied", status=403,
+                              match=lambda r: r.account == account)  # fmt: skip
+
+
+def test_a_rerun_runs_the_old_runs_job_over_only_its_failed_targets(hub: Hub) -> None:
+    refuse_list_buckets_in(hub, "200000000003")
+    api = hub.load("api")
+    status, old = api_as(api, ALICE, "api-post-run-action.json", {"job": "inventory"})
+    assert status == 200 and old["summary"] == {"ok": 4, "failed": 1, "skipped": 0, "dry_run": 0}
+    hub.emulator.clear_requests()
+    status, new = api_as(api, ALICE, "api-post-run-action.json", {"rerun": {"run_id": old["run_id"],
+                                                                           "statuses": ["failed"]}})  # fmt: skip
+    assert status == 200 and new["job"] == "inventory" and new["rerun_of"] == old["run_id"]
+    assert new["target_count"] == 1 and [(r["account"], r["status"]) for r in new["results"]] == [
+        ("200000000003", "ok")
+    ]
+    assert {c.account for c in hub.emulator.calls(action="ListBuckets")} == {"200000000003"}  # no other account
+    status, stored = get_run_as(api, ALICE, new["run_id"])
+    assert status == 200 and stored["rerun_of"] == old["run_id"] and stored["summary"]["ok"] == 1
+    # nothing left in those statuses: a clear 400
+    status, body = api_as(api, ALICE, "api-post-run-action.json", {"rerun": {"run_id": new["run_id"]}})
+    assert (status, body["field"]) == (400, "rerun") and "failed or skipped" in body["message"]
+
+
+def test_a_rerun_of_an_ad_hoc_run_keeps_its_action_and_params(hub: Hub) -> None:
+    refuse_list_buckets_in(hub, "200000000002")
+    api = hub.load("api")
+    body = {"action": "list_buckets", "params": {"with_tags": True}, "accounts": ["200000000001", "200000000002"]}
+    status, old = api_as(api, CAROL, "api-post-run-action.json", body)
+    assert status == 200 and old["summary"]["failed"] == 1
+    status, new = api_as(api, CAROL, "api-post-run-action.json", {"rerun": {"run_id": old["run_id"]}})
+    assert status == 200 and new["action"] == "list_buckets" and new["job"] is None
+    (result,) = new["results"]
+    assert result["account"] == "200000000002" and result["status"] == "ok"
+    assert all("tags" in b for b in result["output"]["buckets"])  # with_tags: the old run's params
+    assert new["requested_by"] == CAROL and new["rerun_of"] == old["run_id"]
+
+
+def test_a_rerun_is_authorised_as_starting_the_run_and_needs_the_old_run_readable(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    refuse_list_buckets_in(hub, "200000000001")
+    api = hub.load("api")
+    _, alices = api_as(api, ALICE, "api-post-run-action.json", {"action": "list_buckets", "accounts": ["200000000001"]})
+    rerun = {"rerun": {"run_id": alices["run_id"]}}
+    # carol may not read alice's run: as if it did not exist; bob is named by no rule
+    status, body = api_as(api, CAROL, "api-post-run-action.json", rerun)
+    assert status == 404 and body["message"] == f"no run {alices['run_id']!r}"
+    assert api_as(api, BOB, "api-post-run-action.json", rerun)[0] == 403
+    # with read_all, carol reads the tag-owner run of alice, yet may not start tag-owner again
+    _, tagging = api_as(api, ALICE, "api-post-run-action.json", {"job": "tag-owner", "dry_run": True,
+                                                                   "accounts": ["200000000001"]})  # fmt: skip
+
+    def readers_read_all(data: dict[str, Any]) -> None:
+        data["api"]["rules"][1]["read_all"] = True
+
+    monkeypatch.setenv("JOB_FILE", str(hub_support.edited_demo_job_file(tmp_path, readers_read_all)))
+    api = hub.load("api")
+    statuses = {"rerun": {"run_id": tagging["run_id"], "statuses": ["dry_run", "ok"]}}
+    status, body = api_as(api, CAROL, "api-post-run-action.json", statuses)
+    assert status == 403 and "starting job 'tag-owner'" in body["message"]
+    # a rerun goes with nothing but dry_run
+    status, body = api_as(api, ALICE, "api-post-run-action.json", {**rerun, "accounts": ["200000000002"]})
+    assert (status, body["field"]) == (400, "rerun")

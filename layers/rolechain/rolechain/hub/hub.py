@@ -11,6 +11,7 @@ from rolechain.errors import ConfigError, RolechainError
 from rolechain.hub import remediation, runs, worker
 from rolechain.hub.events import RunEvents
 from rolechain.hub.queue import TargetQueue
+from rolechain.hub.results import ResultsBucket
 from rolechain.hub.settings import Settings
 from rolechain.hub.store import RunStore
 from rolechain.hub.tokens import PageTokens
@@ -42,6 +43,12 @@ class Hub:
         if not self.settings.target_queue_url:
             raise ConfigError("TARGET_QUEUE_URL", "is not set, so large runs cannot be queued")
         return TargetQueue(self.sessions.client(None, "sqs"), self.settings.target_queue_url)
+
+    @cached_property
+    def results(self) -> ResultsBucket:
+        if not self.settings.results_bucket:
+            raise RolechainError("RESULTS_BUCKET is not set, so results cannot be kept")
+        return ResultsBucket(self.sessions.client(None, "s3"), self.settings.results_bucket, self.hub_account)
 
     @cached_property
     def tokens(self) -> PageTokens:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,15 +22,17 @@ from rolechain.hub.models import (
     Caller,
     ContinueMessage,
     QueuedPlan,
+    Rerun,
     ResultQuery,
     RunListQuery,
     RunRequest,
     TargetMessage,
 )
-from rolechain.hub.store import INTERNAL_KEYS, RUNS_PARTITION
+from rolechain.hub.results import results_prefix
+from rolechain.hub.store import INTERNAL_KEYS, RUNS_PARTITION, results_by_target
 from rolechain.jobs import RoleRef
 from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
-from rolechain.runner import Status, run_plan
+from rolechain.runner import Status, TargetResult, run_plan
 
 if TYPE_CHECKING:
     from rolechain.hub.hub import Hub
@@ -88,14 +91,27 @@ def start(
     remaining_seconds: Callable[[], float] | None,
     *,
     inline: bool | None = None,
+    rerun_of: str | None = None,
 ) -> dict[str, Any]:
     """Record the run, then run it at once (few targets, or ``inline``) or queue one message per target."""
     run = run_record(run_id, plan.job, plan.action.name, plan.dry_run, caller, len(plan.targets))
+    run["results_uri"] = hub.results.uri(results_prefix(run))
+    if rerun_of is not None:
+        run["rerun_of"] = rerun_of
+    planned = QueuedPlan(
+        params=plan.params.model_dump(mode="json", exclude_unset=True),
+        accounts=list(dict.fromkeys(t.account for t in plan.targets)),
+        regions=list(dict.fromkeys(t.region for t in plan.targets)),
+        role=RoleRef.model_validate(plan.role.model_dump(include=set(RoleRef.model_fields))),
+    ).model_dump(mode="json")  # what the run was planned as (no ExternalId: the record is readable)
     if inline or (inline is None and len(plan.targets) <= hub.settings.inline_target_limit):
         run["mode"] = "inline"
+        run["planned"] = planned  # a rerun of an ad-hoc run plans it again from here
         hub.store.put_run(run)
         report = run_plan(hub.sessions, plan, run_id=run_id, remaining_seconds=remaining_seconds)
-        hub.store.record_inline(run_id, report.results, [(t.account, t.region) for t in plan.targets])
+        targets = [(t.account, t.region) for t in plan.targets]
+        uris = archive_inline(hub, run, report.results, targets)
+        hub.store.record_inline(run_id, report.results, targets, uris)
         try:
             complete_if_done(hub, run_id)
         except Exception:  # the run is over and recorded: its report must reach the caller
@@ -109,15 +125,7 @@ def start(
             f"here; this one has {len(plan.targets)}",
         )
     run["mode"] = "queued"
-    params = plan.params.model_dump(mode="json", exclude_unset=True)
-    role = RoleRef.model_validate(plan.role.model_dump(include=set(RoleRef.model_fields)))
-    # What the worker checks every message against (no ExternalId: the record is readable through the API).
-    run["queued"] = QueuedPlan(
-        params=params,
-        accounts=list(dict.fromkeys(t.account for t in plan.targets)),
-        regions=list(dict.fromkeys(t.region for t in plan.targets)),
-        role=role,
-    ).model_dump(mode="json")
+    run["queued"] = planned  # what the worker checks every message against
     run["enqueued"] = 0
     hub.store.put_run(run)
     messages = target_messages(run)
@@ -130,6 +138,23 @@ def start(
         raise
     logger.info("run %s queued %d of %d target(s)", run_id, sent, len(messages))
     return {**run, "status": "queued", "enqueued": sent}
+
+
+def archive_inline(
+    hub: Hub, record: dict[str, Any], results: Sequence[TargetResult], targets: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """Write an inline run's results to the results bucket, one object per target; each result's
+    (account, region) -> its object's URI. The run has happened and cannot be retried: a bucket that
+    refuses is logged and the results stay in DynamoDB (an output too large for it says so)."""
+    uris: dict[tuple[str, str], str] = {}
+    try:
+        for (account, region), found in results_by_target(results, targets).items():
+            if found:
+                uri = hub.results.put_target(record, account, region, found)
+                uris.update({(r.account, r.region): uri for r in found})
+    except Exception:
+        logger.exception("run %s: the results bucket refused its results", record["run_id"])
+    return uris
 
 
 def target_messages(record: dict[str, Any]) -> list[TargetMessage]:
@@ -229,11 +254,15 @@ def create_run(
         Forbidden: accounts/roles outside the configuration, or a run the caller is not granted.
         ConfigError: a malformed request. NotFound: an unknown job.
     """
-    if (request.job is None) == (request.action is None):
-        raise ConfigError("body", "give exactly one of 'job' or 'action'")
     if not matching_rules(hub.job_file.api, caller.arn):
         # refused before planning: a caller no rule names makes the hub read nothing (not even the ExternalId)
         raise Forbidden(f"{caller.arn} is not allowed any run (no api rule of the job file names this caller)")
+    rerun_of, only = None, None
+    if request.rerun is not None:
+        rerun_of = request.rerun.run_id
+        request, only = _rerun_request(hub, request, request.rerun, caller)
+    if (request.job is None) == (request.action is None):
+        raise ConfigError("body", "give exactly one of 'job', 'action' or 'rerun'")
     allowed = hub.job_file.target_accounts(hub.targets_of)
     outside = sorted(set(request.accounts or ()) - allowed)
     if outside:
@@ -246,11 +275,11 @@ def create_run(
             raise NotFound(f"no job {request.job!r}")
         if request.params is not None or request.regions is not None or request.role_name is not None:
             raise ConfigError("body", "params, regions and role_name go with 'action', not 'job'")
-        plan = _job_plan(hub, request.job, caller, request.accounts, request.dry_run)
+        plan = _only(_job_plan(hub, request.job, caller, request.accounts, request.dry_run), only, rerun_of)
         authorize_run(
             hub.job_file.api, caller.arn, RunScope.of(plan, dry_run_by_default=hub.job_file.jobs[request.job].dry_run)
         )
-        return start(hub, plan, run_id, caller, remaining_seconds)
+        return start(hub, plan, run_id, caller, remaining_seconds, rerun_of=rerun_of)
     if not request.accounts:
         raise ConfigError("accounts", "required with 'action'")
     defaults = hub.job_file.defaults
@@ -268,8 +297,68 @@ def create_run(
             session_tags=caller.session_tags,
         ),
     )
+    plan = _only(plan, only, rerun_of)
     authorize_run(hub.job_file.api, caller.arn, RunScope.of(plan, dry_run_by_default=settings.dry_run))
-    return start(hub, plan, run_id, caller, remaining_seconds)
+    return start(hub, plan, run_id, caller, remaining_seconds, rerun_of=rerun_of)
+
+
+def _rerun_request(
+    hub: Hub, request: RunRequest, rerun: Rerun, caller: Caller
+) -> tuple[RunRequest, set[tuple[str, str]]]:
+    """The request that starts run ``rerun.run_id`` again (its job, or its action, params and role)
+    over the accounts of its targets that ended in ``rerun.statuses``, and those targets.
+
+    Raises:
+        NotFound: no such run, or one the caller may not read (alike). ConfigError: a rerun with other
+        fields than ``dry_run``, no target in those statuses, or an old ad-hoc run recorded no plan.
+    """
+    given = request.model_dump(exclude_none=True, exclude={"rerun", "dry_run"})
+    if given:
+        raise ConfigError(
+            "rerun", f"runs the old run's job or action again: {', '.join(sorted(given))} cannot go with it"
+        )
+    old_id = rerun.run_id
+    record = hub.store.get_run_record(old_id)
+    if record is None or not may_read(hub.job_file.api, caller.arn, record.get("requested_by")):
+        raise NotFound(f"no run {old_id!r}")
+    targets: set[tuple[str, str]] = set()
+    for status in rerun.statuses:
+        targets.update(
+            (r["account"], r["region"]) for r, _ in hub.store.query_results(old_id, status=status, start_key=None)
+        )
+    if not targets:
+        raise ConfigError("rerun", f"no target of run {old_id!r} ended {' or '.join(rerun.statuses)}")
+    accounts = sorted({account for account, _ in targets})
+    dry_run = bool(record["dry_run"]) if request.dry_run is None else request.dry_run
+    if record.get("job"):
+        return RunRequest(job=record["job"], accounts=accounts, dry_run=dry_run), targets
+    planned = record.get("planned") or record.get("queued")
+    if planned is None:
+        raise ConfigError("rerun", f"run {old_id!r} recorded no plan to run again")
+    plan = QueuedPlan.model_validate(planned)
+    again = RunRequest(
+        action=record["action"],
+        params=plan.params,
+        accounts=accounts,
+        regions=sorted({region for _, region in targets}),
+        role_name=plan.role.role_name,
+        dry_run=dry_run,
+    )
+    return again, targets
+
+
+def _only(plan: RunPlan, targets: set[tuple[str, str]] | None, rerun_of: str | None) -> RunPlan:
+    """``plan`` over only ``targets`` (a rerun's; a target of region "all" stays for an account any of
+    them names: its regions are found again). Raises ConfigError when none is left."""
+    if targets is None:
+        return plan
+    accounts = {account for account, _ in targets}
+    kept = [
+        t for t in plan.targets if (t.account, t.region) in targets or (t.region == "all" and t.account in accounts)
+    ]
+    if not kept:
+        raise ConfigError("rerun", f"no target of run {rerun_of!r} is still a target of its job")
+    return replace(plan, targets=kept)
 
 
 def run_status(record: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -108,10 +108,15 @@ class RunStore:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def put_results(self, run_id: str, results: Iterable[TargetResult]) -> None:
+    def put_results(
+        self, run_id: str, results: Iterable[TargetResult], uris: Mapping[tuple[str, str], str] | None = None
+    ) -> None:
         """Store one item per target; a target given twice keeps its last result, since DynamoDB
-        refuses a BatchWriteItem that names one key twice."""
-        self._batch_put(run_id, [self._result_item(run_id, r) for r in _last_per_key(results)])
+        refuses a BatchWriteItem that names one key twice. ``uris``: where each result (by account and
+        region) is kept in full, the pointer an output too large for an item leaves."""
+        uris = uris or {}
+        items = [self._result_item(run_id, r, uris.get((r.account, r.region))) for r in _last_per_key(results)]
+        self._batch_put(run_id, items)
 
     def _batch_put(self, run_id: str, items: Sequence[dict[str, Any]]) -> None:
         for start in range(0, len(items), 25):  # BatchWriteItem takes 25 items a call
@@ -125,15 +130,29 @@ class RunStore:
             else:
                 raise RolechainError(f"DynamoDB kept {len(request[self._table])} result(s) of run {run_id} unprocessed")
 
-    def _result_item(self, run_id: str, result: TargetResult) -> dict[str, Any]:
+    def _result_item(self, run_id: str, result: TargetResult, uri: str | None) -> dict[str, Any]:
         data = result.to_dict()
-        if len(json.dumps(data.get("output"), default=str)) > MAX_RESULT_BYTES:
-            data["output"] = {"truncated": True, "note": f"output over {MAX_RESULT_BYTES} bytes not stored"}
+        size = len(json.dumps(data.get("output"), default=str).encode())
+        if size > MAX_RESULT_BYTES:
+            # the item keeps a pointer; the results bucket keeps the output whole
+            data["output"] = None
+            data["output_bytes"] = size
+            data["output_uri"] = uri
+            if uri is None:
+                data["output_note"] = f"output of {size} bytes, over {MAX_RESULT_BYTES}: the results bucket kept none"
         return self._item(
             {**data, "pk": f"run#{run_id}", "sk": f"target#{result.account}#{result.region}", "ttl": self._ttl()}
         )
 
-    def record_target(self, run_id: str, account: str, region: str, results: Sequence[TargetResult]) -> bool:
+    def record_target(
+        self,
+        run_id: str,
+        account: str,
+        region: str,
+        results: Sequence[TargetResult],
+        *,
+        archive: Callable[[], str] | None = None,
+    ) -> bool:
         """Store a queued target's results and count it on the run, once.
 
         A marker item ``done#<account>#<region>`` claims the target (a conditional put): a message
@@ -141,7 +160,11 @@ class RunStore:
         run's counters grow by DynamoDB ``ADD`` (one item, no transaction: workers never conflict), then
         the marker says it was counted. A delivery whose earlier attempt stopped between the claim and
         the count (a Lambda timeout) finds the marker uncounted and finishes the count. The counters
-        decide when to look; completion itself is decided from the markers (:meth:`done_targets`)."""
+        decide when to look; completion itself is decided from the markers (:meth:`done_targets`).
+
+        ``archive`` (writing the results bucket; returns the object's URI) runs once the target is
+        claimed, before anything is counted: only the delivery that counts the target writes its object,
+        and one that fails there leaves the claim uncounted for the next delivery to finish."""
         counts = _counts(results)
         marker = self._item(
             {
@@ -161,7 +184,8 @@ class RunStore:
             existing = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
             if existing.get("counted", {}).get("BOOL", True):
                 return False  # counted before: a message delivered again
-        self.put_results(run_id, results)
+        uri = archive() if archive is not None else None
+        self.put_results(run_id, results, {(r.account, r.region): uri for r in results} if uri else None)
         self._client.update_item(**self._count_update(run_id, counts, targets=1))
         # counted, with the counts of these results (a delivery finishing an earlier attempt's claim has
         # results of its own)
@@ -176,20 +200,20 @@ class RunStore:
         )
         return True
 
-    def record_inline(self, run_id: str, results: Sequence[TargetResult], targets: Sequence[tuple[str, str]]) -> None:
-        """Store an inline run's results, a counted marker per target and the run's counters."""
-        self.put_results(run_id, results)
-        by_target: dict[tuple[str, str], list[TargetResult]] = {key: [] for key in targets}
-        for result in results:
-            # a result of region "all" expanded is its account's target
-            key = (result.account, result.region) if (result.account, result.region) in by_target else None
-            key = key or next((k for k in by_target if k[0] == result.account and k[1] == "all"), None)
-            if key is not None:
-                by_target[key].append(result)
+    def record_inline(
+        self,
+        run_id: str,
+        results: Sequence[TargetResult],
+        targets: Sequence[tuple[str, str]],
+        uris: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
+        """Store an inline run's results, a counted marker per target and the run's counters; ``uris``
+        as for :meth:`put_results`."""
+        self.put_results(run_id, results, uris)
         markers = [
             self._item({"pk": f"run#{run_id}", "sk": f"done#{a}#{r}", "counted": True, **_prefixed(_counts(found)),
                         "ttl": self._ttl()})
-            for (a, r), found in by_target.items()
+            for (a, r), found in results_by_target(results, targets).items()
         ]  # fmt: skip
         self._batch_put(run_id, markers)
         self._client.update_item(**self._count_update(run_id, _counts(results), targets=len(targets)))
@@ -339,6 +363,20 @@ INTERNAL_KEYS = ("pk", "sk", "ttl", "list_pk", "created_key")
 def _public(item: dict[str, Any]) -> dict[str, Any]:
     """An item without the table's own keys."""
     return {k: v for k, v in item.items() if k not in INTERNAL_KEYS}
+
+
+def results_by_target(
+    results: Iterable[TargetResult], targets: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[TargetResult]]:
+    """Each planned target (account, region) with its results: a result of region "all" expanded is
+    its account's target; a result of no planned target is left out."""
+    by_target: dict[tuple[str, str], list[TargetResult]] = {key: [] for key in targets}
+    for result in results:
+        key = (result.account, result.region) if (result.account, result.region) in by_target else None
+        key = key or next((k for k in by_target if k[0] == result.account and k[1] == "all"), None)
+        if key is not None:
+            by_target[key].append(result)
+    return by_target
 
 
 def _counts(results: Iterable[TargetResult]) -> dict[str, int]:

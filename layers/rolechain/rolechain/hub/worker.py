@@ -9,7 +9,7 @@ recorded failed (kind ``config``) and never retried, so its run still completes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rolechain.errors import ConfigError
@@ -59,7 +59,8 @@ def process_target(
         if isinstance(exc, UnknownRun) or hub.store.has_result(message.run_id, message.account, message.region):
             return result
         if _in_run(hub, message):
-            hub.store.record_target(message.run_id, message.account, message.region, [result])
+            archive = _archiver(hub, message, [result])
+            hub.store.record_target(message.run_id, message.account, message.region, [result], archive=archive)
             hub.complete_if_done(message.run_id)
         else:
             hub.store.put_results(message.run_id, [result])
@@ -69,9 +70,23 @@ def process_target(
     retry = any(is_transient(r) or _not_started(r) for r in results)
     if retry and receive_count < hub.settings.max_receive_count:
         raise TransientTargetError(result)
-    hub.store.record_target(message.run_id, message.account, message.region, results)
+    archive = _archiver(hub, message, results)
+    hub.store.record_target(message.run_id, message.account, message.region, results, archive=archive)
     hub.complete_if_done(message.run_id)
     return result
+
+
+def _archiver(hub: Hub, message: TargetMessage, results: Sequence[TargetResult]) -> Callable[[], str]:
+    """What writes the target's object to the results bucket (the store calls it once it holds the
+    target's claim); its key is the target's own, so a delivery finishing a claim overwrites it."""
+
+    def archive() -> str:
+        record = hub.store.get_run_record(message.run_id)
+        if record is None:
+            raise UnknownRun(f"no run {message.run_id!r} is recorded")
+        return hub.results.put_target(record, message.account, message.region, results)
+
+    return archive
 
 
 def _not_started(result: TargetResult) -> bool:
