@@ -249,3 +249,28 @@ def test_show_pages_through_the_real_apis_results(gateway: ApiGateway) -> None:
     assert failed.code == 0 and failed.json["results"] == [] and failed.json["summary"]["ok"] == 3
     ok = runs(gateway, "show", run_id, "--status", "ok", "--format", "jsonl")
     assert sorted(json.loads(line)["account"] for line in ok.out.splitlines()) == accounts
+
+
+def test_rerun_of_the_failed_targets_through_the_real_api(gateway: ApiGateway, emulator: Emulator) -> None:
+    # Given a run whose target 200000000002 fails (ListBuckets refused there)
+    emulator.inject_fault(
+        "ListBuckets", "AccessDenied", "refused for the test", status=403, match=lambda r: r.account == "200000000002"
+    )
+    first = runs(gateway, "start", "inventory", "--accounts", "200000000001,200000000002,200000000003", "--json")
+    assert first.code == 1, first.err  # a target failed
+    old = first.json
+    assert old["summary"]["failed"] == 1 and old["summary"]["ok"] == 2
+    # When its failed targets are run again (the fault is spent: this time it works)
+    again = runs(gateway, "rerun", old["run_id"], "--failed", "--wait", "--json")
+    # then a new run covers only that target, and it is ok
+    assert again.code == 0, again.err
+    run = again.json
+    assert run["run_id"] != old["run_id"] and run["rerun_of"] == old["run_id"]
+    assert [(r["account"], r["status"]) for r in run["results"]] == [("200000000002", "ok")]
+    post = list(gateway.requests("POST", "/v1/runs"))[-1]
+    assert json.loads(post.body) == {"rerun": {"run_id": old["run_id"], "statuses": ["failed"]}}
+    # a run with nothing of those statuses is the API's 400, shown with its field
+    nothing = runs(gateway, "rerun", run["run_id"], "--failed", "--skipped")
+    assert nothing.code == 2, nothing.err
+    said = f"rolechain: error: rerun: the API answered 400: no target of run {run['run_id']!r} ended failed or skipped"
+    assert nothing.err.startswith(said)
