@@ -289,10 +289,11 @@ def test_a_validation_error_names_each_field() -> None:
         (502, b"Bad Gateway", "answered 502: Bad Gateway"),
         (200, {"runs": "many"}, "the answer's 'runs' is not a list of objects"),
         (200, {"runs": [], "next_token": 7}, "the answer's 'next_token' is not a string"),
+        (200, {"runs": [], "next_token": "t"}, "the answer's 'next_token' is the one just sent"),
     ],
 )
 def test_a_malformed_answer_says_what_is_wrong(status: int, body: Any, said: str) -> None:
-    api, _ = client(answers((status, body)), retry=RetryPolicy(attempts=1))
+    api, _ = client(answers((200, {"runs": [], "next_token": "t"}), (status, body)), retry=RetryPolicy(attempts=1))
     with pytest.raises(ApiError) as caught:
         list(api.list_runs())
     assert said in str(caught.value)

@@ -250,7 +250,7 @@ class ApiClient:
                 given += 1
                 if limit is not None and given >= limit:
                     return
-            token = _token(answer, "GET /runs")
+            token = _token(answer, "GET /runs", previous=token)
             if token is None:
                 return
 
@@ -262,7 +262,7 @@ class ApiClient:
             answer = self.get(path, {"status": status, "limit": self.results_page_size, "next_token": token})
             _list_of(answer, "results", f"GET {path}", required=False)
             yield answer
-            token = _token(answer, f"GET {path}")
+            token = _token(answer, f"GET {path}", previous=token)
             if token is None:
                 return
 
@@ -374,13 +374,17 @@ def _list_of(answer: Mapping[str, Any], key: str, where: str, *, required: bool 
     return value
 
 
-def _token(answer: Mapping[str, Any], where: str) -> str | None:
+def _token(answer: Mapping[str, Any], where: str, *, previous: str | None) -> str | None:
+    """The answer's ``next_token`` (None: the last page). Raises ApiError for one that is not a string, or
+    the very token just sent (paging would never end)."""
     token = answer.get("next_token")
     if token is None or token == "":
         return None
+    method, _, path = where.partition(" ")
     if not isinstance(token, str):
-        method, _, path = where.partition(" ")
         raise ApiError(method, path, 200, "the answer's 'next_token' is not a string")
+    if token == previous:
+        raise ApiError(method, path, 200, "the answer's 'next_token' is the one just sent: paging would not end")
     return token
 
 
