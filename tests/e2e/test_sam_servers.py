@@ -156,6 +156,8 @@ def test_start_api_driven_by_rolechain_runs(stack: Stack, server: Any) -> None:
     listed = rolechain(base, region, "list", "--job", "inventory", "--limit", "1", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [r["run_id"] for r in json.loads(listed.stdout)["runs"]] == [run["run_id"]]  # the newest
+    nothing = rolechain(base, region, "rerun", run["run_id"], "--failed")  # every target was ok
+    assert nothing.returncode == 2 and "rerun: the API answered 400: no target of run" in nothing.stderr
     refused = rolechain(base, region, "start", "--action", "nope", "--accounts", "200000000001")
     assert refused.returncode == 2 and "the API answered 400: unknown action 'nope'" in refused.stderr
     missing = rolechain(base, region, "show", "unknownrun")
