@@ -398,3 +398,82 @@ def test_readme_deploy_section_shows_an_operator_through_the_deployed_r1() -> No
     assert "OperatorPrincipals" in deploying and "OperatorRequireMfa" in deploying
     assert "rolechain whoami --via <HubRoleArn> --source-identity alice" in deploying
     assert "rolechain doctor --templates" in readme.split("### The doctor", 1)[1]
+
+
+# -- the results bucket (issue #11 point 5) ------------------------------------------------------------
+def test_results_bucket_is_encrypted_private_owner_enforced_and_expires_by_a_parameter() -> None:
+    template = load_template()
+    bucket = template["Resources"]["ResultsBucket"]
+    props = bucket["Properties"]
+    (encryption,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    expiring = [r for r in props["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r]
+    assert [(r["Status"], r["Prefix"], r["ExpirationInDays"]) for r in expiring] == [
+        ("Enabled", "runs/", {"Ref": "ResultsExpirationDays"})
+    ]
+    assert template["Parameters"]["ResultsExpirationDays"]["Type"] == "Number"
+    assert bucket["DeletionPolicy"] == "Retain"  # results are the audit trail, like the runs table
+
+
+def test_results_bucket_refuses_every_request_without_tls() -> None:
+    policy = load_template()["Resources"]["ResultsBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "ResultsBucket"}
+    denies = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert any(
+        s["Principal"] == "*"
+        and s["Action"] in ("s3:*", ["s3:*"])
+        and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        and {"Fn::GetAtt": ["ResultsBucket", "Arn"]} in s["Resource"]
+        and {"Fn::Sub": "${ResultsBucket.Arn}/*"} in s["Resource"]
+        for s in denies
+    )
+
+
+def test_r1_may_only_put_results_objects_and_use_the_page_token_key() -> None:
+    template = load_template()
+    on_bucket = [
+        s for _, s in statements(template) if "ResultsBucket" in json.dumps(s["Resource"]) or "s3:" in json.dumps(s)
+    ]
+    assert on_bucket == [
+        {"Sid": "ResultsWrite", "Effect": "Allow", "Action": "s3:PutObject",
+         "Resource": {"Fn::Sub": "${ResultsBucket.Arn}/runs/*"}}
+    ]  # fmt: skip
+    tokens = [s for _, s in statements(template) if "PageTokenKey" in json.dumps(s["Resource"])]
+    assert [(s["Action"], s["Resource"]) for s in tokens] == [
+        (["kms:GenerateMac", "kms:VerifyMac"], {"Fn::GetAtt": ["PageTokenKey", "Arn"]})
+    ]
+    key = template["Resources"]["PageTokenKey"]["Properties"]
+    assert (key["KeySpec"], key["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+
+
+def test_the_athena_table_projects_the_keys_the_hub_writes() -> None:
+    from rolechain.hub.results import result_line, target_key
+    from rolechain.runner import Status, TargetResult
+
+    table = load_template()["Resources"]["ResultsTable"]["Properties"]["TableInput"]
+    parameters = table["Parameters"]
+    assert parameters["projection.enabled"] == "true"
+    assert (parameters["projection.dt.type"], parameters["projection.dt.format"]) == ("date", "yyyy-MM-dd")
+    location = parameters["storage.location.template"]["Fn::Sub"]
+    assert location == "s3://${ResultsBucket}/runs/${!run_name}/${!dt}/"
+    record = {"run_id": "r-1", "job": "inventory", "action": "list_buckets", "created_at": "2026-12-02T04:00:00+00:00"}
+    key = target_key(record, "200000000001", "us-east-1")
+    expected = location.replace("s3://${ResultsBucket}/", "").replace("${!run_name}", "inventory")
+    assert key.startswith(expected.replace("${!dt}", "2026-12-02"))
+    columns = {c["Name"] for c in table["StorageDescriptor"]["Columns"]}
+    line = result_line(record, TargetResult("200000000001", "us-east-1", "list_buckets", Status.OK, output={}))
+    assert columns == set(line)  # every field of a line is a column, and nothing else
+    assert [p["Name"] for p in table["PartitionKeys"]] == ["run_name", "dt"]
+
+
+def test_outputs_name_the_results_bucket_and_table() -> None:
+    outputs = load_template()["Outputs"]
+    assert outputs["ResultsBucketName"]["Value"] == {"Ref": "ResultsBucket"}
+    assert "ResultsTableName" in outputs
