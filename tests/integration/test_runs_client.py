@@ -274,3 +274,15 @@ def test_rerun_of_the_failed_targets_through_the_real_api(gateway: ApiGateway, e
     assert nothing.code == 2, nothing.err
     said = f"rolechain: error: rerun: the API answered 400: no target of run {run['run_id']!r} ended failed or skipped"
     assert nothing.err.startswith(said)
+
+
+def test_rerun_as_a_dry_run_through_the_real_api(gateway: ApiGateway, emulator: Emulator) -> None:
+    emulator.inject_fault(
+        "ListBuckets", "AccessDenied", "refused", status=403, match=lambda r: r.account == "200000000004"
+    )
+    old = runs(gateway, "start", "inventory", "--accounts", "200000000004,200000000005", "--json").json
+    again = runs(gateway, "rerun", old["run_id"], "--failed", "--dry-run", "--json")
+    assert again.code == 0, again.err
+    assert again.json["dry_run"] is True and [r["account"] for r in again.json["results"]] == ["200000000004"]
+    post = list(gateway.requests("POST", "/v1/runs"))[-1]
+    assert json.loads(post.body) == {"rerun": {"run_id": old["run_id"], "statuses": ["failed"]}, "dry_run": True}

@@ -92,6 +92,12 @@ def runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     rerun.add_argument("run_id", metavar="RUN_ID")
     rerun.add_argument("--failed", action="store_true", help="its failed targets")
     rerun.add_argument("--skipped", action="store_true", help="its skipped targets")
+    rerun.add_argument(
+        "--dry-run",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the new run as a dry run, or not (default: as the old run's job or request says)",
+    )
     _starting(rerun)
     rerun.set_defaults(command=cmd_rerun, uses_actions=True)
 
@@ -219,7 +225,9 @@ def cmd_rerun(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     statuses = [s for s, given in (("failed", args.failed), ("skipped", args.skipped)) if given]
     if not statuses:
         raise ConfigError("runs rerun", "give --failed and/or --skipped: which of the run's targets to run again")
-    body = {"rerun": {"run_id": run_path(args.run_id), "statuses": statuses}}
+    body: dict[str, Any] = {"rerun": {"run_id": run_path(args.run_id), "statuses": statuses}}
+    if args.dry_run is not None:
+        body["dry_run"] = args.dry_run  # beside "rerun", as RunRequest has it
     return _started(args, body, out, err)
 
 
