@@ -18,7 +18,7 @@ from rolechain.client import ApiClient
 from rolechain_dev.emulator import Emulator, Seed
 
 from tests.api_server import ApiGateway, Fault, Identity
-from tests.hub_support import FakeContext, HubResources, create_hub_resources, load_handler, test_env
+from tests.hub_support import FakeContext, HubResources, create_hub_resources, load_handler, sqs_event, test_env
 from tests.integration.support import CliResult, run_cli
 from tests.secrets_guard import GUARD
 
@@ -286,3 +286,47 @@ def test_rerun_as_a_dry_run_through_the_real_api(gateway: ApiGateway, emulator: 
     assert again.json["dry_run"] is True and [r["account"] for r in again.json["results"]] == ["200000000004"]
     post = list(gateway.requests("POST", "/v1/runs"))[-1]
     assert json.loads(post.body) == {"rerun": {"run_id": old["run_id"], "statuses": ["failed"]}, "dry_run": True}
+
+
+def test_start_wait_follows_a_queued_run_the_worker_completes(
+    hub: tuple[Seed, HubResources, ModuleType], emulator: Emulator
+) -> None:
+    # Given a gateway behind which the worker takes five targets off the queue before each poll of the run
+    seed, resources, api = hub
+    worker = load_handler("worker")
+    sqs = emulator.admin_session(seed.hub_account, seed.region).client("sqs")
+
+    def work_then_answer(event: dict[str, Any]) -> dict[str, Any]:
+        if event["resource"] == "/runs/{run_id}" and not (event["queryStringParameters"] or {}).get("next_token"):
+            got = sqs.receive_message(QueueUrl=resources.queue_url, MaxNumberOfMessages=5).get("Messages", [])
+            if got:
+                for m in got:
+                    sqs.delete_message(QueueUrl=resources.queue_url, ReceiptHandle=m["ReceiptHandle"])
+                batch = [{"id": m["MessageId"], "body": m["Body"], "receipt": m["ReceiptHandle"]} for m in got]
+                assert worker.lambda_handler(sqs_event(batch), FakeContext("worker")) == {"batchItemFailures": []}
+        return dict(api.lambda_handler(event, FakeContext("api")))
+
+    identities = {key: Identity(secret, arn) for key, secret, arn in PROFILES.values()}
+    with ApiGateway(work_then_answer, identities) as gateway:
+        # When alice starts 15 targets (over the inline limit of 10: queued) and waits
+        regions = ["--target-region", "us-east-1", "--target-region", "eu-west-1", "--target-region", "us-west-2"]
+        accounts = ",".join(f"20000000000{n}" for n in range(1, 6))
+        argv = [
+            "start",
+            "--action",
+            "list_buckets",
+            "--accounts",
+            accounts,
+            *regions,
+            "--wait",
+            "--poll-interval",
+            "0.05",
+        ]
+        waited = runs(gateway, *argv, "--json")
+        # then it polled until the worker had run every target, and printed the completed run
+        assert waited.code == 0, waited.err
+        run = waited.json
+        assert run["mode"] == "queued" and run["status"] == "completed" and run["summary"]["ok"] == 15
+        assert len(run["results"]) == 15
+        assert next(gateway.requests("POST")).status == 202 and "waiting for it to complete" in waited.err
+        assert len([r for r in gateway.requests("GET") if "next_token" not in r.query]) >= 3
