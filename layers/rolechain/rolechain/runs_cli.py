@@ -79,12 +79,6 @@ def runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="target region of an --action run (repeatable)",
     )
     start.add_argument("--role-name", help="target role name of an --action run (one the job file configures)")
-    start.add_argument(
-        "--dry-run",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="report what would change, change nothing (--no-dry-run: turn off the job's dry run)",
-    )
     _starting(start)
     start.set_defaults(command=cmd_start, uses_actions=True)
 
@@ -92,12 +86,6 @@ def runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     rerun.add_argument("run_id", metavar="RUN_ID")
     rerun.add_argument("--failed", action="store_true", help="its failed targets")
     rerun.add_argument("--skipped", action="store_true", help="its skipped targets")
-    rerun.add_argument(
-        "--dry-run",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="the new run as a dry run, or not (default: as the old run's job or request says)",
-    )
     _starting(rerun)
     rerun.set_defaults(command=cmd_rerun, uses_actions=True)
 
@@ -111,6 +99,14 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _starting(p: argparse.ArgumentParser) -> None:
+    """The flags of a command that starts a run (start, rerun)."""
+    p.add_argument(
+        "--dry-run",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="report what would change, change nothing; --no-dry-run turns off a dry run the job sets "
+        "(default: as the job, or the run rerun, says)",
+    )
     p.add_argument("--wait", action="store_true", help="poll until the run completes; exit 1 when a target failed")
     p.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS", help="with --wait (default 2)")
     p.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS", help="with --wait (default 900)")
