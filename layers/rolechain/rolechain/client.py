@@ -86,7 +86,11 @@ def resolve_api_url(
 
 def checked_url(url: str, where: str) -> str:
     """``url`` without its trailing slash, when it is https (or http to a loopback host). Raises ConfigError."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - parsing it refuses a port that is not a number in range
+    except ValueError as exc:
+        raise ConfigError(where, f"{url!r} is not a URL: {exc}") from exc
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError(
             where, f"{url!r} is not an http(s) URL like https://abc123.execute-api.us-east-1.amazonaws.com/v1"
@@ -231,7 +235,7 @@ class ApiClient:
             if response.status in RETRY_STATUSES and attempt < self.retry.attempts:
                 self.sleep(self.retry.delay(attempt, response.headers.get("Retry-After")))
                 continue
-            return response.status, _answer(method, path, response.status, response.data)
+            return response.status, _answer(method, path, response.status, response.data or b"")
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     # -- the routes ---------------------------------------------------------------------------------
@@ -243,14 +247,15 @@ class ApiClient:
         given = 0
         while True:
             page_size = min(self.page_size, limit - given) if limit is not None else self.page_size
-            answer = self.get("/runs", {"job": job, "status": status, "limit": page_size, "next_token": token})
-            runs = _list_of(answer, "runs", "GET /runs")
+            query = {"job": job, "status": status, "limit": page_size, "next_token": token}
+            code, answer = self.request("GET", "/runs", query=query)
+            runs = _list_of(answer, "runs", "GET /runs", code)
             for run in runs:
                 yield run
                 given += 1
                 if limit is not None and given >= limit:
                     return
-            token = _token(answer, "GET /runs", previous=token)
+            token = _token(answer, "GET /runs", code, previous=token)
             if token is None:
                 return
 
@@ -259,10 +264,11 @@ class ApiClient:
         path = "/runs/" + run_path(run_id)
         token: str | None = None
         while True:
-            answer = self.get(path, {"status": status, "limit": self.results_page_size, "next_token": token})
-            _list_of(answer, "results", f"GET {path}", required=False)
+            query = {"status": status, "limit": self.results_page_size, "next_token": token}
+            code, answer = self.request("GET", path, query=query)
+            _list_of(answer, "results", f"GET {path}", code, required=False)
             yield answer
-            token = _token(answer, f"GET {path}", previous=token)
+            token = _token(answer, f"GET {path}", code, previous=token)
             if token is None:
                 return
 
@@ -364,17 +370,19 @@ def _refusal(parsed: Any, data: bytes) -> tuple[str, str | None]:
     return (shown or "no body"), None
 
 
-def _list_of(answer: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> list[dict[str, Any]]:
+def _list_of(
+    answer: Mapping[str, Any], key: str, where: str, status: int, *, required: bool = True
+) -> list[dict[str, Any]]:
     value = answer.get(key)
     if value is None and not required:
         return []
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         method, _, path = where.partition(" ")
-        raise ApiError(method, path, 200, f"the answer's {key!r} is not a list of objects")
+        raise ApiError(method, path, status, f"the answer's {key!r} is not a list of objects")
     return value
 
 
-def _token(answer: Mapping[str, Any], where: str, *, previous: str | None) -> str | None:
+def _token(answer: Mapping[str, Any], where: str, status: int, *, previous: str | None) -> str | None:
     """The answer's ``next_token`` (None: the last page). Raises ApiError for one that is not a string, or
     the very token just sent (paging would never end)."""
     token = answer.get("next_token")
@@ -382,9 +390,9 @@ def _token(answer: Mapping[str, Any], where: str, *, previous: str | None) -> st
         return None
     method, _, path = where.partition(" ")
     if not isinstance(token, str):
-        raise ApiError(method, path, 200, "the answer's 'next_token' is not a string")
+        raise ApiError(method, path, status, "the answer's 'next_token' is not a string")
     if token == previous:
-        raise ApiError(method, path, 200, "the answer's 'next_token' is the one just sent: paging would not end")
+        raise ApiError(method, path, status, "the answer's 'next_token' is the one just sent: paging would not end")
     return token
 
 

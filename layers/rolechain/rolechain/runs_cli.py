@@ -256,23 +256,34 @@ def _as_usage(exc: ApiError) -> Exception:
 # -- output ---------------------------------------------------------------------------------------
 def report_of(run: Mapping[str, Any]) -> RunReport:
     """The API's run (with its results) as the runner's report, for the CLI's renderers.
-    Raises ApiError when a result is not what the API promises."""
+    Raises ApiError when the run or a result is not what the API promises."""
+    where = f"/runs/{run.get('run_id')}"
+    listed = run.get("results") or []
+    if not isinstance(listed, list):
+        raise ApiError("GET", where, 200, "the run is malformed: its results are not a list")
     results = []
-    for n, r in enumerate(run.get("results") or []):
+    for n, r in enumerate(listed):
         try:
+            output, error = r.get("output"), r.get("error")
+            if not isinstance(output, dict | None) or not isinstance(error, dict | None):
+                raise TypeError("output and error must be objects or null")
             results.append(
                 TargetResult(
                     account=str(r["account"]),
                     region=str(r["region"]),
                     action=str(r.get("action") or run.get("action")),
                     status=Status(str(r["status"]).replace("-", "_")),
-                    output=r.get("output"),
-                    error=r.get("error"),
+                    output=output,
+                    error=error,
                     duration_ms=int(r.get("duration_ms") or 0),
                 )
             )
-        except (KeyError, ValueError, TypeError) as exc:
-            raise ApiError("GET", f"/runs/{run.get('run_id')}", 200, f"result {n} is malformed: {exc!r}") from exc
+        except (AttributeError, KeyError, ValueError, TypeError) as exc:
+            raise ApiError("GET", where, 200, f"result {n} is malformed: {exc!r}") from exc
+    waves = run.get("waves") or []
+    if not isinstance(waves, list) or not all(isinstance(w, dict) for w in waves):
+        raise ApiError("GET", where, 200, "the run is malformed: its waves are not a list of objects")
+    stopped = run.get("stopped")
     return RunReport(
         run_id=str(run.get("run_id")),
         action=str(run.get("action")),
@@ -280,18 +291,21 @@ def report_of(run: Mapping[str, Any]) -> RunReport:
         started_at=str(run.get("created_at") or run.get("started_at") or ""),
         duration_s=_duration(run),
         results=results,
-        waves=list(run.get("waves") or []),
-        stopped=run.get("stopped"),
+        waves=waves,
+        stopped=stopped if isinstance(stopped, str) else None,
     )
 
 
 def _duration(run: Mapping[str, Any]) -> float:
+    """Seconds from created_at to completed_at, else the run's duration_s, else 0."""
     try:
         started = datetime.fromisoformat(str(run["created_at"]))
         ended = datetime.fromisoformat(str(run["completed_at"]))
         return max((ended - started).total_seconds(), 0.0)
     except (KeyError, ValueError, TypeError):
-        return float(run.get("duration_s") or 0.0)
+        pass
+    seconds = run.get("duration_s")
+    return float(seconds) if isinstance(seconds, int | float) and not isinstance(seconds, bool) else 0.0
 
 
 def write_run(out: TextIO, run: dict[str, Any], fmt: str) -> RunReport:
