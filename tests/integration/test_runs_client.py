@@ -165,6 +165,8 @@ def test_bad_input_is_refused_before_any_request(gateway: ApiGateway) -> None:
     for argv, said in cases:
         result = runs(gateway, *argv)
         assert result.code == 2 and said in result.err, (argv, result.err)
+    region = run_cli(["runs", "list", "--stack", "rolechain-hub", "--profile", "alice", "--region", "us-esat-1"])
+    assert region.code == 2 and region.err.startswith("rolechain: error: --region: 'us-esat-1' is not")
     assert gateway.received == []
 
 

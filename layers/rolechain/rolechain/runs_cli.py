@@ -120,11 +120,12 @@ def _starting(p: argparse.ArgumentParser) -> None:
 
 
 def api_client(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ApiClient:
-    """The client the flags (and ``env``, default the process environment) point at."""
-    session = cli.base_session(args)
-    url = resolve_api_url(args.api_url, os.environ if env is None else env, args.stack, cloudformation_output(session))
+    """The client the flags (and ``env``, default the process environment) point at: ``--region`` is the
+    signing region (default: the URL's, else the profile's) and the stack's."""
     if args.region is not None:
         check("region", args.region, "--region")
+    session = cli.base_session(args)
+    url = resolve_api_url(args.api_url, os.environ if env is None else env, args.stack, cloudformation_output(session))
     return ApiClient(url, session, region=args.region)
 
 
