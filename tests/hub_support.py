@@ -76,6 +76,21 @@ def stored_results(emulator: Emulator, seed: Seed, table: str, run_id: str) -> d
     return {i["sk"]["S"]: i["status"]["S"] for i in items if i["sk"]["S"].startswith("target#")}
 
 
+def results_objects(
+    emulator: Emulator, seed: Seed, bucket: str, prefix: str = "runs/"
+) -> dict[str, list[dict[str, Any]]]:
+    """key -> its JSON lines, of every object under ``prefix`` in the hub's results bucket; each
+    checked to disclose no seeded secret (ExternalId, key, token)."""
+    s3 = emulator.admin_session(seed.hub_account, seed.region).client("s3")
+    objects = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", []):
+            text = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read().decode()
+            assert GUARD.leaks(text) == [], entry["Key"]
+            objects[entry["Key"]] = [json.loads(line) for line in text.splitlines()]
+    return objects
+
+
 def edited_demo_job_file(directory: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
     """A copy of the demo's job file in ``directory``, changed by ``edit`` (which gets the parsed YAML)."""
     data = yaml.safe_load(DEMO_JOB_FILE.read_text())

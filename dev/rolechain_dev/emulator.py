@@ -635,7 +635,7 @@ def _transact_checks(request: RecordedRequest) -> list[tuple[str, str | None]]:
 
 
 def request_resource(request: RecordedRequest) -> str | None:
-    """The ARN a request acts on where the emulator can tell (S3 buckets, DynamoDB tables, SQS queues,
+    """The ARN a request acts on where the emulator can tell (S3 buckets and objects, DynamoDB tables, SQS queues,
     SSM parameters); None otherwise (the policy's Resource is then not checked)."""
     region, account = request.region or "us-east-1", request.account
     if request.service == "s3":

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.hub_support import load_event, record_queued_run
+from tests.hub_support import load_event, record_queued_run, results_objects
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +36,24 @@ def test_worker_fixture_records_both_targets(stack: Stack) -> None:
         "target#200000000001#us-east-1": "ok",
         "target#200000000002#us-east-1": "ok",
     }
+
+
+def test_scheduler_and_worker_write_the_results_bucket_one_line_per_target(stack: Stack) -> None:
+    run = stack.sam.invoke("scheduler", load_event("scheduler-inventory.json")).payload
+    prefix = f"runs/inventory/{run['created_at'][:10]}/{run['run_id']}/"
+    assert run["results_uri"] == f"s3://{stack.hub.results_bucket}/{prefix}"
+    inline = results_objects(stack.emulator, stack.seed, stack.hub.results_bucket, prefix)
+    assert sorted(inline) == [f"{prefix}{a}-us-east-1.jsonl" for a in stack.seed.target_account_ids]
+    assert all([line["status"] for line in lines] == ["ok"] for lines in inline.values())
+    # the worker, twice with the same batch (SQS delivers at least once): one object a target, one line
+    record_queued_run(stack.emulator, stack.seed, stack.hub.table, "queuedrun0002")
+    batch = load_event("worker-sqs-batch.json", queuedrun0001="queuedrun0002")
+    for _ in range(2):
+        assert stack.sam.invoke("worker", batch).payload == {"batchItemFailures": []}
+    queued = results_objects(stack.emulator, stack.seed, stack.hub.results_bucket, "runs/inventory/")
+    mine = {k: v for k, v in queued.items() if "/queuedrun0002/" in k}
+    assert sorted(k.rsplit("/", 1)[1] for k in mine) == ["200000000001-us-east-1.jsonl", "200000000002-us-east-1.jsonl"]
+    assert all(len(lines) == 1 and lines[0]["run_id"] == "queuedrun0002" for lines in mine.values())
 
 
 def test_remediation_create_bucket_fixture_acts_once(stack: Stack) -> None:

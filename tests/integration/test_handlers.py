@@ -27,7 +27,6 @@ from tests.hub_support import (
     sqs_event,
     test_env,
 )
-from tests.secrets_guard import GUARD
 
 ALICE = "arn:aws:iam::111111111111:user/alice"  # the caller of the events/api-*.json fixtures
 
@@ -494,8 +493,13 @@ def test_api_lists_the_runs_a_caller_may_read_newest_first_in_pages(hub: Hub) ->
     # carol sees her own run only, bob (no rule) nothing, whatever the page size
     assert [r["run_id"] for p in every_page(api, CAROL, limit="1") for r in p] == [carol_run["run_id"]]
     assert every_page(api, BOB) == [[]]
-    # a Query of an index, never a Scan of the table
+    # a Query of an index, never a Scan of the table: every run for read_all, the caller's own otherwise
     assert hub.emulator.calls(action="Scan") == []
+    hub.emulator.clear_requests()
+    every_page(api, ALICE)
+    every_page(api, CAROL)
+    indexes = [c.body.get("IndexName") for c in hub.emulator.calls(action="Query")]
+    assert indexes == ["runs-by-created", "runs-by-requester"]
 
 
 def test_api_list_runs_refuses_forged_tokens_and_bad_parameters_with_a_400_naming_them(hub: Hub) -> None:
@@ -778,15 +782,7 @@ def test_a_message_for_a_target_outside_its_run_is_refused_and_not_counted(hub: 
 # -- the results bucket ------------------------------------------------------------------------------
 def bucket_objects(hub: Hub, prefix: str = "runs/") -> dict[str, list[dict[str, Any]]]:
     """key -> its JSON lines, of every object in the results bucket under ``prefix``."""
-    s3 = hub.admin(hub.seed.hub_account).client("s3")
-    bucket = hub.resources.results_bucket
-    objects = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for entry in page.get("Contents", []):
-            text = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read().decode()
-            assert GUARD.leaks(text) == [], entry["Key"]  # no ExternalId, key or token in a result
-            objects[entry["Key"]] = [json.loads(line) for line in text.splitlines()]
-    return objects
+    return hub_support.results_objects(hub.emulator, hub.seed, hub.resources.results_bucket, prefix)
 
 
 def test_an_inline_run_writes_one_object_per_target_with_one_line_each(hub: Hub) -> None:

@@ -210,6 +210,12 @@ def test_remediation_refuses_an_event_from_an_unconfigured_account(hub: Hub, acc
     assert hub.emulator.calls(action="AssumeRole") == []
     # recorded, one run per rule, ids derived from the event
     assert len(run_records(hub, f"run#{outcome['run_id']}-")) == 2
+    # and in the results bucket, a line per rule under its own name
+    lines = {k.split("/")[1]: v for k, v in test_handlers.bucket_objects(hub).items()}
+    assert {name: [line["status"] for line in found] for name, found in lines.items()} == {
+        "remediation.block-public-bucket": ["skipped"],
+        "remediation.tag-new-bucket-creator": ["skipped"],
+    }
 
 
 def test_a_remediation_rule_may_list_its_own_accounts(

@@ -42,6 +42,8 @@ def lambda_env(function: str, **extra: str) -> dict[str, str]:
         "TARGET_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/111111111111/rolechain-TargetQueue-TEST",
         "INLINE_TARGET_LIMIT": "10",
         "MAX_RECEIVE_COUNT": "3",
+        "RESULTS_BUCKET": "rolechain-resultsbucket-test",
+        "PAGE_TOKEN_KEY_ID": "arn:aws:kms:us-east-1:111111111111:key/00000000-0000-0000-0000-000000000000",
         "AWS_MAX_ATTEMPTS": "3",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",

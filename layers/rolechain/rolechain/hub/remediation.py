@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rolechain.errors import ConfigError, RolechainError
-from rolechain.hub.runs import run_record, start
+from rolechain.hub.results import results_prefix
+from rolechain.hub.runs import archive_inline, run_record, start
 from rolechain.jobs import Remediation
 from rolechain.planning import PlanRequest, plan_run
 from rolechain.runner import FailureKind, RunReport, Status, TargetResult
@@ -82,6 +83,7 @@ def _record(
     result = TargetResult(account, region, rule.action, status, error={"type": FailureKind.CONFIG, "message": why})
     report = RunReport(run_id, rule.action, rule.dry_run, datetime.now(UTC).isoformat(), 0.0, [result])
     run = {**run_record(run_id, f"remediation.{rule.name}", rule.action, rule.dry_run, None, 1), "mode": "inline"}
+    run["results_uri"] = hub.results.uri(results_prefix(run))
     hub.store.put_run(run)
-    hub.store.put_results(run_id, [result])
+    hub.store.put_results(run_id, [result], archive_inline(hub, run, [result], [(account, region)]))
     return {"rule": rule.name, **run, **report.to_dict(), "status": "completed"}

@@ -408,7 +408,9 @@ def list_runs(hub: Hub, query: RunListQuery, caller: Caller) -> dict[str, Any]:
     page: list[dict[str, Any]] = []
     last: dict[str, Any] | None = None
     more = False
-    for record, key in _from(hub.store.query_runs, start, requested_by=partition, job=query.job):
+    # one more than a page tells whether another follows; a status is filtered here, so read more
+    size = query.limit + 1 if query.status is None else 100
+    for record, key in _from(hub.store.query_runs, start, requested_by=partition, job=query.job, page_size=size):
         if not may_read(hub.job_file.api, caller.arn, record.get("requested_by")):
             continue  # the index decides already; checked again per run (fail closed)
         summary = run_summary(record)
@@ -452,7 +454,8 @@ def get_run(hub: Hub, run_id: str, caller: Caller, query: ResultQuery | None = N
     results: list[dict[str, Any]] = []
     last: dict[str, Any] | None = None
     more = False
-    for result, key in _from(hub.store.query_results, start, run_id=run_id, status=query.status):
+    size = query.limit + 1
+    for result, key in _from(hub.store.query_results, start, run_id=run_id, status=query.status, page_size=size):
         if len(results) == query.limit:
             more = True
             break

@@ -53,11 +53,17 @@ class RunStore:
         self._client.put_item(TableName=self._table, Item=self._item({**run, **keys, "ttl": self._ttl()}))
 
     def query_runs(
-        self, *, requested_by: str | None, job: str | None, start_key: Mapping[str, Any] | None
+        self,
+        *,
+        requested_by: str | None,
+        job: str | None,
+        start_key: Mapping[str, Any] | None,
+        page_size: int = 100,
     ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         """Run records newest first, each with its index key (a page's ``ExclusiveStartKey`` to go on
         after it): those ``requested_by`` requested (:data:`REQUESTER_INDEX`), or every run (None,
-        :data:`RUNS_INDEX`); only job ``job``'s when given. A Query of an index, never a Scan."""
+        :data:`RUNS_INDEX`); only job ``job``'s when given; ``page_size`` items read a call. A Query
+        of an index, never a Scan."""
         partition, value = ("requested_by", requested_by) if requested_by else ("list_pk", RUNS_PARTITION)
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -66,6 +72,7 @@ class RunStore:
             "ExpressionAttributeNames": {"#p": partition},
             "ExpressionAttributeValues": {":p": {"S": value}},
             "ScanIndexForward": False,
+            "Limit": page_size,
         }
         if job is not None:
             kwargs["FilterExpression"] = "#job = :job"
@@ -84,7 +91,7 @@ class RunStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def query_results(
-        self, run_id: str, *, status: str | None, start_key: Mapping[str, Any] | None
+        self, run_id: str, *, status: str | None, start_key: Mapping[str, Any] | None, page_size: int = 1000
     ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         """The run's stored target results in (account, region) order, each with its key (to go on
         after it); only those of ``status`` when given."""
@@ -92,6 +99,7 @@ class RunStore:
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :target)",
             "ExpressionAttributeValues": {":pk": {"S": f"run#{run_id}"}, ":target": {"S": "target#"}},
+            "Limit": page_size,
         }
         if status is not None:
             kwargs["FilterExpression"] = "#status = :status"
