@@ -18,6 +18,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from rolechain import AssumeRoleError, Chain, ChainSessions, CredentialCache
 from rolechain.jobs import MAX_CONCURRENCY
+from rolechain.sessions import ServiceLimits
 
 from tests.helpers import Clock
 
@@ -291,3 +292,28 @@ def test_the_shared_connection_pool_serves_a_runs_every_thread(sessions: ChainSe
     prototype = sessions.prototype("s3", "eu-west-1")
     assert prototype is not None
     assert prototype.meta.config.max_pool_connections == rolechain.sessions.SHARED_POOL_CONNECTIONS >= MAX_CONCURRENCY
+
+
+def test_a_service_slot_taken_again_by_the_same_thread_does_not_wait_for_itself() -> None:
+    # An S3 Express session is made by the target's own client while it signs a call: a nested call of
+    # the same account and service must not wait for the slot its own thread holds (a cap of 1 would hang)
+    limits = ServiceLimits({"s3": 1})
+    with limits.slot("200000000001", "s3"), limits.slot("200000000001", "s3"):
+        pass
+    # while another thread does wait for it, and gets it once it is released
+    got = threading.Event()
+    with limits.slot("200000000001", "s3"):
+
+        def take() -> None:
+            with limits.slot("200000000001", "s3"):
+                got.set()
+
+        worker = threading.Thread(target=take)
+        worker.start()
+        assert not got.wait(0.2)
+    assert got.wait(2)
+    worker.join()
+    assert limits.waits == 1
+    # a service that is not capped never waits
+    with limits.slot("200000000001", "ec2"), limits.slot("200000000001", "ec2"):
+        pass

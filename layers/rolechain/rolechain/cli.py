@@ -29,7 +29,14 @@ from rolechain.actions import REGISTRY, Action, get_action, target_role_policy
 from rolechain.actions.plugins import load_plugins
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id, source_identity_of
 from rolechain.errors import AssumeRoleError, BaseCredentialsError, ConfigError, RolechainError
-from rolechain.jobs import MAX_CONCURRENCY, OrganizationTargets, RoleSettings, Targets, load_job_file
+from rolechain.jobs import (
+    MAX_CONCURRENCY,
+    OrganizationTargets,
+    RoleSettings,
+    Targets,
+    check_service_caps,
+    load_job_file,
+)
 from rolechain.planning import PlanRequest, plan_job, plan_run
 from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.sessions import ChainSessions, Identity
@@ -503,6 +510,19 @@ def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def _service_caps(value: str) -> dict[str, int]:
+    caps: dict[str, int] = {}
+    for item in _csv(value):
+        service, sep, count = item.partition("=")
+        if not sep or not count.isdigit():
+            raise argparse.ArgumentTypeError(f"{item!r} is not SERVICE=N (e.g. s3=4)")
+        caps[service.strip()] = int(count)
+    try:
+        return check_service_caps(caps)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _param(value: str) -> tuple[str, Any]:
     key, sep, raw = value.partition("=")
     if not sep or not key:
@@ -546,6 +566,12 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--exclude-region", action="append", default=[], metavar="R", help="region left out of --region all")
     p.add_argument("--dry-run", action="store_true", default=None, help="report what would change, change nothing")
     p.add_argument("--concurrency", type=int, help="targets in flight at once")
+    p.add_argument(
+        "--service-concurrency",
+        type=_service_caps,
+        metavar="SERVICE=N,...",
+        help="at most N requests in flight per target account to each service named, e.g. s3=4,ec2=2",
+    )
     p.add_argument("--profile", help="AWS profile of the base credentials")
     add_source_identity_flag(p)
     add_mfa_flags(p)
@@ -633,6 +659,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             regions=args.regions,
             dry_run=args.dry_run,
             concurrency=args.concurrency,
+            service_concurrency=args.service_concurrency,
             extra_via=args.via,
             source_identity=source_identity(args, sessions),
             mfa=mfa_of(args, via_required=False),
@@ -658,6 +685,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             regions=args.regions,
             dry_run=args.dry_run,
             concurrency=args.concurrency,
+            service_concurrency=args.service_concurrency,
             extra_via=args.via,
             source_identity=source_identity(args, sessions),
             mfa=mfa_of(args, via_required=False),

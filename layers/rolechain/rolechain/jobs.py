@@ -26,6 +26,7 @@ Every error names the job (or rule), the field and the rule it broke.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import re
 from collections.abc import Callable, Mapping
@@ -202,6 +203,9 @@ class RoleSettings(RoleRef):
     regions: list[RegionOrAll] = Field(default_factory=lambda: ["us-east-1"], min_length=1)
     exclude_regions: list[Region] = Field(default_factory=list)
     concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
+    # at most N requests in flight at once per target account to each service named (boto3 names:
+    # s3, ec2, resourcegroupstaggingapi...), across the run's regions and threads, retries included
+    service_concurrency: dict[str, int] = Field(default_factory=dict)
     dry_run: bool = False
 
     @field_validator("regions", mode="before")
@@ -217,12 +221,43 @@ class RoleSettings(RoleRef):
             raise ValueError("exclude_regions removes every region: nothing would run")
         return self
 
+    @field_validator("service_concurrency", mode="before")
+    @classmethod
+    def _services(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise ValueError("must be a mapping of service name to a count, like {s3: 4}")
+        return check_service_caps(value)
+
     @field_validator("external_id")
     @classmethod
     def _external_id(cls, value: str | SsmParameter | None) -> str | SsmParameter | None:
         if isinstance(value, str) and not re.fullmatch(EXTERNAL_ID, value):
             raise ValueError("must be 2-1224 characters of letters, digits and +=,.@:/-")
         return value
+
+
+def check_service_caps(caps: Mapping[str, int]) -> dict[str, int]:
+    """``caps`` if every key is a boto3 service name and every cap a count of 1 to MAX_CONCURRENCY."""
+    if not caps:
+        return dict(caps)
+    known = known_services()
+    for service, cap in caps.items():
+        if service not in known:
+            close = difflib.get_close_matches(service, known, n=1)
+            raise ValueError(
+                f"{service!r} is not a boto3 service name" + (f" (did you mean {close[0]!r}?)" if close else "")
+            )
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_CONCURRENCY:
+            raise ValueError(f"{service}: must be a count of requests from 1 to {MAX_CONCURRENCY}")
+    return dict(caps)
+
+
+@functools.cache
+def known_services() -> list[str]:
+    """The service names botocore knows (a listing of its data folders, read once)."""
+    import botocore.loaders  # only when a job caps a service
+
+    return sorted(botocore.loaders.Loader().list_available_services("service-2"))
 
 
 PERCENT_RE = re.compile(r"^([1-9][0-9]?|100)%\Z")

@@ -94,6 +94,8 @@ class RunPlan:
     exclude_regions: tuple[str, ...] = ()  # left out of "all" (a target region "all" is found per account)
     rollout: Rollout | None = None
     max_failures: int | str | None = None
+    # requests in flight at once per target account to each service named (the job's service_concurrency)
+    service_concurrency: Mapping[str, int] = field(default_factory=dict)
 
     def chain_to(self, account: str, *, session_name: str, session_policy: dict[str, Any] | None) -> Chain:
         """The chain a run of this plan takes to ``account``: its role, with the plan's SourceIdentity,
@@ -123,6 +125,7 @@ class PlanRequest:
     regions: Sequence[str] | None = None
     dry_run: bool | None = None
     concurrency: int | None = None
+    service_concurrency: Mapping[str, int] | None = None  # over the job's own, service by service
     extra_via: Sequence[str] = ()
     job: str | None = None
     source_identity: str | None = None
@@ -173,6 +176,7 @@ def plan_run(sessions: ChainSessions, settings: RoleSettings, request: PlanReque
         role=role,
         dry_run=settings.dry_run if request.dry_run is None else request.dry_run,
         concurrency=request.concurrency or settings.concurrency,
+        service_concurrency={**settings.service_concurrency, **(request.service_concurrency or {})},
         job=request.job,
         source_identity=request.source_identity,
         session_tags=dict(request.session_tags) if request.session_tags else None,
@@ -225,6 +229,7 @@ def plan_job(
             regions=request.regions,
             dry_run=request.dry_run,
             concurrency=request.concurrency,
+            service_concurrency=request.service_concurrency,
             extra_via=request.extra_via,
             job=name,
             source_identity=request.source_identity,

@@ -40,7 +40,7 @@ from rolechain.errors import (
 )
 from rolechain.jobs import resolve_count
 from rolechain.planning import RunPlan, Target
-from rolechain.sessions import ChainSessions
+from rolechain.sessions import ChainSessions, ServiceLimits, limited
 from rolechain.types import ALL_REGIONS
 
 logger = logging.getLogger(__name__)
@@ -180,9 +180,14 @@ def run_plan(
         limit = 0
     failures = 0
     halted: list[str] = []  # the reason targets are no longer started, once there is one
+    caps = ServiceLimits(plan.service_concurrency) if plan.service_concurrency else None
 
     def each(target: Target) -> list[TargetResult]:
         """The target's results: one, or one per enabled region for region "all"."""
+        with limited(caps):
+            return each_capped(target)
+
+    def each_capped(target: Target) -> list[TargetResult]:
         if target.region != ALL_REGIONS or halted or (stop is not None and stop.is_set()):
             return [one(target)]  # one() reports a target it does not start as skipped
         nonlocal total

@@ -14,10 +14,16 @@ expire. Three things keep it cheap across thousands of accounts:
   rules, service model, serialiser, parser, connection pool and event hooks, and signing each request
   with the target's own credentials (:class:`_TargetClient`): ~0.1 ms instead of 3-9 ms, and no
   per-client caches to warm again on every target's first requests. Each clone keeps its own
-  retry quota (standard mode) and S3 Express session cache, as a client of its own would;
+  retry quota (standard mode), client-side rate limiter (adaptive mode: after a throttling answer it
+  sends no faster than the target account accepts) and S3 Express session cache, as a client of its
+  own would;
 * a hop STS refused for a reason a retry cannot fix (access denied, a bad request) is remembered for
   :data:`DENIED_HOP_TTL` seconds under the same key, so 40 targets behind a broken hop cost one
   AssumeRole of it and fail at once with the same cause.
+
+:class:`ServiceLimits` caps the requests in flight per target account and service (a job's
+``service_concurrency``) while :func:`limited` holds it: every target client takes a slot of its account
+and service for each call, retries and their backoff included.
 
 Credentials AWS rejects as expired or invalid although they looked valid are dropped with
 :meth:`ChainSessions.forget`, so the next use assumes the chain's roles again.
@@ -31,7 +37,8 @@ from __future__ import annotations
 import copy
 import functools
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,7 +50,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-from botocore.retries import standard
+from botocore.retries import adaptive, standard
 from botocore.utils import S3ExpressIdentityCache
 
 from rolechain.chain import Chain, Hop
@@ -57,6 +64,7 @@ DEFAULT_REGION = "us-east-1"
 # attempts stays botocore's (AWS_MAX_ATTEMPTS, default 3) so a Lambda does not spend its time budget
 # waiting: a queued target that is still throttled goes back to SQS instead.
 CLIENT_CONFIG = Config(retries={"mode": "standard"}, max_pool_connections=50)
+ADAPTIVE = Config(retries={"mode": "adaptive"})
 # A prototype's connection pool serves every target of its service and region at once: as many
 # connections as a run's threads (rolechain.jobs.MAX_CONCURRENCY), so none is opened and discarded.
 SHARED_POOL_CONNECTIONS = 256
@@ -225,7 +233,89 @@ class _TargetCredentials(Credentials):
 _TARGET_CREDENTIALS = _TargetCredentials()
 
 
-class _TargetClient(BaseClient):
+class ServiceLimits:
+    """At most ``caps[service]`` requests in flight at once per target account to each service named
+    (boto3 service names: ``s3``, ``ec2``...), across the regions and threads of a run; services not
+    named are not capped. A call made while the same thread holds a slot of that account and service (an
+    S3 Express session made while signing) does not take a second one."""
+
+    def __init__(self, caps: Mapping[str, int]) -> None:
+        self.caps = dict(caps)
+        self._lock = threading.Lock()
+        self._slots: dict[tuple[str, str], threading.BoundedSemaphore] = {}
+        self._held: ContextVar[frozenset[tuple[str, str]]] = ContextVar("rolechain_held_slots", default=frozenset())
+        self.waits = 0  # calls that found every slot of their account and service taken (tests read it)
+
+    @contextmanager
+    def slot(self, account: str, service: str) -> Iterator[None]:
+        cap = self.caps.get(service)
+        key = (account, service)
+        held = self._held.get()
+        if cap is None or key in held:
+            yield
+            return
+        with self._lock:
+            semaphore = self._slots.get(key)
+            if semaphore is None:
+                semaphore = self._slots[key] = threading.BoundedSemaphore(cap)
+        if not semaphore.acquire(blocking=False):
+            with self._lock:
+                self.waits += 1
+            semaphore.acquire()
+        token = self._held.set(held | {key})
+        try:
+            yield
+        finally:
+            self._held.reset(token)
+            semaphore.release()
+
+
+_LIMITS: ContextVar[ServiceLimits | None] = ContextVar("rolechain_service_limits", default=None)
+
+
+@contextmanager
+def limited(limits: ServiceLimits | None) -> Iterator[None]:
+    """Target clients called in this context (this thread) take ``limits``' slots."""
+    token = _LIMITS.set(limits)
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+class _AccountClient(BaseClient):
+    """Mixed into every target's client: each call takes a slot of the account's :class:`ServiceLimits`."""
+
+    rolechain_account: str | None = None  # None: not a target's client (a prototype)
+
+    def _make_api_call(self, operation_name: str, api_params: dict[str, Any]) -> Any:
+        limits = _LIMITS.get()
+        account = self.rolechain_account
+        slot = nullcontext() if limits is None or account is None else limits.slot(account, self._service_name())
+        with slot:
+            return super()._make_api_call(operation_name, api_params)  # type: ignore[misc]
+
+    def _service_name(self) -> str:
+        name: str = self.meta.service_model.service_name
+        return name
+
+
+_ACCOUNT_CLASSES: dict[type, type] = {}
+
+
+def _account_client(client: Any, account: str) -> Any:
+    """``client`` (a target's own client, not a clone) taking its account's slots on each call."""
+    cls = type(client)
+    with _TARGET_CLASSES_LOCK:
+        limited_cls = _ACCOUNT_CLASSES.get(cls)
+        if limited_cls is None:
+            limited_cls = _ACCOUNT_CLASSES[cls] = type(cls.__name__, (_AccountClient, cls), {})
+    client.__class__ = limited_cls
+    client.rolechain_account = account
+    return client
+
+
+class _TargetClient(_AccountClient):
     """Mixed into a prototype client's class: its clones are the targets' clients.
 
     A clone shares the prototype's attributes (endpoint and connection pool, endpoint rules and their
@@ -237,16 +327,20 @@ class _TargetClient(BaseClient):
     rolechain_credentials: Credentials | None = None  # None: the prototype itself
     # The standard retry mode's handlers of this clone: needs-retry and after-call (its own quota).
     rolechain_retry: tuple[Callable[..., Any], Callable[..., Any]] | None = None
+    # The adaptive mode's client-side rate limiter of this clone (before-send, needs-retry): its own, so a
+    # throttled account slows only its own requests.
+    rolechain_rate: tuple[Callable[..., Any], Callable[..., Any]] | None = None
+    rolechain_adaptive = False  # whether clones get a rate limiter
     rolechain_express_cache: S3ExpressIdentityCache | None = None
 
     def _make_api_call(self, operation_name: str, api_params: dict[str, Any]) -> Any:
         if self.rolechain_credentials is None:
             # The prototype called by one of its hooks (the S3 region redirector) inside a target's call:
             # that call's target stays current.
-            return super()._make_api_call(operation_name, api_params)  # type: ignore[misc]
+            return super()._make_api_call(operation_name, api_params)
         token = _CURRENT_TARGET.set(self)
         try:
-            return super()._make_api_call(operation_name, api_params)  # type: ignore[misc]
+            return super()._make_api_call(operation_name, api_params)
         finally:
             _CURRENT_TARGET.reset(token)
 
@@ -266,12 +360,15 @@ class _TargetClient(BaseClient):
         finally:
             _CURRENT_TARGET.reset(token)
 
-    def clone(self, credentials: Credentials) -> _TargetClient:
-        """A client like this prototype that signs with ``credentials``: a shallow copy (~15 us)."""
+    def clone(self, credentials: Credentials, account: str) -> _TargetClient:
+        """A client like this prototype that signs with ``credentials`` for ``account``: a shallow copy."""
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone.rolechain_credentials = credentials
+        clone.rolechain_account = account
         clone.rolechain_retry = _retry_handlers(clone)
+        if self.rolechain_adaptive:
+            clone.rolechain_rate = _rate_handlers(clone)
         return clone
 
 
@@ -309,6 +406,24 @@ def _retry_handlers(client: Any) -> tuple[Callable[..., Any], Callable[..., Any]
     return recorder.handlers["needs-retry"], recorder.handlers["after-call"]
 
 
+def _rate_handlers(client: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """A new adaptive-mode rate limiter, as botocore gives every adaptive client: (before-send, needs-retry)."""
+    recorder = _RetryRecorder(client)
+    fake: Any = recorder
+    adaptive.register_retry_handler(fake)
+    return recorder.handlers["before-send"], recorder.handlers["needs-retry"]
+
+
+def _rate_before_send(**kwargs: Any) -> Any:
+    rate = _current_target().rolechain_rate
+    return None if rate is None else rate[0](**kwargs)
+
+
+def _rate_on_response(**kwargs: Any) -> Any:
+    rate = _current_target().rolechain_rate
+    return None if rate is None else rate[1](**kwargs)
+
+
 def _needs_retry(**kwargs: Any) -> Any:
     retry = _current_target().rolechain_retry
     assert retry is not None
@@ -333,8 +448,9 @@ def _own_express_cache(request: Any, **_kwargs: Any) -> None:
     signing["identity_cache"] = target.rolechain_express_cache
 
 
-def make_prototype(client: Any) -> _TargetClient | None:
-    """Turn a client made with :data:`_TARGET_CREDENTIALS` into the prototype of targets' clients.
+def make_prototype(client: Any, *, adaptive: bool = False) -> _TargetClient | None:
+    """Turn a client made with :data:`_TARGET_CREDENTIALS` into the prototype of targets' clients;
+    ``adaptive``: each clone gets a client-side rate limiter of its own (botocore's adaptive mode).
 
     Returns ``None`` (the caller then makes a client per target as before) when its retry mode is not
     botocore's standard one (the per-clone retry quota is built for that mode only), or when the service
@@ -356,6 +472,10 @@ def make_prototype(client: Any) -> _TargetClient | None:
     events.unregister(f"needs-retry.{event}", unique_id=f"retry-config-{event}")
     events.register(f"needs-retry.{event}", _needs_retry, unique_id=f"retry-config-{event}")
     events.register(f"after-call.{event}", _release_retry_quota)
+    if adaptive:
+        client.rolechain_adaptive = True
+        events.register(f"before-send.{event}", _rate_before_send)
+        events.register(f"needs-retry.{event}", _rate_on_response)
     if event == "s3":
         events.register_last("before-sign.s3", _own_express_cache)
     prototype: _TargetClient = client
@@ -522,12 +642,15 @@ class _Node:
         prototype = self.broker.prototype(service, region) if self.hop is not None else None
         with self._clients_lock:
             client = self._clients.get(key)
-            if client is None and prototype is not None:
-                client = self._clients[key] = prototype.clone(credentials)
+            account = self.account()
+            if client is None and prototype is not None and account is not None:
+                client = self._clients[key] = prototype.clone(credentials, account)
             if client is None:
                 # A copy: botocore writes the resolved attempts (AWS_MAX_ATTEMPTS) into the config's retries
                 # dict, which would freeze the first client's value for every later client of the process.
                 config = copy.deepcopy(CLIENT_CONFIG)
+                if account is not None and self.broker.adaptive_retries:
+                    config = config.merge(ADAPTIVE)  # a target's own client: its own rate limiter
                 # Not self.session(region).client(...): a session per target is a third of a cold run's cost.
                 client = _FACTORY.client(
                     credentials,
@@ -537,8 +660,14 @@ class _Node:
                     endpoint_url=self.broker.endpoint_url,
                     config=config,
                 )
+                if account is not None:
+                    client = _account_client(client, account)
                 self._clients[key] = client
             return client
+
+    def account(self) -> str | None:
+        """The account this point's credentials act in (its role's), ``None`` for the base."""
+        return None if self.hop is None else self.hop.role_arn.split(":")[4]
 
 
 class Memo:
@@ -619,6 +748,9 @@ class ChainSessions:
         cache: the credential cache; the process-wide one unless a test isolates itself.
         explain_denials: explain an AccessDenied hop from the caller's own policies where it may read them
             (:func:`rolechain.doctor.explain`: a few IAM reads per caller, cached), instead of a guess.
+        adaptive_retries: give each target's client (per account, service and region) botocore's adaptive
+            client-side rate limiter on top of the standard retries: once an account throttles, its
+            requests slow to the rate it accepts, and other accounts' do not.
     """
 
     def __init__(
@@ -631,6 +763,7 @@ class ChainSessions:
         clock: Clock = utc_now,
         cache: CredentialCache | None = None,
         explain_denials: bool = True,
+        adaptive_retries: bool = True,
     ) -> None:
         self.base_session = base_session or boto3.Session()
         self.region = region or self.base_session.region_name or DEFAULT_REGION
@@ -641,6 +774,7 @@ class ChainSessions:
         self.profile = self.base_session.profile_name if self.base_session.profile_name != "default" else None
         self.cache = cache if cache is not None else CACHE
         self.explain_denials = explain_denials
+        self.adaptive_retries = adaptive_retries
         self.facts = Memo(clock)  # what explained a denial (a caller's policies), reused for 5 minutes
         self._base_node = _Node(self, None, None, 0)
         # (service, region) -> the prototype of the targets' clients (None: its retry mode is not standard)
@@ -658,7 +792,7 @@ class ChainSessions:
                 client = _FACTORY.client(
                     _TARGET_CREDENTIALS, service, region, self.profile, endpoint_url=self.endpoint_url, config=config
                 )
-                self._prototypes[key] = make_prototype(client)
+                self._prototypes[key] = make_prototype(client, adaptive=self.adaptive_retries)
             return self._prototypes[key]
 
     def _base_key(self) -> Hashable:
