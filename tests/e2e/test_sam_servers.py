@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -122,6 +125,43 @@ def test_start_api_every_route(stack: Stack, server: Any) -> None:
     assert status == 400 and "unknown action" in body["message"]
     status, body = http("GET", f"{base}/runs/unknownrun")
     assert status == 404
+
+
+def rolechain(base: str, region: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``rolechain`` in a process of its own, signing with the usual AWS environment
+    (sam local does not check signatures; its requests come from its fixed local caller)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "ROLECHAIN_API_URL"}
+    env.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_CONFIG_FILE": os.devnull})
+    command = [str(Path(sys.executable).with_name("rolechain")), "runs", *argv, "--api-url", base, "--region", region]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=400, check=False)
+
+
+def test_start_api_driven_by_rolechain_runs(stack: Stack, server: Any) -> None:
+    base = server("start-api")
+    region = stack.seed.region
+    started = rolechain(base, region, "start", "inventory", "--accounts", "200000000002,200000000003", "--json")
+    assert started.returncode == 0, started.stderr
+    run = json.loads(started.stdout)
+    assert run["status"] == "completed" and run["summary"]["ok"] == 2
+    assert stack.stored_results(run["run_id"]) == {
+        "target#200000000002#us-east-1": "ok",
+        "target#200000000003#us-east-1": "ok",
+    }
+    shown = rolechain(base, region, "show", run["run_id"], "--format", "csv")
+    assert shown.returncode == 0, shown.stderr
+    rows = list(csv.DictReader(io.StringIO(shown.stdout)))
+    assert [(r["account"], r["status"]) for r in rows] == [("200000000002", "ok"), ("200000000003", "ok")]
+    table = rolechain(base, region, "show", run["run_id"])
+    assert table.returncode == 0 and f"run {run['run_id']}: list_buckets" in table.stdout
+    listed = rolechain(base, region, "list", "--job", "inventory", "--limit", "1", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["run_id"] for r in json.loads(listed.stdout)["runs"]] == [run["run_id"]]  # the newest
+    nothing = rolechain(base, region, "rerun", run["run_id"], "--failed")  # every target was ok
+    assert nothing.returncode == 2 and "rerun: the API answered 400: no target of run" in nothing.stderr
+    refused = rolechain(base, region, "start", "--action", "nope", "--accounts", "200000000001")
+    assert refused.returncode == 2 and "the API answered 400: unknown action 'nope'" in refused.stderr
+    missing = rolechain(base, region, "show", "unknownrun")
+    assert missing.returncode == 1 and "answered 404" in missing.stderr
 
 
 def aws_cli(stack: Stack) -> str:

@@ -868,6 +868,7 @@ PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentPars
     _policy_parser,
     events_parser,
     schedules_parser,
+    _runs_parser,
 ]
 
 
