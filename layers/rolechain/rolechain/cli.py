@@ -857,6 +857,12 @@ def _stopped_by_signals(err: TextIO) -> Iterator[threading.Event]:
             signal.signal(number, handler)
 
 
+def _runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from rolechain.runs_cli import runs_parser  # imported here: it uses this module's renderers
+
+    runs_parser(sub)
+
+
 # -- entry point ----------------------------------------------------------------------------------
 PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _whoami_parser,
