@@ -233,13 +233,19 @@ def continue_queueing(hub: Hub, message: ContinueMessage, remaining_seconds: Cal
     return sent
 
 
-def complete_if_done(hub: Hub, run_id: str, remaining_seconds: Callable[[], float] | None = None) -> bool:
+def complete_if_done(
+    hub: Hub,
+    run_id: str,
+    remaining_seconds: Callable[[], float] | None = None,
+    progress: dict[str, Any] | None = None,
+) -> bool:
     """Once every target of the run is done, mark it completed and send its one completion event with
     the summary. The counter says when to look; the targets' markers decide; the store's conditional
     update lets one worker through. An event EventBridge refuses un-marks the run and raises: the
     message's retry sends it. A guarded run's waves and max_failures are looked at first
-    (:func:`rolechain.hub.rollout.check`)."""
-    progress = hub.store.progress(run_id)
+    (:func:`rolechain.hub.rollout.check`). ``progress``: as counting the last target left it (read
+    unless given)."""
+    progress = progress if progress is not None else hub.store.progress(run_id)
     if rollout.check(hub, run_id, progress, remaining_seconds):
         progress = hub.store.progress(run_id)
     if int(progress.get("target_count", 0)) - int(progress.get("targets_done", 0)) > 0:

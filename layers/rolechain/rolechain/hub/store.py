@@ -23,6 +23,11 @@ from rolechain.runner import Status, TargetResult
 
 MAX_RESULT_BYTES = 300_000  # DynamoDB items stop at 400 KB
 PLAN_BUCKET = 100  # accounts per item of a queued run's plan (about 2 KB: one read unit)
+# what a run's progress is read as: its counters and the state of its guardrails
+PROGRESS_FIELDS = (
+    "target_count", "targets_done", "count_failed", "wave_ends", "wave", "waves",
+    "max_failures_count", "max_failures", "rollout", "stopped",
+)  # fmt: skip
 RUNS_INDEX = "runs-by-created"
 REQUESTER_INDEX = "runs-by-requester"
 RUNS_PARTITION = "run"  # list_pk of every run record: the partition of RUNS_INDEX
@@ -162,8 +167,9 @@ class RunStore:
         results: Sequence[TargetResult],
         *,
         archive: Callable[[], str] | None = None,
-    ) -> bool:
-        """Store a queued target's results and count it on the run, once.
+    ) -> dict[str, Any] | None:
+        """Store a queued target's results and count it on the run, once; returns the run's
+        :meth:`progress` as counting it left it (None: counted before, nothing written).
 
         A marker item ``done#<account>#<region>`` claims the target (a conditional put): a message
         delivered again after its target was counted writes nothing (False). Then the results, then the
@@ -193,10 +199,10 @@ class RunStore:
             key = {"pk": {"S": f"run#{run_id}"}, "sk": {"S": f"done#{account}#{region}"}}
             existing = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
             if existing.get("counted", {}).get("BOOL", True):
-                return False  # counted before: a message delivered again
+                return None  # counted before: a message delivered again
         uri = archive() if archive is not None else None
         self.put_results(run_id, results, {(r.account, r.region): uri for r in results} if uri else None)
-        self._client.update_item(**self._count_update(run_id, counts, targets=1))
+        counted = self._client.update_item(**self._count_update(run_id, counts, targets=1), ReturnValues="ALL_NEW")
         # counted, with the counts of these results (a delivery finishing an earlier attempt's claim has
         # results of its own)
         names = {f"#c_{k}": f"count_{k}" for k in counts}
@@ -208,7 +214,11 @@ class RunStore:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
-        return True
+        attributes = counted.get("Attributes", {})
+        progress: dict[str, Any] = _plain(
+            {k: self._deserializer.deserialize(v) for k, v in attributes.items() if k in PROGRESS_FIELDS}
+        )
+        return progress
 
     def record_inline(
         self,
@@ -311,10 +321,7 @@ class RunStore:
 
     def progress(self, run_id: str) -> dict[str, Any]:
         """The run's counters and guardrail state (one consistent read of its record, no results)."""
-        fields = [
-            "target_count", "targets_done", "count_failed", "wave_ends", "wave", "waves",
-            "max_failures_count", "max_failures", "rollout", "stopped",
-        ]  # fmt: skip
+        fields = PROGRESS_FIELDS
         item = self._client.get_item(
             TableName=self._table,
             Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},

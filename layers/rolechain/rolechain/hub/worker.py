@@ -50,8 +50,8 @@ def process_target(
         # the run's guardrail stopped it (max_failures): its queued targets start no more
         result = rollout.skipped(message, str(record["stopped"]))
         archive = _archiver(hub, record, message, [result])
-        hub.store.record_target(message.run_id, message.account, message.region, [result], archive=archive)
-        hub.complete_if_done(message.run_id, remaining_seconds)
+        progress = hub.store.record_target(message.run_id, message.account, message.region, [result], archive=archive)
+        hub.complete_if_done(message.run_id, remaining_seconds, progress)
         return result
     try:
         plan = plan_message(hub, message, record, planned)
@@ -71,8 +71,10 @@ def process_target(
             return result
         if record is not None and _in_run(record, message, planned):
             archive = _archiver(hub, record, message, [result])
-            hub.store.record_target(message.run_id, message.account, message.region, [result], archive=archive)
-            hub.complete_if_done(message.run_id, remaining_seconds)
+            progress = hub.store.record_target(
+                message.run_id, message.account, message.region, [result], archive=archive
+            )
+            hub.complete_if_done(message.run_id, remaining_seconds, progress)
         else:
             hub.store.put_results(message.run_id, [result])
         return result
@@ -82,8 +84,8 @@ def process_target(
     if retry and receive_count < hub.settings.max_receive_count:
         raise TransientTargetError(result)
     archive = _archiver(hub, record, message, results)
-    hub.store.record_target(message.run_id, message.account, message.region, results, archive=archive)
-    hub.complete_if_done(message.run_id, remaining_seconds)
+    progress = hub.store.record_target(message.run_id, message.account, message.region, results, archive=archive)
+    hub.complete_if_done(message.run_id, remaining_seconds, progress)
     return result
 
 
