@@ -96,15 +96,15 @@ def _spawn(role: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def _reap(process: subprocess.Popen[str]) -> tuple[str, float]:
-    """The child's stdout and peak RSS in MB (wait4's rusage of that one child)."""
+def _reap(process: subprocess.Popen[str]) -> tuple[str, float, float]:
+    """The child's stdout, peak RSS in MB and CPU seconds (wait4's rusage of that one child)."""
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     out = process.stdout.read() if process.stdout else ""
     err = process.stderr.read() if process.stderr else ""
     if process.returncode != 0:
         raise RuntimeError(f"child failed ({process.returncode}): {err[-2000:]}")
-    return out, usage.ru_maxrss / 1024
+    return out, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 # -- one size -------------------------------------------------------------------------------------------
@@ -138,13 +138,16 @@ def fan_out(emulator: Any, size: int, workers: int) -> dict[str, Any]:
         env.pop(key, None)
     emulator.clear_requests()
     started = time.monotonic()
-    out, scheduler_rss = _reap(_spawn("scheduler", env))
+    emulator_cpu = _own_cpu()
+    out, scheduler_rss, scheduler_cpu = _reap(_spawn("scheduler", env))
     scheduler_s = time.monotonic() - started
     run = json.loads(out.strip().splitlines()[-1])
     env["BENCH_RUN_ID"] = run["run_id"]
     children = [_spawn("worker", env) for _ in range(workers)]
-    worker_rss = max(_reap(child)[1] for child in children)
+    reaped = [_reap(child) for child in children]
+    worker_rss = max(r[1] for r in reaped)
     total_s = time.monotonic() - started
+    emulator_cpu = _own_cpu() - emulator_cpu
 
     calls = Counter(r.action for r in emulator.calls())
     dynamodb = emulator.admin_session(seed.hub_account, seed.region).client("dynamodb")
@@ -164,10 +167,20 @@ def fan_out(emulator: Any, size: int, workers: int) -> dict[str, Any]:
         "total_s": total_s,
         "scheduler_rss": scheduler_rss,
         "worker_rss": worker_rss,
+        "client_cpu": scheduler_cpu + sum(r[2] for r in reaped),
+        "emulator_cpu": emulator_cpu,
         "calls": calls,
         "lost": size - counted,
         "events": events,
     }
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process (the emulator's threads) so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def organisation(emulator: Any, accounts: int) -> dict[str, Any]:
@@ -204,8 +217,9 @@ def floors(size: int) -> dict[str, int]:
         "AssumeRole": size,  # one per target (R1 is the functions' own role)
         "SendMessageBatch": math.ceil(size / 10),
         "ReceiveMessage": math.ceil(size / 10),
-        "TransactWriteItems": size,  # a target's results and its count, once
         "ListBuckets": size,  # the action itself
+        "BatchGetItem": size,  # the worker's one read: record, the target's marker, its plan bucket
+        "PutObject": size,  # the target's results in the results bucket
         "PutEvents": 1,  # the completion event
     }
 
@@ -215,7 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--workers", type=int, default=4, help="worker processes draining the queue")
     parser.add_argument("--org", type=int, default=1000, help="accounts of the Organizations resolution (0: skip)")
-    parser.add_argument("--plot", type=Path, help="write a PNG of wall time against targets")
+    parser.add_argument("--plot", type=Path, help="write a PNG of wall time and memory against targets")
+    parser.add_argument(
+        "--no-iam",
+        action="store_true",
+        help="the emulator checks trust (AssumeRole) but no IAM policy: its own cost off the measured time",
+    )
     parser.add_argument("--child", choices=["scheduler", "worker"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "scheduler":
@@ -229,21 +248,26 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rows = []
     with Emulator() as emulator:
+        emulator.enforce_iam = not args.no_iam
         for size in sizes:
             row = fan_out(emulator, size, args.workers)
             rows.append(row)
             print(f"# {size} targets: {row['total_s']:.1f} s (seeding {row['seed_s']:.1f} s)", file=sys.stderr)
         org = organisation(emulator, args.org) if args.org else None
-    print(f"queued path, {args.workers} worker processes (python {sys.version.split()[0]})\n")
-    print("| targets | scheduler s | total s | scheduler RSS MB | worker RSS MB | lost | completion events |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    iam = "trust only (--no-iam)" if args.no_iam else "trust and IAM policies"
+    print(f"queued path, {args.workers} worker processes (python {sys.version.split()[0]}), emulator enforces {iam}\n")
+    print(
+        "| targets | scheduler s | total s | scheduler RSS MB | worker RSS MB | hub CPU s | emulator CPU s "
+        "| lost | completion events |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['size']:,} | {r['scheduler_s']:.1f} | {r['total_s']:.1f} | {r['scheduler_rss']:.0f} "
-            f"| {r['worker_rss']:.0f} | {r['lost']} | {r['events']} |"
+            f"| {r['worker_rss']:.0f} | {r['client_cpu']:.1f} | {r['emulator_cpu']:.1f} | {r['lost']} | {r['events']} |"
         )
     print("\nAWS calls by kind (floor in brackets)\n")
-    kinds = [*floors(1), "GetItem", "UpdateItem", "DeleteMessageBatch", "GetCallerIdentity"]
+    kinds = [*floors(1), "PutItem", "BatchWriteItem", "UpdateItem", "GetItem", "DeleteMessageBatch"]
     print("| targets | " + " | ".join(kinds) + " |")
     print("|---:|" + "---:|" * len(kinds))
     for r in rows:
@@ -261,15 +285,24 @@ def main(argv: list[str] | None = None) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        figure, axis = plt.subplots(figsize=(6, 4))
-        axis.plot([r["size"] for r in rows], [r["total_s"] for r in rows], marker="o", label="queued run, total")
-        axis.plot([r["size"] for r in rows], [r["scheduler_s"] for r in rows], marker="s", label="scheduler")
+        figure, (axis, memory) = plt.subplots(1, 2, figsize=(10, 4))
+        sizes = [r["size"] for r in rows]
+        axis.plot(sizes, [r["total_s"] for r in rows], marker="o", label="queued run, total")
+        axis.plot(sizes, [r["scheduler_s"] for r in rows], marker="s", label="scheduler")
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel("targets")
         axis.set_ylabel("wall time (s)")
-        axis.set_title(f"rolechain fan-out, {args.workers} worker processes, emulated AWS")
+        axis.set_title(f"fan-out, {args.workers} worker processes, emulated AWS")
         axis.legend()
+        memory.plot(sizes, [r["scheduler_rss"] for r in rows], marker="s", label="scheduler")
+        memory.plot(sizes, [r["worker_rss"] for r in rows], marker="o", label="largest worker")
+        memory.set_xscale("log")
+        memory.set_ylim(bottom=0)
+        memory.set_xlabel("targets")
+        memory.set_ylabel("peak RSS (MB)")
+        memory.set_title("memory per process")
+        memory.legend()
         figure.tight_layout()
         figure.savefig(args.plot, dpi=120)
         print(f"\nplot: {args.plot}")

@@ -168,8 +168,9 @@ class RunStore:
         *,
         archive: Callable[[], str] | None = None,
     ) -> dict[str, Any] | None:
-        """Store a queued target's results and count it on the run, once; returns the run's
-        :meth:`progress` as counting it left it (None: counted before, nothing written).
+        """Store a queued target's results and count it on the run, once; returns the run's counters
+        (``targets_done``, ``count_<status>``) as counting it left them (None: counted before, nothing
+        written).
 
         A marker item ``done#<account>#<region>`` claims the target (a conditional put): a message
         delivered again after its target was counted writes nothing (False). Then the results, then the
@@ -202,7 +203,7 @@ class RunStore:
                 return None  # counted before: a message delivered again
         uri = archive() if archive is not None else None
         self.put_results(run_id, results, {(r.account, r.region): uri for r in results} if uri else None)
-        counted = self._client.update_item(**self._count_update(run_id, counts, targets=1), ReturnValues="ALL_NEW")
+        counted = self._client.update_item(**self._count_update(run_id, counts, targets=1), ReturnValues="UPDATED_NEW")
         # counted, with the counts of these results (a delivery finishing an earlier attempt's claim has
         # results of its own)
         names = {f"#c_{k}": f"count_{k}" for k in counts}
@@ -420,8 +421,9 @@ class RunStore:
                 {
                     "pk": f"run#{run_id}",
                     "sk": f"plan#{bucket:06d}",
-                    "accounts": [a for _, a in members],
-                    "slots": [s for s, _ in members],
+                    # one string each, not lists: an item of two attributes is cheap to read and parse
+                    "accounts": ",".join(a for _, a in members),
+                    "slots": ",".join(str(s) for s, _ in members),
                     "ttl": self._ttl(),
                 }
             )
@@ -436,7 +438,8 @@ class RunStore:
         found: list[tuple[int, str]] = []
         for item in self._batch_get(keys).values():
             plain = _plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
-            found += zip((int(s) for s in plain["slots"]), plain["accounts"], strict=True)
+            slots, accounts = str(plain["slots"]).split(","), str(plain["accounts"]).split(",")
+            found += zip((int(s) for s in slots), accounts, strict=True)
         return [account for _, account in sorted(found)]
 
     def worker_view(
@@ -457,7 +460,7 @@ class RunStore:
         if actual is not None and buckets != actual:  # a message without the hint (or a wrong one)
             return self.worker_view(run_id, account, region, actual)
         bucket = next((v for k, v in items.items() if k.startswith("plan#")), None)
-        planned = bucket is not None and account in [a["S"] for a in bucket.get("accounts", {}).get("L", [])]
+        planned = bucket is not None and account in bucket.get("accounts", {}).get("S", "").split(",")
         return counted, plain, planned
 
     def _key(self, run_id: str, sk: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from rolechain.errors import ConfigError
 from rolechain.hub import rollout
 from rolechain.hub.errors import Forbidden, TransientTargetError, UnknownRun
 from rolechain.hub.models import Caller, QueuedPlan, TargetMessage
+from rolechain.hub.store import PROGRESS_FIELDS
 from rolechain.jobs import RoleRef
 from rolechain.planning import PlanRequest, RunPlan, plan_job, plan_run
 from rolechain.runner import FailureKind, Status, TargetResult, run_plan
@@ -50,8 +51,8 @@ def process_target(
         # the run's guardrail stopped it (max_failures): its queued targets start no more
         result = rollout.skipped(message, str(record["stopped"]))
         archive = _archiver(hub, record, message, [result])
-        progress = hub.store.record_target(message.run_id, message.account, message.region, [result], archive=archive)
-        hub.complete_if_done(message.run_id, remaining_seconds, progress)
+        counters = hub.store.record_target(message.run_id, message.account, message.region, [result], archive=archive)
+        hub.complete_if_done(message.run_id, remaining_seconds, _progress(record, counters))
         return result
     try:
         plan = plan_message(hub, message, record, planned)
@@ -71,10 +72,10 @@ def process_target(
             return result
         if record is not None and _in_run(record, message, planned):
             archive = _archiver(hub, record, message, [result])
-            progress = hub.store.record_target(
+            counters = hub.store.record_target(
                 message.run_id, message.account, message.region, [result], archive=archive
             )
-            hub.complete_if_done(message.run_id, remaining_seconds, progress)
+            hub.complete_if_done(message.run_id, remaining_seconds, _progress(record, counters))
         else:
             hub.store.put_results(message.run_id, [result])
         return result
@@ -84,8 +85,8 @@ def process_target(
     if retry and receive_count < hub.settings.max_receive_count:
         raise TransientTargetError(result)
     archive = _archiver(hub, record, message, results)
-    progress = hub.store.record_target(message.run_id, message.account, message.region, results, archive=archive)
-    hub.complete_if_done(message.run_id, remaining_seconds, progress)
+    counters = hub.store.record_target(message.run_id, message.account, message.region, results, archive=archive)
+    hub.complete_if_done(message.run_id, remaining_seconds, _progress(record, counters))
     return result
 
 
@@ -101,6 +102,15 @@ def _archiver(
         return hub.results.put_target(record, message.account, message.region, results)
 
     return archive
+
+
+def _progress(record: dict[str, Any] | None, counters: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The run's progress once a target was counted: its counters as the count left them, the rest as
+    the record said before the target ran (the wave and whether the run stopped can only have moved on
+    since; the store's conditional updates decide on those). None: read it afresh."""
+    if record is None or counters is None:
+        return None
+    return {**{k: record[k] for k in PROGRESS_FIELDS if k in record}, **counters}
 
 
 def _not_started(result: TargetResult) -> bool:
