@@ -330,7 +330,7 @@ def record_queued_run(emulator: Emulator, seed: Seed, table: str, run_id: str, j
 
     spec = load_job_file(DEMO_JOB_FILE).job(job)
     accounts = spec.targets.resolve()
-    record = run_record(run_id, job, spec.action, spec.dry_run, None, len(accounts))
+    record = run_record(run_id, job, spec.action, spec.dry_run, None, len(accounts) * len(spec.regions))
     queued = QueuedPlan(
         params=spec.params,
         account_count=len(accounts),
@@ -339,7 +339,7 @@ def record_queued_run(emulator: Emulator, seed: Seed, table: str, run_id: str, j
     )
     dynamodb = emulator.admin_session(seed.hub_account, seed.region).client("dynamodb")
     store = RunStore(dynamodb, table, 1)
-    buckets = store.put_plan(run_id, accounts)
+    buckets = store.put_plan(run_id, [(account, region) for account in accounts for region in spec.regions])
     store.put_run({**record, "mode": "queued", "queued": queued.model_dump(mode="json"), "plan_buckets": buckets})
 
 

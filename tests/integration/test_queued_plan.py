@@ -51,7 +51,7 @@ def test_the_record_a_worker_reads_does_not_grow_with_the_run(
     messages = drain_queue(hub)
     assert sorted(json.loads(m["body"])["account"] for m in messages) == sorted(accounts)
     store = scheduler.HUB.store
-    assert store.plan_accounts(run["run_id"], int(record["plan_buckets"])) == accounts
+    assert store.plan_targets(run["run_id"], int(record["plan_buckets"])) == [(a, "us-east-1") for a in accounts]
 
 
 def test_a_worker_checks_a_message_with_one_read_and_runs_it(
@@ -98,3 +98,49 @@ def test_a_message_whose_account_the_plan_does_not_hold_is_refused_whatever_it_c
     }
     assert int(run_record(hub, run["run_id"])["targets_done"]) == 1  # the refused one is not counted
     assert completion_events(hub) == []
+
+
+def test_a_run_over_scattered_targets_queues_exactly_those_and_refuses_the_others(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A rerun keeps only some (account, region) pairs of a job: its plan is those pairs, not every
+    account in every region (which would run targets outside it, and size its waves wrongly)."""
+    import dataclasses
+
+    from rolechain.hub import runs
+    from rolechain.planning import Target
+
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(
+        "version: 1\n"
+        f"defaults: {{external_id: {hub.seed.external_id}}}\n"
+        "jobs:\n  two-regions: {action: list_buckets, regions: [us-east-1, eu-west-1], rollout: {first: 1, then: 1},\n"
+        "    max_failures: 5, targets: {accounts: ['200000000001', '200000000002']}}\n"
+    )
+    monkeypatch.setenv("JOB_FILE", str(jobs))
+    scheduler = hub.load("scheduler")
+    scheduler.HUB.settings = scheduler.HUB.settings.model_copy(update={"inline_target_limit": 1})
+    plan = runs._job_plan(scheduler.HUB, "two-regions", None, None, None)
+    scattered = [Target("200000000001", "us-east-1"), Target("200000000002", "eu-west-1")]
+
+    run = runs.start(scheduler.HUB, dataclasses.replace(plan, targets=scattered), "scattered001", None, None)
+
+    assert run["target_count"] == 2 and run["wave_ends"] == [1, 2]
+    first = drain_queue(hub)
+    assert [(json.loads(m["body"])["account"], json.loads(m["body"])["region"]) for m in first] == [
+        ("200000000001", "us-east-1")
+    ]
+    worker = hub.load("worker")
+    # a message for a pair the plan does not hold (an account and a region it holds, apart) is refused
+    forged = {**json.loads(first[0]["body"]), "region": "eu-west-1"}
+    worker.lambda_handler(sqs_event([{"id": "forged", "body": json.dumps(forged)}]), FakeContext("worker"))
+    worker.lambda_handler(sqs_event(first), FakeContext("worker"))
+    second = drain_queue(hub)
+    assert [(json.loads(m["body"])["account"], json.loads(m["body"])["region"]) for m in second] == [
+        ("200000000002", "eu-west-1")
+    ]
+    worker.lambda_handler(sqs_event(second), FakeContext("worker"))
+    stored = stored_results(hub, "scattered001")
+    assert stored["target#200000000001#eu-west-1"] == "failed"  # the refusal, recorded for the audit
+    (event,) = completion_events(hub)
+    assert event["summary"] == {"ok": 2, "failed": 0, "skipped": 0, "dry_run": 0}

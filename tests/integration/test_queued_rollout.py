@@ -181,3 +181,61 @@ def test_a_worker_short_of_time_leaves_the_next_wave_or_the_skipping_to_the_queu
         assert rounds == [] and event["summary"] == {"ok": 1, "failed": 1, "skipped": 4, "dry_run": 0}
     else:
         assert rounds == [ORDER[2:4], ORDER[4:]] and event["summary"]["ok"] == 5 and len(event["waves"]) == 3
+
+
+def test_a_wave_whose_queueing_fails_is_continued_not_stalled(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given waves of 2, and SQS refusing the call that queues the second wave (once)
+    scheduler = guarded_job(hub, monkeypatch, tmp_path, "rollout: {first: 2, then: 2}\n    max_failures: 1")
+    run = scheduler.lambda_handler({"job": "careful"}, FakeContext("scheduler"))
+    first = drain_queue(hub)
+    hub.emulator.inject_fault("SendMessageBatch", "InternalError", "boom", status=500, times=1)
+
+    # When the wave's last target is counted (its worker fails to queue the next wave: SQS retries it)
+    deliver_until_done(hub, first)
+
+    # Then the run goes on through the queue and ends once, every target once
+    assert run_waves(hub) == [ORDER[2:4], ORDER[4:]]
+    (event,) = completion_events(hub)
+    assert event["summary"] == {"ok": 5, "failed": 1, "skipped": 0, "dry_run": 0}
+    assert sorted(stored_results(hub, run["run_id"]).values()) == ["failed"] + ["ok"] * 5
+
+
+def test_a_stopped_runs_skipping_never_overwrites_a_target_that_ran(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a run whose scheduler sent every message but failed to record it (so a continuation from 0
+    # follows), no failure tolerated
+    from rolechain.hub.store import RunStore
+
+    scheduler = guarded_job(hub, monkeypatch, tmp_path, "max_failures: 0")
+    real = RunStore.set_enqueued
+    calls = {"n": 0}
+
+    def flaky(self: RunStore, run_id: str, upto: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("DynamoDB went away")
+        real(self, run_id, upto)
+
+    monkeypatch.setattr(RunStore, "set_enqueued", flaky)
+    with pytest.raises(RuntimeError):
+        scheduler.lambda_handler({"job": "careful"}, FakeContext("scheduler"))
+    messages = drain_queue(hub)
+    continuation = [m for m in messages if json.loads(m["body"]).get("kind") == "continue"]
+    targets = [m for m in messages if m not in continuation]
+    run_id = json.loads(targets[0]["body"])["run_id"]
+
+    # When the first two run (one fails: the run stops), then the continuation from 0 arrives
+    deliver_until_done(hub, [m for m in targets if json.loads(m["body"])["account"] in ORDER[:2]])
+    deliver_until_done(hub, continuation)
+    deliver_until_done(hub, [m for m in targets if json.loads(m["body"])["account"] not in ORDER[:2]])
+
+    # Then what ran keeps its result; the rest is skipped once; the run ends once
+    stored = stored_results(hub, run_id)
+    assert stored["target#200000000001#us-east-1"] == "ok" and stored[f"target#{BROKEN}#us-east-1"] == "failed"
+    assert sorted(stored.values()) == ["failed", "ok", "skipped", "skipped", "skipped", "skipped"]
+    assert tagged_accounts(hub) == {"200000000001"}
+    (event,) = completion_events(hub)
+    assert event["summary"] == {"ok": 1, "failed": 1, "skipped": 4, "dry_run": 0}

@@ -13,7 +13,13 @@ from rolechain.jobs import load_job_file
 
 
 def events_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("events", help="EventBridge patterns derived from the job file's remediation rules")
+    p = sub.add_parser(
+        "events",
+        help="EventBridge patterns derived from the job file's remediation rules",
+        description="Print the EventBridge pattern of the job file's remediation rules: what member accounts "
+        "forward to the hub (--for member) and what the hub remediates (--for hub). Both templates hold it; a "
+        "test fails when they differ from it.",
+    )
     p.add_argument("which", choices=["pattern"], help="pattern: what member accounts forward and the hub remediates")
     p.add_argument("--config", required=True, help="YAML job file (the one the stacks ship)")
     p.add_argument(

@@ -21,13 +21,19 @@ def schedules_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """The ``schedules`` command and its ``plan`` and ``sync`` subcommands (a PARSER_BUILDERS entry)."""
     from rolechain.cli import add_aws_flags
 
-    p = sub.add_parser("schedules", help="the job file's schedules in an EventBridge Scheduler group: plan, sync")
+    p = sub.add_parser(
+        "schedules",
+        help="the job file's schedules in an EventBridge Scheduler group: plan, sync",
+        description="Keep one EventBridge Scheduler schedule per scheduled job in the stack's schedule group: "
+        "plan prints what a sync would create, update and delete; sync does it (the hub stack's JobSchedules "
+        "resource runs the same on every deploy).",
+    )
     modes = p.add_subparsers(dest="schedules_mode", required=True, metavar="MODE")
     for mode, help_text in (
         ("plan", "print the schedules a sync would create, update and delete (changes nothing)"),
         ("sync", "create, update and delete schedules so the group holds one per scheduled job"),
     ):
-        m = modes.add_parser(mode, help=help_text)
+        m = modes.add_parser(mode, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
         m.add_argument("--config", required=True, help="YAML job file")
         m.add_argument("--group", required=True, help="the stack's schedule group (output ScheduleGroupName)")
         m.add_argument("--function-arn", help="the scheduler function (output SchedulerFunctionArn)")

@@ -60,14 +60,34 @@ def part_end(record: dict[str, Any], start: int, total: int) -> int:
     return next((e for e in ends if e > start), total)
 
 
-def check(hub: Hub, run_id: str, progress: dict[str, Any], remaining_seconds: Callable[[], float] | None) -> bool:
+def check(
+    hub: Hub,
+    run_id: str,
+    progress: dict[str, Any],
+    remaining_seconds: Callable[[], float] | None,
+    *,
+    fresh: bool = False,
+) -> bool:
     """Stop the run, or queue its next wave, when its progress says so (see the module's docstring).
-    Returns whether it did (the progress read before is stale then)."""
-    if "wave_ends" not in progress or progress.get("stopped"):
+    Returns whether it did (the progress read before is stale then). ``fresh``: ``progress`` was just
+    read, so a part that nobody is queueing any more can be told from one being queued (:func:`_stalled`)."""
+    if "wave_ends" not in progress:
+        return False
+    if fresh and _stalled(progress):
+        # what was sent is counted and nothing more will come: whoever ended the wave (or stopped the
+        # run) failed before it queued the rest; the continuation queues it (or skips it) once
+        from rolechain.hub.models import ContinueMessage
+
+        logger.warning("run %s: nothing queued from %s on; continuing through the queue", run_id, progress["enqueued"])
+        hub.queue.send([ContinueMessage(run_id=run_id, start=int(progress["enqueued"]))])
+        return False
+    if progress.get("stopped"):
         return False
     limit = int(progress["max_failures_count"])
     if not progress.get("rollout"):
-        failed = int(progress.get("count_failed", 0))
+        if int(progress.get("count_failed", 0)) <= limit:
+            return False
+        failed = hub.store.done_targets(run_id)[1][str(Status.FAILED)]  # the markers: counters may overcount
         if failed > limit and hub.store.stop_run(
             run_id, f"not started: {failed} failure(s), over max_failures {progress['max_failures']}"
         ):
@@ -101,12 +121,34 @@ def check(hub: Hub, run_id: str, progress: dict[str, Any], remaining_seconds: Ca
     else:
         logger.info("run %s: wave %d ended with %d failure(s); queueing wave %d", run_id, wave, failed, wave + 1)
     # ending the wave was this worker's claim: it queues the next one (or records the rest skipped)
+    from rolechain.hub.models import ContinueMessage
     from rolechain.hub.runs import dispatch  # runs imports this module
 
-    record = hub.store.get_run_record(run_id)
-    if record is not None:
-        dispatch(hub, record, end, remaining_seconds)
+    try:
+        record = hub.store.get_run_record(run_id)
+        if record is not None:
+            dispatch(hub, record, end, remaining_seconds)
+    except Exception:
+        # the wave is ended, so no other worker would queue the next one: the queue continues it (and if
+        # even that fails, this message's redelivery finds the run stalled and continues it)
+        hub.queue.send([ContinueMessage(run_id=run_id, start=end)])
+        raise
     return True
+
+
+def _stalled(progress: dict[str, Any]) -> bool:
+    """Whether a guarded run has targets nobody will queue: every target sent is counted, some are not
+    sent, and the run is stopped or its wave was ended (the next wave's first target is not sent)."""
+    if "enqueued" not in progress:
+        return False
+    enqueued, done = int(progress["enqueued"]), int(progress.get("targets_done", 0))
+    if done < enqueued or enqueued >= int(progress.get("target_count", 0)):
+        return False
+    if progress.get("stopped"):
+        return True
+    ends = [int(e) for e in progress.get("wave_ends", ())]
+    wave = int(progress.get("wave", 1))
+    return bool(progress.get("rollout")) and 2 <= wave <= len(ends) and enqueued <= ends[wave - 2]
 
 
 def skip_part(
@@ -116,8 +158,8 @@ def skip_part(
     start: int,
     remaining_seconds: Callable[[], float] | None,
 ) -> int:
-    """Record ``messages[start:]`` of a stopped run skipped, with its reason, while time is left.
-    Returns how many were recorded."""
+    """Record ``messages[start:]`` of a stopped run skipped, with its reason, while time is left (a
+    target an attempt claimed keeps its own result). Returns how many messages were handled."""
     from rolechain.hub.runs import archive_inline  # runs imports this module
 
     run_id = str(record["run_id"])
@@ -127,8 +169,11 @@ def skip_part(
         if remaining_seconds is not None and remaining_seconds() <= RESERVE:
             break
         chunk = messages[done : done + SKIP_CHUNK]
-        results, targets = [skipped(m, why) for m in chunk], [(m.account, m.region) for m in chunk]
-        hub.store.record_inline(run_id, results, targets, archive_inline(hub, record, results, targets))
+
+        def archive(claimed: Sequence[TargetResult]) -> dict[tuple[str, str], str]:
+            return archive_inline(hub, record, claimed, [(r.account, r.region) for r in claimed])
+
+        hub.store.record_skipped(run_id, [skipped(m, why) for m in chunk], archive)
         done += len(chunk)
     return done - start
 

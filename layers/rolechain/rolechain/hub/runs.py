@@ -124,9 +124,10 @@ def start(
     run["enqueued"] = 0
     run.update(rollout.guard_fields(plan, len(plan.targets)))  # waves are queued one at a time
     # the plan's accounts first: a worker refuses a message whose account the plan does not hold
-    run["plan_buckets"] = hub.store.put_plan(run_id, accounts)
+    targets = list(dict.fromkeys((t.account, t.region) for t in plan.targets))
+    run["plan_buckets"] = hub.store.put_plan(run_id, targets)
     hub.store.put_run(run)
-    messages = target_messages(run, accounts)
+    messages = target_messages(run, targets)
     try:
         sent = _enqueue(hub, run_id, messages, 0, rollout.part_end(run, 0, len(messages)), remaining_seconds)
     except Exception:
@@ -155,8 +156,8 @@ def archive_inline(
     return uris
 
 
-def target_messages(record: dict[str, Any], accounts: Sequence[str]) -> list[TargetMessage]:
-    """Every target message of a queued run, in its order (``accounts``, then regions), from its record."""
+def target_messages(record: dict[str, Any], targets: Sequence[tuple[str, str]]) -> list[TargetMessage]:
+    """The target message of each of a queued run's ``targets`` (account, region), in their order."""
     queued = QueuedPlan.model_validate(record["queued"])
     return [
         TargetMessage(
@@ -171,8 +172,7 @@ def target_messages(record: dict[str, Any], accounts: Sequence[str]) -> list[Tar
             role=queued.role,
             plan_buckets=record.get("plan_buckets"),
         )
-        for account in accounts
-        for region in queued.regions
+        for account, region in targets
     ]
 
 
@@ -199,7 +199,7 @@ def dispatch(hub: Hub, record: dict[str, Any], start: int, remaining_seconds: Ca
     """Queue the run's messages from ``start`` to the end of their wave; or, the run stopped, record
     every one from ``start`` on skipped. Returns how many were handled."""
     run_id = str(record["run_id"])
-    messages = target_messages(record, hub.store.plan_accounts(run_id, int(record["plan_buckets"])))
+    messages = target_messages(record, hub.store.plan_targets(run_id, int(record["plan_buckets"])))
     if not record.get("stopped"):
         return _enqueue(hub, run_id, messages, start, rollout.part_end(record, start, len(messages)), remaining_seconds)
     handled = rollout.skip_part(hub, record, messages, start, remaining_seconds)
@@ -245,8 +245,9 @@ def complete_if_done(
     message's retry sends it. A guarded run's waves and max_failures are looked at first
     (:func:`rolechain.hub.rollout.check`). ``progress``: as counting the last target left it (read
     unless given)."""
+    fresh = progress is None
     progress = progress if progress is not None else hub.store.progress(run_id)
-    if rollout.check(hub, run_id, progress, remaining_seconds):
+    if rollout.check(hub, run_id, progress, remaining_seconds, fresh=fresh):
         progress = hub.store.progress(run_id)
     if int(progress.get("target_count", 0)) - int(progress.get("targets_done", 0)) > 0:
         return False  # the counter says targets are left: nothing to read yet
@@ -352,9 +353,9 @@ def _requested_accounts(hub: Hub, request: RunRequest, allowed: set[str]) -> lis
     if request.ous is not None:
         organization = OrganizationTargets(ous=request.ous, role=_organization_role(hub))
         found = hub.targets_of(Targets(organization=organization), "ous")
-        outside = sorted(set(found) - allowed)
-        if outside:
-            raise Forbidden(f"ous reach accounts outside the configured targets: {', '.join(outside)}")
+        outside = set(found) - allowed
+        if outside:  # how many, not which: a caller may not learn an OU's members this way
+            raise Forbidden(f"ous reach {len(outside)} account(s) outside the configured targets")
         accounts += [a for a in found if a not in set(accounts)]
     unwanted = set(request.exclude_accounts or ())
     kept = [a for a in accounts if a not in unwanted]

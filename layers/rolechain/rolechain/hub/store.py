@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +27,7 @@ PLAN_BUCKET = 100  # accounts per item of a queued run's plan (about 2 KB: one r
 # what a run's progress is read as: its counters and the state of its guardrails
 PROGRESS_FIELDS = (
     "target_count", "targets_done", "count_failed", "wave_ends", "wave", "waves",
-    "max_failures_count", "max_failures", "rollout", "stopped",
+    "max_failures_count", "max_failures", "rollout", "stopped", "enqueued",
 )  # fmt: skip
 RUNS_INDEX = "runs-by-created"
 REQUESTER_INDEX = "runs-by-requester"
@@ -239,6 +240,50 @@ class RunStore:
         self._batch_put(run_id, markers)
         self._client.update_item(**self._count_update(run_id, _counts(results), targets=len(targets)))
 
+    def record_skipped(
+        self,
+        run_id: str,
+        results: Sequence[TargetResult],
+        archive: Callable[[Sequence[TargetResult]], Mapping[tuple[str, str], str]] | None = None,
+    ) -> int:
+        """Record targets a stopped run never started (one result each) skipped and count them, each only
+        if no attempt claimed it: a target some delivery ran (or is running) keeps its own result. The
+        claims are conditional puts of the targets' markers, eight at once; ``archive`` writes the claimed
+        targets' results to the results bucket (their URIs by target). Returns how many were recorded."""
+
+        def claim(result: TargetResult) -> TargetResult | None:
+            marker = self._item(
+                {"pk": f"run#{run_id}", "sk": f"done#{result.account}#{result.region}", "counted": False,
+                 "ttl": self._ttl()}
+            )  # fmt: skip
+            try:
+                self._client.put_item(
+                    TableName=self._table, Item=marker, ConditionExpression="attribute_not_exists(pk)"
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    return None  # claimed by an attempt: not this caller's to record
+                raise
+            return result
+
+        def counted(result: TargetResult) -> None:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(run_id, f"done#{result.account}#{result.region}"),
+                UpdateExpression="SET counted = :yes, count_skipped = :one",
+                ExpressionAttributeValues={":yes": {"BOOL": True}, ":one": {"N": "1"}},
+            )
+
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="rolechain-skip") as pool:
+            claimed = [r for r in pool.map(claim, results) if r is not None]
+            if not claimed:
+                return 0
+            uris = archive(claimed) if archive is not None else None
+            self.put_results(run_id, claimed, uris)
+            self._client.update_item(**self._count_update(run_id, _counts(claimed), targets=len(claimed)))
+            list(pool.map(counted, claimed))
+        return len(claimed)
+
     def done_targets(self, run_id: str) -> tuple[int, dict[str, int]]:
         """How many targets of the run are done and counted (their markers, read consistently; a claim
         whose attempt is still running, or stopped before counting, is not done) and their results'
@@ -408,21 +453,21 @@ class RunStore:
                 raise
 
     # -- a queued run's plan: its accounts, in buckets of about PLAN_BUCKET ----------------------------
-    def put_plan(self, run_id: str, accounts: Sequence[str]) -> int:
-        """Store a queued run's accounts (in their order) in buckets by a hash of the account, so a
-        worker checks its message's account with one small read however large the run. Returns the
-        number of buckets (kept on the run's record)."""
-        buckets = max(1, -(-len(accounts) // PLAN_BUCKET))
+    def put_plan(self, run_id: str, targets: Sequence[tuple[str, str]]) -> int:
+        """Store a queued run's targets, (account, region) in their order, in buckets by a hash of the
+        account, so a worker checks its message's target with one small read however large the run.
+        Returns the number of buckets (kept on the run's record)."""
+        buckets = max(1, -(-len(targets) // PLAN_BUCKET))
         grouped: dict[int, list[tuple[int, str]]] = {}
-        for slot, account in enumerate(accounts):
-            grouped.setdefault(plan_bucket(account, buckets), []).append((slot, account))
+        for slot, (account, region) in enumerate(targets):
+            grouped.setdefault(plan_bucket(account, buckets), []).append((slot, f"{account}:{region}"))
         items = [
             self._item(
                 {
                     "pk": f"run#{run_id}",
                     "sk": f"plan#{bucket:06d}",
                     # one string each, not lists: an item of two attributes is cheap to read and parse
-                    "accounts": ",".join(a for _, a in members),
+                    "targets": ",".join(t for _, t in members),
                     "slots": ",".join(str(s) for s, _ in members),
                     "ttl": self._ttl(),
                 }
@@ -432,22 +477,22 @@ class RunStore:
         self._batch_put(run_id, items)
         return buckets
 
-    def plan_accounts(self, run_id: str, buckets: int) -> list[str]:
-        """Every account of a queued run's plan, in their order."""
+    def plan_targets(self, run_id: str, buckets: int) -> list[tuple[str, str]]:
+        """Every target (account, region) of a queued run's plan, in their order."""
         keys = [self._key(run_id, f"plan#{b:06d}") for b in range(buckets)]
-        found: list[tuple[int, str]] = []
+        found: list[tuple[int, tuple[str, str]]] = []
         for item in self._batch_get(keys).values():
-            plain = _plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
-            slots, accounts = str(plain["slots"]).split(","), str(plain["accounts"]).split(",")
-            found += zip((int(s) for s in slots), accounts, strict=True)
-        return [account for _, account in sorted(found)]
+            slots, targets = item["slots"]["S"].split(","), item["targets"]["S"].split(",")
+            found += [(int(s), _pair(t)) for s, t in zip(slots, targets, strict=True)]
+        return [target for _, target in sorted(found)]
 
     def worker_view(
         self, run_id: str, account: str, region: str, buckets: int | None
-    ) -> tuple[bool, dict[str, Any] | None, bool]:
+    ) -> tuple[bool, dict[str, Any] | None, bool, bool]:
         """What a worker needs of a target before it runs it, in one read: whether the target is counted
-        already, the run's record, and whether ``account`` is in the run's plan (its bucket of ``buckets``,
-        the message's hint; without it, or with a wrong one, the record's number is read first)."""
+        already, the run's record, whether (account, region) is a target of the run's plan (its bucket of
+        ``buckets``, the message's hint; without it, or with a wrong one, the record's number is read
+        first), and whether an attempt claimed it (its marker exists, counted or not)."""
         meta, done = self._key(run_id, "meta"), self._key(run_id, f"done#{account}#{region}")
         keys = [meta, done]
         if buckets:
@@ -455,13 +500,14 @@ class RunStore:
         items = self._batch_get(keys)
         record = items.get("meta")
         plain = None if record is None else _plain({k: self._deserializer.deserialize(v) for k, v in record.items()})
-        counted = bool(items.get(f"done#{account}#{region}", {}).get("counted", {}).get("BOOL", False))
+        marker = items.get(f"done#{account}#{region}")
+        counted = bool((marker or {}).get("counted", {}).get("BOOL", False))
         actual = int(plain["plan_buckets"]) if plain is not None and plain.get("plan_buckets") else None
         if actual is not None and buckets != actual:  # a message without the hint (or a wrong one)
             return self.worker_view(run_id, account, region, actual)
         bucket = next((v for k, v in items.items() if k.startswith("plan#")), None)
-        planned = bucket is not None and account in bucket.get("accounts", {}).get("S", "").split(",")
-        return counted, plain, planned
+        planned = bucket is not None and f"{account}:{region}" in bucket.get("targets", {}).get("S", "").split(",")
+        return counted, plain, planned, marker is not None
 
     def _key(self, run_id: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": f"run#{run_id}"}, "sk": {"S": sk}}
@@ -519,6 +565,11 @@ def results_by_target(
         if key is not None:
             by_target[key].append(result)
     return by_target
+
+
+def _pair(target: str) -> tuple[str, str]:
+    account, _, region = target.partition(":")
+    return account, region
 
 
 def plan_bucket(account: str, buckets: int) -> int:

@@ -37,7 +37,7 @@ def process_target(
             not started for lack of time, and SQS may still deliver it again; nothing is recorded so
             the retry decides. On the last delivery the result is recorded instead.
     """
-    counted, record, planned = hub.store.worker_view(
+    counted, record, planned, claimed = hub.store.worker_view(
         message.run_id, message.account, message.region, message.plan_buckets
     )
     if counted:
@@ -47,8 +47,9 @@ def process_target(
         hub.complete_if_done(message.run_id, remaining_seconds)
         return TargetResult(message.account, message.region, message.action, Status.SKIPPED,
                             error={"type": FailureKind.SKIPPED, "message": "done already: not run again"})  # fmt: skip
-    if record is not None and record.get("stopped") and _in_run(record, message, planned):
-        # the run's guardrail stopped it (max_failures): its queued targets start no more
+    if record is not None and record.get("stopped") and _in_run(record, message, planned) and not claimed:
+        # the run's guardrail stopped it (max_failures): its queued targets start no more (one an attempt
+        # claimed before has started: that attempt's delivery finishes it as any other)
         result = rollout.skipped(message, str(record["stopped"]))
         archive = _archiver(hub, record, message, [result])
         counters = hub.store.record_target(message.run_id, message.account, message.region, [result], archive=archive)
@@ -121,25 +122,23 @@ def _not_started(result: TargetResult) -> bool:
 
 
 def _in_run(record: dict[str, Any], message: TargetMessage, planned: bool) -> bool:
-    """Whether ``message`` names one of its run's own targets (``planned``: its account is in the run's
-    plan; its region in ``record``): only those are counted."""
-    if "queued" not in record:
-        return False
-    return planned and message.region in QueuedPlan.model_validate(record["queued"]).regions
+    """Whether ``message`` names one of its run's own targets (``planned``: its (account, region) is a
+    target of the run's plan): only those are counted."""
+    return "queued" in record and planned
 
 
 def plan_message(
     hub: Hub, message: TargetMessage, record: dict[str, Any] | None = None, planned: bool | None = None
 ) -> RunPlan:
     """The plan for ``message``'s target as its job (or its run record) defines it; ``record`` and
-    ``planned`` (whether the run's plan holds the account) are read unless given.
+    ``planned`` (whether the run's plan holds the target) are read unless given.
 
     Raises:
         ConfigError: an unknown job, or a message that differs from what its job or run allows.
         Forbidden: an ad-hoc message without a run record, or outside the run's accounts/regions.
     """
     if record is None or planned is None:
-        _, record, planned = hub.store.worker_view(message.run_id, message.account, message.region, None)
+        _, record, planned, _ = hub.store.worker_view(message.run_id, message.account, message.region, None)
     if record is None:
         raise UnknownRun(f"no run {message.run_id!r} is recorded (a run is recorded before its messages)")
     requested_by = record.get("requested_by")
@@ -151,27 +150,22 @@ def plan_message(
         "source_identity": caller.source_identity if caller else None,
         "session_tags": caller.session_tags if caller else None,
     }
+    if queued is None:  # an inline run sends no message: one naming it is not the hub's
+        raise Forbidden(f"no queued run {message.run_id!r} recorded for this message")
+    if not planned:
+        raise Forbidden(f"{message.account}/{message.region} is not a target of run {message.run_id!r}")
     if message.job:
-        job = hub.job_file.job(message.job)
-        if queued is not None and not planned:
-            raise Forbidden(f"account {message.account} is not a target of run {message.run_id!r}")
-        regions = queued.regions if queued is not None else job.regions
-        if message.region not in regions:
-            raise ConfigError("region", f"{message.region} is not a region of job {message.job!r}")
+        hub.job_file.job(message.job)  # an unknown job: ConfigError
         dry_run = bool(record["dry_run"])
-        scope = [message.account] if queued is not None else None  # in the plan resolved when it was queued
+        scope = [message.account]  # in the plan resolved when the run was queued
         request = PlanRequest(
             accounts=[message.account], regions=[message.region], dry_run=dry_run, scope=scope, **identity
         )
         # refuses an account outside the job
         plan = plan_job(hub.sessions, hub.job_file, message.job, request, resolve=hub.targets_of)
     else:
-        if queued is None:
-            raise Forbidden(f"no queued run {message.run_id!r} recorded for this ad-hoc message")
-        if not planned or message.account not in hub.job_file.target_accounts(hub.targets_of):
+        if message.account not in hub.job_file.target_accounts(hub.targets_of):
             raise Forbidden(f"account {message.account} is not a target of run {message.run_id!r}")
-        if message.region not in queued.regions:
-            raise Forbidden(f"region {message.region} is not a region of run {message.run_id!r}")
         if queued.role.role_name not in hub.job_file.role_names():
             raise Forbidden(f"role {queued.role.role_name!r} is not a configured target role")
         settings = hub.job_file.defaults.model_copy(update=queued.role.model_dump())
