@@ -966,3 +966,23 @@ def test_a_changed_or_made_up_token_never_opens_a_page(hub: Hub, position: int, 
         # its owner: a 400, or (a change base64 does not see) the very page the genuine token opens
         status, body = list_runs_as(api, ALICE, limit="1", next_token=made_up)
         assert (status, body.get("field")) == (400, "next_token") or body == genuine
+
+
+def test_a_page_of_results_ends_at_its_byte_budget_and_the_next_page_goes_on(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a budget smaller than one result: a Lambda answer is at most 6 MB, whatever the limit
+    from rolechain.hub import runs
+
+    run = hub.load("scheduler").lambda_handler(load_event("scheduler-inventory.json"), FakeContext("scheduler"))
+    monkeypatch.setattr(runs, "PAGE_BYTES", 1)
+    api = hub.load("api")
+    seen, query = [], {"limit": "1000"}
+    while True:
+        status, body = get_run_as(api, ALICE, run["run_id"], **query)
+        assert status == 200 and len(body["results"]) == 1  # one result a page, never none
+        seen += [r["account"] for r in body["results"]]
+        if body["next_token"] is None:
+            break
+        query["next_token"] = body["next_token"]
+    assert seen == [f"20000000000{i}" for i in range(1, 6)]

@@ -81,7 +81,8 @@ class Stack:
 def test_the_flag_wins_over_the_environment_and_the_stack() -> None:
     stack = Stack({"ApiUrl": "https://stack.execute-api.us-east-1.amazonaws.com/v1"})
     env = {API_URL_ENV: "https://env.execute-api.us-east-1.amazonaws.com/v1"}
-    assert resolve_api_url("https://flag.example.com/v1/", env, "hub", stack) == "https://flag.example.com/v1"
+    flag = "https://flag.execute-api.us-east-1.amazonaws.com/v1/"
+    assert resolve_api_url(flag, env, "hub", stack) == flag.rstrip("/")
     assert stack.asked == []  # the stack is not even read
 
 
@@ -103,6 +104,18 @@ def test_no_url_names_the_three_ways_to_give_one() -> None:
         resolve_api_url(None, {API_URL_ENV: ""}, None, Stack({}))
     assert caught.value.field == "--api-url"
     assert "--api-url" in caught.value.rule and API_URL_ENV in caught.value.rule and "--stack" in caught.value.rule
+
+
+def test_a_signed_request_goes_only_to_an_api_gateway_host_or_a_listed_custom_domain() -> None:
+    # the request carries the caller's session token: never to a host nobody named as the API's
+    with pytest.raises(ConfigError, match=r"api\.example\.com is not an API Gateway host") as caught:
+        resolve_api_url("https://api.example.com/v1", {}, None, Stack({}))
+    assert caught.value.field == "--api-url" and "ROLECHAIN_API_HOSTS" in caught.value.rule
+    listed = {"ROLECHAIN_API_HOSTS": "other.example.com, API.example.com"}
+    assert resolve_api_url("https://api.example.com/v1", listed, None, Stack({})) == "https://api.example.com/v1"
+    assert resolve_api_url("https://abc.execute-api.cn-north-1.amazonaws.com.cn/v1", {}, None, Stack({}))
+    with pytest.raises(ConfigError, match="no user name or password"):
+        resolve_api_url("https://me:secret@abc.execute-api.us-east-1.amazonaws.com/v1", {}, None, Stack({}))
 
 
 def test_a_stack_without_the_output_is_named() -> None:

@@ -16,7 +16,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
@@ -68,15 +68,16 @@ def resolve_api_url(
         ConfigError: none of the three gives a URL, the stack has no such output, or the URL is not an
             https URL (plain http only to a loopback address: the signed request carries a session token).
     """
+    hosts = {h.strip().lower() for h in env.get(API_HOSTS_ENV, "").split(",") if h.strip()}
     if flag:
-        return checked_url(flag, "--api-url")
+        return checked_url(flag, "--api-url", hosts)
     if env.get(API_URL_ENV):
-        return checked_url(env[API_URL_ENV], API_URL_ENV)
+        return checked_url(env[API_URL_ENV], API_URL_ENV, hosts)
     if stack:
         url = stack_output(stack, API_URL_OUTPUT)
         if not url:
             raise ConfigError("--stack", f"stack {stack!r} has no {API_URL_OUTPUT} output")
-        return checked_url(url, f"--stack {stack} ({API_URL_OUTPUT})")
+        return checked_url(url, f"--stack {stack} ({API_URL_OUTPUT})", hosts)
     raise ConfigError(
         "--api-url",
         f"no API URL: give --api-url URL, set {API_URL_ENV}, or name the hub stack with --stack NAME "
@@ -84,8 +85,10 @@ def resolve_api_url(
     )
 
 
-def checked_url(url: str, where: str) -> str:
-    """``url`` without its trailing slash, when it is https (or http to a loopback host). Raises ConfigError."""
+def checked_url(url: str, where: str, hosts: Collection[str] = ()) -> str:
+    """``url`` without its trailing slash, when it is https to an API Gateway host (``*.execute-api.
+    REGION.amazonaws.com``, or one of ``hosts``: a custom domain) or http to a loopback host; the signed
+    request carries the caller's session token, so it goes nowhere else. Raises ConfigError."""
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - parsing it refuses a port that is not a number in range
@@ -97,9 +100,22 @@ def checked_url(url: str, where: str) -> str:
         )
     if parts.query or parts.fragment:
         raise ConfigError(where, f"{url!r}: the API's base URL has no query or fragment")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(where, "the API's URL carries no user name or password")
     if parts.scheme == "http" and not _loopback(parts.hostname):
         raise ConfigError(where, f"{url!r}: plain http only to a loopback address (the request carries credentials)")
+    host = parts.hostname.lower()
+    if parts.scheme == "https" and not (EXECUTE_API_HOST.match(host) or host in hosts or _loopback(host)):
+        raise ConfigError(
+            where,
+            f"{host} is not an API Gateway host (*.execute-api.REGION.amazonaws.com): the signed request carries "
+            f"your session token; for a custom domain, list it in {API_HOSTS_ENV}",
+        )
     return url.strip().rstrip("/")
+
+
+API_HOSTS_ENV = "ROLECHAIN_API_HOSTS"  # custom domains of the API the client may sign requests to
+EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 
 
 def _loopback(host: str) -> bool:

@@ -5,6 +5,7 @@ A run is recorded first, then executed at once (few targets) or queued, one SQS 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from rolechain.hub.hub import Hub
 
 logger = logging.getLogger(__name__)
+PAGE_BYTES = 4_000_000  # results of one GET /runs/{id} page, at most (Lambda answers at most 6 MB)
 ENQUEUE_RESERVE = 10.0  # seconds an enqueueing invocation keeps for itself: then the queue continues
 
 
@@ -540,8 +542,10 @@ def get_run(hub: Hub, run_id: str, caller: Caller, query: ResultQuery | None = N
     last: dict[str, Any] | None = None
     more = False
     size = query.limit + 1
+    budget = PAGE_BYTES  # a Lambda answer is at most 6 MB: a page of large outputs ends sooner
     for result, key in _from(hub.store.query_results, start, run_id=run_id, status=query.status, page_size=size):
-        if len(results) == query.limit:
+        budget -= len(json.dumps(result, default=str))
+        if len(results) == query.limit or (results and budget < 0):
             more = True
             break
         results.append(result)
