@@ -182,6 +182,8 @@ def organisation_story(emulator: Emulator, seed: Seed, folder: str) -> list[int]
         )
     _say(f"an organisation: {half} target account(s) in OU prod ({ous['prod']}), the rest in dev; a job over prod")
     codes = [_run(["targets", "prod-inventory", "--config", job_file])]
+    _say("the events member accounts forward to the hub (from the job file's remediation rules; both stacks hold it)")
+    codes.append(_run(["events", "pattern", "--config", example_job_file(), "--for", "member"]))
     _say("the job over the OU, its results kept as JSON Lines (--output)")
     codes.append(_run(["run", "prod-inventory", "--config", job_file, "--output", os.path.join(folder, "runs")]))
     return codes
@@ -267,6 +269,14 @@ def lambda_story(
         for bucket in s3.list_buckets()["Buckets"]:
             rows.append((account, bucket["Name"], _tags(s3, bucket["Name"]), _blocked(s3, bucket["Name"])))
     print(cli.render_table(("account", "bucket", "tags", "public access blocked"), rows))
+    if hub.results_bucket:
+        _say(f"every run's results in the results bucket {hub.results_bucket} (JSON Lines; Athena's table reads it)")
+        s3 = emulator.admin_session(seed.hub_account, seed.region).client("s3")
+        runs: Counter[str] = Counter()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=hub.results_bucket, Prefix="runs/"):
+            for item in page.get("Contents", []):
+                runs[item["Key"].rsplit("/", 1)[0] + "/"] += 1
+        print(cli.render_table(("prefix", "objects (one per target)"), sorted(runs.items())))
     return codes
 
 
