@@ -812,6 +812,47 @@ def _assume_role_context(params: Mapping[str, str], caller: _Caller) -> dict[str
 _DYNAMODB_LOCK = threading.Lock()
 
 
+def _uncounted_sqs_attributes() -> None:
+    """moto reads a queue's whole attribute map where SQS reads one setting: on every message it sends
+    (ContentBasedDeduplication) and every message it receives (MessageRetentionPeriod). The map counts
+    the queue's messages three times, so sending or receiving N messages costs O(N^2): 10,000 queued
+    targets took the emulator tens of minutes. Inside those calls (per thread) the three approximate
+    counts read 0; they are not what those calls read. GetQueueAttributes itself still counts."""
+    from moto.sqs import models
+
+    inside = threading.local()
+    counts = (
+        "approximate_number_of_messages",
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+    )
+    for name in counts:
+        counted = getattr(models.Queue, name)
+
+        def lazy(queue: Any, _counted: Any = counted) -> int:
+            return 0 if getattr(inside, "depth", 0) else int(_counted.fget(queue))
+
+        setattr(models.Queue, name, property(lazy))
+
+    def quietly(method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            inside.depth = getattr(inside, "depth", 0) + 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                inside.depth -= 1
+
+        return wrapper
+
+    models.SQSBackend.send_message = quietly(models.SQSBackend.send_message)  # type: ignore[method-assign]
+    models.SQSBackend.is_message_valid_based_on_retention_period = quietly(  # type: ignore[method-assign]
+        models.SQSBackend.is_message_valid_based_on_retention_period
+    )
+
+
+_uncounted_sqs_attributes()
+
+
 def _a(noun: str) -> str:
     """``noun`` with its indefinite article, as AWS's messages have it ("an identity-based policy")."""
     return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"

@@ -563,3 +563,18 @@ def test_trust_conditions_are_evaluated_like_iam(emulator: Emulator, seed: Seed)
     with pytest.raises(ClientError) as excinfo:
         assume(hub, role)
     assert "because no resource-based policy allows the sts:AssumeRole action" in error_of(excinfo)[1]
+
+
+def test_sending_and_receiving_stay_linear_and_queue_counts_stay_exact(emulator: Emulator, seed: Seed) -> None:
+    # moto counted the whole queue on every message sent and received (quadratic at 10,000 messages):
+    # the emulator skips those counts inside send and receive, and GetQueueAttributes still counts
+    sqs = emulator.admin_session(seed.hub_account, seed.region).client("sqs")
+    url = sqs.create_queue(QueueName=f"linear-{time.monotonic_ns()}")["QueueUrl"]
+    for _ in range(30):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x"} for i in range(10)])
+    got = sum(len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])) for _ in range(5))
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert got == 50
+    assert counts["ApproximateNumberOfMessages"] == "250"
+    assert counts["ApproximateNumberOfMessagesNotVisible"] == "50"
+    assert counts["ApproximateNumberOfMessagesDelayed"] == "0"
