@@ -989,7 +989,7 @@ class Emulator:
         admin credentials. Settings (enforce, latency, detailed_denials) are kept."""
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", data=b"", method="POST")
-        with opener.open(request, timeout=60) as response:
+        with opener.open(request, timeout=900) as response:  # minutes after 10,000 seeded accounts
             response.read()
         from moto.organizations.models import organizations_backends
 
