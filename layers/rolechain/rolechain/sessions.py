@@ -394,24 +394,29 @@ class _RetryRecorder:
         self.handlers[event_name.split(".", 1)[0]] = handler
 
 
-def _retry_handlers(client: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """A new standard retry handler and quota, as botocore gives every client: (needs-retry, after-call)."""
+def _recorded(client: Any, register: Callable[[Any], Any], *events: str) -> tuple[Callable[..., Any], ...]:
+    """The handlers ``register`` (a botocore retry mode's registration) gives a client for ``events``: a
+    new set of its own, as botocore gives every client."""
     recorder = _RetryRecorder(client)
     fake: Any = recorder  # stands in for the client botocore expects
+    register(fake)
+    return tuple(recorder.handlers[event] for event in events)
+
+
+def _retry_handlers(client: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """A new standard retry handler and quota, as botocore gives every client: (needs-retry, after-call)."""
     max_attempts = client.meta.config.retries.get("total_max_attempts")
-    if max_attempts is None:
-        standard.register_retry_handler(fake)
-    else:
-        standard.register_retry_handler(fake, max_attempts=max_attempts)
-    return recorder.handlers["needs-retry"], recorder.handlers["after-call"]
+    register = standard.register_retry_handler
+    if max_attempts is not None:
+        register = functools.partial(standard.register_retry_handler, max_attempts=max_attempts)
+    needs_retry, after_call = _recorded(client, register, "needs-retry", "after-call")
+    return needs_retry, after_call
 
 
 def _rate_handlers(client: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """A new adaptive-mode rate limiter, as botocore gives every adaptive client: (before-send, needs-retry)."""
-    recorder = _RetryRecorder(client)
-    fake: Any = recorder
-    adaptive.register_retry_handler(fake)
-    return recorder.handlers["before-send"], recorder.handlers["needs-retry"]
+    before_send, needs_retry = _recorded(client, adaptive.register_retry_handler, "before-send", "needs-retry")
+    return before_send, needs_retry
 
 
 def _rate_before_send(**kwargs: Any) -> Any:

@@ -353,17 +353,12 @@ class RunStore:
     def set_enqueued(self, run_id: str, upto: int) -> None:
         """How many of the run's target messages are queued (a continuation starts there); it only grows,
         so a sender that records late never takes back what a later wave's sender recorded."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
-                UpdateExpression="SET enqueued = :upto",
-                ConditionExpression="attribute_not_exists(enqueued) OR enqueued < :upto",
-                ExpressionAttributeValues={":upto": {"N": str(upto)}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        self._update_if(
+            run_id,
+            UpdateExpression="SET enqueued = :upto",
+            ConditionExpression="attribute_not_exists(enqueued) OR enqueued < :upto",
+            ExpressionAttributeValues={":upto": {"N": str(upto)}},
+        )
 
     def progress(self, run_id: str) -> dict[str, Any]:
         """The run's counters and guardrail state (one consistent read of its record, no results)."""
@@ -391,35 +386,21 @@ class RunStore:
         if stopped is not None:
             update += ", stopped = :why"
             values[":why"] = {"S": stopped}
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
-                UpdateExpression=update,
-                ConditionExpression="wave = :wave AND attribute_not_exists(stopped)",
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._update_if(
+            run_id,
+            UpdateExpression=update,
+            ConditionExpression="wave = :wave AND attribute_not_exists(stopped)",
+            ExpressionAttributeValues=values,
+        )
 
     def stop_run(self, run_id: str, why: str) -> bool:
         """Stop the run (no target of it starts any more); True for the one caller that did."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": "meta"}},
-                UpdateExpression="SET stopped = :why",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(stopped)",
-                ExpressionAttributeValues={":why": {"S": why}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._update_if(
+            run_id,
+            UpdateExpression="SET stopped = :why",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(stopped)",
+            ExpressionAttributeValues={":why": {"S": why}},
+        )
 
     def claim_enqueueing(self, run_id: str, start: int) -> bool:
         """Whether this caller may enqueue the part from ``start``: the run's messages are queued up to
@@ -508,6 +489,16 @@ class RunStore:
         bucket = next((v for k, v in items.items() if k.startswith("plan#")), None)
         planned = bucket is not None and f"{account}:{region}" in bucket.get("targets", {}).get("S", "").split(",")
         return counted, plain, planned, marker is not None
+
+    def _update_if(self, run_id: str, **update: Any) -> bool:
+        """A conditional UpdateItem of the run's record: False when its condition does not hold."""
+        try:
+            self._client.update_item(TableName=self._table, Key=self._key(run_id, "meta"), **update)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def _key(self, run_id: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": f"run#{run_id}"}, "sk": {"S": sk}}
