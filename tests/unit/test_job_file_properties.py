@@ -94,3 +94,27 @@ def test_an_alias_bomb_is_refused_quickly(tmp: Path) -> None:
     path.write_text("\n".join([*levels, "jobs: {}", ""]))
     with pytest.raises(ConfigError, match=f"more than {MAX_VALUES} values"):
         load_job_file(path)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    caps=st.dictionaries(
+        st.sampled_from(["s3", "ec2", "iam", "resourcegroupstaggingapi", "s4", "ec22", "", "S3"]),
+        st.one_of(st.integers(-2, 300), st.booleans(), st.text(max_size=3), st.none()),
+        max_size=4,
+    )
+)
+def test_any_service_concurrency_is_accepted_as_known_services_and_counts_or_refused_naming_the_field(
+    caps: dict[str, object],
+) -> None:
+    from rolechain.jobs import known_services
+
+    job = {"action": "list_buckets", "targets": {"accounts": ["200000000001"]}, "service_concurrency": caps}
+    try:
+        parsed = parse_job_file({"jobs": {"j": job}}, source="jobs.yaml")
+    except ConfigError as exc:
+        assert exc.field.startswith("jobs.j.service_concurrency")
+    else:
+        accepted = parsed.jobs["j"].service_concurrency
+        assert accepted == caps
+        assert all(s in known_services() and type(n) is int and 1 <= n <= 256 for s, n in accepted.items())
