@@ -35,7 +35,11 @@ def child_scheduler() -> None:
 
     scheduler = load_handler("scheduler", ROOT)
     run = scheduler.lambda_handler({"job": "bench"}, FakeContext("scheduler", remaining_ms=900_000))
-    print(json.dumps({"run_id": run["run_id"], "enqueued": run.get("enqueued"), "status": run["status"]}))
+    print(
+        json.dumps(
+            {"run_id": run["run_id"], "enqueued": run.get("enqueued"), "status": run["status"], "rss": _peak_rss()}
+        )
+    )
 
 
 def child_worker() -> None:
@@ -68,7 +72,17 @@ def child_worker() -> None:
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
             sqs.delete_message_batch(QueueUrl=queue, Entries=entries)
         processed += len(got)
-    print(json.dumps({"processed": processed}))
+    print(json.dumps({"processed": processed, "rss": _peak_rss()}))
+
+
+def _peak_rss() -> float:
+    """This process's peak RSS in MB since its exec (VmHWM). Not the parent's wait4 rusage: Linux counts
+    in a child's ru_maxrss the pages it shared with its parent before exec, which here is the emulator
+    holding every seeded account (that made scheduler and worker look alike and grow with the run)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _record(message: dict[str, Any]) -> dict[str, Any]:
@@ -96,15 +110,17 @@ def _spawn(role: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def _reap(process: subprocess.Popen[str]) -> tuple[str, float, float]:
-    """The child's stdout, peak RSS in MB and CPU seconds (wait4's rusage of that one child)."""
+def _reap(process: subprocess.Popen[str]) -> tuple[dict[str, Any], float, float]:
+    """The child's last line of output (JSON), its own peak RSS in MB and its CPU seconds (wait4's
+    rusage of that one child)."""
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     out = process.stdout.read() if process.stdout else ""
     err = process.stderr.read() if process.stderr else ""
     if process.returncode != 0:
         raise RuntimeError(f"child failed ({process.returncode}): {err[-2000:]}")
-    return out, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    answer: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return answer, float(answer["rss"]), usage.ru_utime + usage.ru_stime
 
 
 # -- one size -------------------------------------------------------------------------------------------
@@ -139,9 +155,8 @@ def fan_out(emulator: Any, size: int, workers: int) -> dict[str, Any]:
     emulator.clear_requests()
     started = time.monotonic()
     emulator_cpu = _own_cpu()
-    out, scheduler_rss, scheduler_cpu = _reap(_spawn("scheduler", env))
+    run, scheduler_rss, scheduler_cpu = _reap(_spawn("scheduler", env))
     scheduler_s = time.monotonic() - started
-    run = json.loads(out.strip().splitlines()[-1])
     env["BENCH_RUN_ID"] = run["run_id"]
     children = [_spawn("worker", env) for _ in range(workers)]
     reaped = [_reap(child) for child in children]
