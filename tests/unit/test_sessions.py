@@ -99,6 +99,75 @@ def test_chains_sharing_a_prefix_assume_shared_hops_once(sessions: ChainSessions
     assert cache.assume_role_calls == 4  # hub, jump, A, B
 
 
+class Ticks:
+    """Monotonic seconds for a credential cache, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def bounded(aws: None, clock: Clock, cache: CredentialCache) -> ChainSessions:
+    base = boto3.Session(aws_access_key_id="AKIAUNITTEST", aws_secret_access_key="x", region_name="eu-west-1")
+    return ChainSessions(base, clock=clock, cache=cache)
+
+
+def test_a_warm_run_within_the_bound_sends_no_assume_role_and_memory_stops_at_the_bound(
+    aws: None, clock: Clock
+) -> None:
+    cache = CredentialCache(max_entries=6)  # the hub's role and 5 targets
+    sessions = bounded(aws, clock, cache)
+    for _ in range(2):
+        for n in range(1, 6):
+            sessions.client(Chain.build([HUB, target(n)]), "s3").list_buckets()
+    assert cache.assume_role_calls == 6  # the second pass: none
+    assert (len(cache), cache.evictions) == (6, 0)
+    for n in range(6, 16):  # ten more targets: the least recently used go, the hub's role stays
+        sessions.client(Chain.build([HUB, target(n)]), "s3").list_buckets()
+    assert (len(cache), cache.evictions, cache.assume_role_calls) == (6, 10, 16)
+    assert cache.get((sessions._base_key(), Chain.build([HUB, target(1)]).hops[:1])) is not None  # the hub's
+    sessions.client(Chain.build([HUB, target(15)]), "s3").list_buckets()  # recent: still there
+    assert cache.assume_role_calls == 16
+    sessions.client(Chain.build([HUB, target(1)]), "s3").list_buckets()  # evicted: assumed again, hub not
+    assert cache.assume_role_calls == 17
+
+
+def test_an_entry_unused_for_max_idle_is_assumed_again_and_dropped(aws: None, clock: Clock) -> None:
+    ticks = Ticks()
+    cache = CredentialCache(max_idle=600, clock=ticks)
+    sessions = bounded(aws, clock, cache)
+    a, b = Chain.build([HUB, target(1)]), Chain.build([HUB, target(2)])
+    sessions.client(a, "s3").list_buckets()
+    ticks.now = 300
+    sessions.client(b, "s3").list_buckets()  # the hub's role used again here
+    assert cache.assume_role_calls == 3
+    ticks.now = 700  # A unused for 700 s, B and the hub for 400 s
+    sessions.client(b, "s3").list_buckets()
+    assert (len(cache), cache.evictions, cache.assume_role_calls) == (2, 1, 3)  # A went, unasked
+    sessions.client(a, "s3").list_buckets()
+    assert cache.assume_role_calls == 4
+    ticks.now = 1400  # everything idle for 600 s or more: each is assumed again
+    sessions.client(a, "s3").list_buckets()
+    assert cache.assume_role_calls == 6
+
+
+def test_a_client_handed_out_before_its_entry_is_evicted_keeps_working(aws: None, clock: Clock) -> None:
+    cache = CredentialCache(max_entries=2)
+    sessions = bounded(aws, clock, cache)
+    early = sessions.client(Chain.build([HUB, target(1)]), "sts")
+    sessions.client(Chain.build([HUB, target(2)]), "s3").list_buckets()  # target 1 is evicted
+    assert cache.evictions == 1
+    assert early.get_caller_identity()["Account"] == "200000000001"
+
+
+@pytest.mark.parametrize("bounds", [{"max_entries": 0}, {"max_idle": 0}, {"max_idle": -1.0}])
+def test_a_cache_bound_below_one_is_refused(bounds: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="at least 1 entry"):
+        CredentialCache(**bounds)  # type: ignore[arg-type]
+
+
 def test_refresh_walks_the_chain_again_before_expiry(
     sessions: ChainSessions, cache: CredentialCache, clock: Clock
 ) -> None:

@@ -6,7 +6,9 @@ expire. Three things keep it cheap across thousands of accounts:
 
 * a process-wide, thread-safe cache of hop credentials keyed by (base, chain prefix): a chain asked
   for again while valid costs no STS call, 32 threads asking at once cost one AssumeRole per hop,
-  and chains sharing a prefix assume the shared hops once;
+  and chains sharing a prefix assume the shared hops once; it keeps the :data:`DEFAULT_CACHE_ENTRIES`
+  most recently used points for at most an hour unused (:class:`CredentialCache`), so a warm Lambda or
+  a long CLI run does not grow with the accounts it has seen;
 * every derived botocore session shares one loader (service models parsed once) and a copy of one
   pre-built event emitter, so a new chain costs ~2 ms instead of ~20 ms for a fresh session;
 * clients are cached per (chain, service, region); a target's client (any chain with a hop) is a
@@ -37,6 +39,8 @@ from __future__ import annotations
 import copy
 import functools
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
@@ -70,6 +74,9 @@ ADAPTIVE = Config(retries={"mode": "adaptive"})
 SHARED_POOL_CONNECTIONS = 256
 # How long a denied hop is remembered: about one run, so a fixed trust policy is seen on the next one.
 DENIED_HOP_TTL = 30
+# The credential cache's bounds (CredentialCache): chain points kept, and seconds one is kept unused.
+DEFAULT_CACHE_ENTRIES = 1024
+DEFAULT_CACHE_IDLE = 3600.0
 
 
 def utc_now() -> datetime:
@@ -705,35 +712,75 @@ def _remembered(failure: HopFailure) -> bool:
 
 
 class CredentialCache:
-    """Map from (base, chain prefix) to the node holding its credentials; one per process by default.
+    """Map from (base, chain prefix) to the node holding its credentials and clients; one per process by
+    default, bounded so that a warm process's memory does not grow with the targets it has seen.
 
-    ``assume_role_calls`` counts the AssumeRole calls made through it (tests and benchmarks read it).
+    Args:
+        max_entries: chain points kept at most (a target behind the hub's role is one, the hub's role one
+            more, shared); past it the least recently used goes. A run over at most this many targets,
+            run again while its credentials are valid, sends no AssumeRole.
+        max_idle: seconds an entry is kept unused; a chained session lasts at most an hour, so by default
+            an entry goes when it could no longer have been reused without calling STS.
+        clock: monotonic seconds (tests control it).
+
+    An evicted point is assumed again when next asked for; a client handed out earlier keeps working (it
+    holds its own credentials). ``assume_role_calls`` counts the AssumeRole calls made through the cache
+    and ``evictions`` the entries dropped (tests and benchmarks read them).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        max_entries: int = DEFAULT_CACHE_ENTRIES,
+        max_idle: float = DEFAULT_CACHE_IDLE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1 or max_idle <= 0:
+            raise ValueError("a credential cache keeps at least 1 entry for more than 0 seconds")
+        self.max_entries, self.max_idle, self._clock = max_entries, max_idle, clock
         self._lock = threading.Lock()
-        self._nodes: dict[Hashable, _Node] = {}
+        self._nodes: OrderedDict[Hashable, _Node] = OrderedDict()  # least recently used first
+        self._used: dict[Hashable, float] = {}
         self.assume_role_calls = 0
+        self.evictions = 0
 
     def record_assume(self) -> None:
         with self._lock:
             self.assume_role_calls += 1
 
     def node(self, key: Hashable, make: Callable[[], _Node]) -> _Node:
+        now = self._clock()
         with self._lock:
             node = self._nodes.get(key)
-            if node is None:
+            if node is None or now - self._used[key] >= self.max_idle:
                 node = self._nodes[key] = make()
+            self._nodes.move_to_end(key)
+            self._used[key] = now
+            self._evict(now)
             return node
+
+    def _evict(self, now: float) -> None:
+        while self._nodes:
+            oldest = next(iter(self._nodes))
+            if len(self._nodes) <= self.max_entries and now - self._used[oldest] < self.max_idle:
+                return
+            del self._nodes[oldest], self._used[oldest]
+            self.evictions += 1
 
     def get(self, key: Hashable) -> _Node | None:
         with self._lock:
             return self._nodes.get(key)
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._nodes)
+
     def clear(self) -> None:
         with self._lock:
             self._nodes.clear()
+            self._used.clear()
             self.assume_role_calls = 0
+            self.evictions = 0
 
 
 CACHE = CredentialCache()
