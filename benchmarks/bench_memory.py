@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -29,9 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emulated import Remote, emulated
+from emulated import Remote, cli_invocation, emulated
 
-ROOT = Path(__file__).resolve().parents[1]
 WORKERS = 20
 # Runs the CLI's main() and reports its own peak RSS (kB) on stderr's last line when it exits.
 CLI = (
@@ -46,39 +44,12 @@ CLI = (
 
 
 def cli(remote: Remote, accounts: Sequence[str], *, stream: bool) -> dict[str, Any]:
-    """One ``rolechain run`` over ``accounts``: wall and CPU seconds, peak RSS (MB), AssumeRole calls."""
-    seed = remote.seed
+    """One ``rolechain run`` over ``accounts``: wall seconds, peak RSS (MB), AssumeRole calls, targets ok."""
     folder = Path(tempfile.mkdtemp(prefix="rolechain-memory-"))
-    argv = [
-        sys.executable,
-        "-c",
-        CLI,
-        "run",
-        "--action",
-        "list_buckets",
-        "--accounts",
-        ",".join(accounts),  # 10,000 accounts: 130 KB, within Linux's 128 KiB limit of one argument
-        "--role-name",
-        seed.target_role_name,
-        "--via",
-        seed.hub_role_arn,
-        "--external-id",
-        seed.external_id,
-        "--region",
-        seed.region,
-        "--concurrency",
-        str(WORKERS),
-        *(["--output", str(folder), "--format", "jsonl"] if stream else ["--format", "json"]),
-    ]
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": seed.user_access_key_id,
-        "AWS_SECRET_ACCESS_KEY": seed.user_secret_access_key,
-        "AWS_ENDPOINT_URL": seed.endpoint_url,
-        "XDG_STATE_HOME": str(folder),
-    }
-    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
-        env.pop(key, None)
+    output = ["--output", str(folder), "--format", "jsonl"] if stream else ["--format", "json"]
+    argv, env = cli_invocation(
+        remote.seed, accounts, "list_buckets", {}, WORKERS, launcher=("-c", CLI), output=output, state_home=str(folder)
+    )
     remote.clear()
     started = time.monotonic()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

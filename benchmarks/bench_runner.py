@@ -46,7 +46,7 @@ from botocove import cove
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rolechain.runner
-from emulated import Remote, emulated
+from emulated import Remote, cli_invocation, emulated
 from rolechain import ChainSessions, CredentialCache
 from rolechain.actions import ActionContext, get_action
 from rolechain.jobs import RoleSettings
@@ -185,41 +185,9 @@ def botocove_job(remote: Remote, accounts: Sequence[str], job: str, workers: int
 
 
 def cli_command(seed: Seed, accounts: Sequence[str], job: str, workers: int) -> tuple[list[str], dict[str, str]]:
-    """The ``rolechain run`` command line and environment of a job: the operator's U1 keys in the
-    environment, R1 as ``--via``, the emulator as ``AWS_ENDPOINT_URL``. Never printed: it holds the
-    ExternalId, and the environment U1's keys."""
+    """The ``rolechain run`` command line and environment of a job (:func:`emulated.cli_invocation`)."""
     action, params = JOBS[job]
-    argv = [
-        sys.executable,
-        "-m",
-        "rolechain.cli",
-        "run",
-        "--action",
-        action,
-        "--params-json",
-        json.dumps(params),
-        "--accounts",
-        ",".join(accounts),
-        "--role-name",
-        seed.target_role_name,
-        "--via",
-        seed.hub_role_arn,
-        "--external-id",
-        seed.external_id,
-        "--region",
-        seed.region,
-        "--concurrency",
-        str(workers),
-        "--json",
-    ]
-    env = dict(os.environ)
-    env.update(
-        AWS_ACCESS_KEY_ID=seed.user_access_key_id,
-        AWS_SECRET_ACCESS_KEY=seed.user_secret_access_key,
-        AWS_ENDPOINT_URL=seed.endpoint_url,
-        XDG_STATE_HOME=os.devnull,  # an interrupted run would save its report there: there is none
-    )
-    return argv, env
+    return cli_invocation(seed, accounts, action, params, workers)
 
 
 def run_cli(seed: Seed, accounts: Sequence[str], job: str, workers: int, processes: int = 1) -> float:

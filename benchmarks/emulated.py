@@ -9,10 +9,13 @@ The child runs :class:`rolechain_dev.emulator.Emulator`, seeds it, and answers r
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
+import os
+import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any
@@ -94,3 +97,50 @@ def emulated(**seed_kwargs: Any) -> Iterator[Remote]:
         process.join(timeout=10)
         if process.is_alive():
             process.terminate()
+
+
+def cli_invocation(
+    seed: Seed,
+    accounts: Sequence[str],
+    action: str,
+    params: dict[str, Any],
+    workers: int,
+    *,
+    launcher: Sequence[str] = ("-m", "rolechain.cli"),
+    output: Sequence[str] = ("--json",),
+    state_home: str = os.devnull,
+) -> tuple[list[str], dict[str, str]]:
+    """The ``rolechain run`` command line and environment of an ad-hoc run over ``accounts``: the
+    operator's U1 keys in the environment, R1 as ``--via``, the emulator as ``AWS_ENDPOINT_URL``; the
+    interpreter runs ``launcher`` (a module, or ``-c`` and code) and ``output`` chooses the format. Never
+    printed: the command line holds the ExternalId, and the environment U1's keys."""
+    argv = [
+        sys.executable,
+        *launcher,
+        "run",
+        "--action",
+        action,
+        "--params-json",
+        json.dumps(params),
+        "--accounts",
+        ",".join(accounts),  # 10,000 accounts: 130 KB, within Linux's 128 KiB limit of one argument
+        "--role-name",
+        seed.target_role_name,
+        "--via",
+        seed.hub_role_arn,
+        "--external-id",
+        seed.external_id,
+        "--region",
+        seed.region,
+        "--concurrency",
+        str(workers),
+        *output,
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN")}
+    env.update(
+        AWS_ACCESS_KEY_ID=seed.user_access_key_id,
+        AWS_SECRET_ACCESS_KEY=seed.user_secret_access_key,
+        AWS_ENDPOINT_URL=seed.endpoint_url,
+        XDG_STATE_HOME=state_home,  # an interrupted run would save its report there
+    )
+    return argv, env

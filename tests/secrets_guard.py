@@ -41,7 +41,7 @@ class SecretGuard:
 
     def learn_cache(self, cache: CredentialCache) -> None:
         """Every credential the chain cache holds (hop credentials rolechain obtained from STS)."""
-        for node in list(cache._nodes.values()):
+        for node in cache.nodes():
             credentials = node._credentials
             if credentials is not None:  # the private fields: reading the properties could refresh them
                 self.add(*(getattr(credentials, f"_{k}", None) or getattr(credentials, k, None) for k in _KEYS))

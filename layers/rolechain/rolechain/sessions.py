@@ -739,8 +739,8 @@ class CredentialCache:
             raise ValueError("a credential cache keeps at least 1 entry for more than 0 seconds")
         self.max_entries, self.max_idle, self._clock = max_entries, max_idle, clock
         self._lock = threading.Lock()
-        self._nodes: OrderedDict[Hashable, _Node] = OrderedDict()  # least recently used first
-        self._used: dict[Hashable, float] = {}
+        # key -> (node, when last used); least recently used first
+        self._entries: OrderedDict[Hashable, tuple[_Node, float]] = OrderedDict()
         self.assume_role_calls = 0
         self.evictions = 0
 
@@ -751,34 +751,37 @@ class CredentialCache:
     def node(self, key: Hashable, make: Callable[[], _Node]) -> _Node:
         now = self._clock()
         with self._lock:
-            node = self._nodes.get(key)
-            if node is None or now - self._used[key] >= self.max_idle:
-                node = self._nodes[key] = make()
-            self._nodes.move_to_end(key)
-            self._used[key] = now
+            entry = self._entries.pop(key, None)
+            node = entry[0] if entry is not None and now - entry[1] < self.max_idle else make()
+            self._entries[key] = (node, now)  # the most recently used: last
             self._evict(now)
             return node
 
     def _evict(self, now: float) -> None:
-        while self._nodes:
-            oldest = next(iter(self._nodes))
-            if len(self._nodes) <= self.max_entries and now - self._used[oldest] < self.max_idle:
+        while self._entries:
+            _, used = next(iter(self._entries.values()))
+            if len(self._entries) <= self.max_entries and now - used < self.max_idle:
                 return
-            del self._nodes[oldest], self._used[oldest]
+            self._entries.popitem(last=False)
             self.evictions += 1
 
     def get(self, key: Hashable) -> _Node | None:
         with self._lock:
-            return self._nodes.get(key)
+            entry = self._entries.get(key)
+            return None if entry is None else entry[0]
+
+    def nodes(self) -> list[_Node]:
+        """The nodes held now, least recently used first (a snapshot)."""
+        with self._lock:
+            return [node for node, _ in self._entries.values()]
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._nodes)
+            return len(self._entries)
 
     def clear(self) -> None:
         with self._lock:
-            self._nodes.clear()
-            self._used.clear()
+            self._entries.clear()
             self.assume_role_calls = 0
             self.evictions = 0
 

@@ -129,7 +129,7 @@ def start(
     targets = list(dict.fromkeys((t.account, t.region) for t in plan.targets))
     run["plan_buckets"] = hub.store.put_plan(run_id, targets)
     hub.store.put_run(run)
-    messages = target_messages(run, targets)
+    messages = TargetMessages(run, targets)
     try:
         sent = _enqueue(hub, run_id, messages, 0, rollout.part_end(run, 0, len(messages)), remaining_seconds)
     except Exception:
@@ -192,11 +192,6 @@ class TargetMessages(Sequence[TargetMessage]):
         return TargetMessage(**self._fields, account=account, region=region)
 
 
-def target_messages(record: dict[str, Any], targets: Sequence[tuple[str, str]]) -> TargetMessages:
-    """The target message of each of a queued run's ``targets`` (account, region), in their order."""
-    return TargetMessages(record, targets)
-
-
 def _enqueue(
     hub: Hub,
     run_id: str,
@@ -220,7 +215,7 @@ def dispatch(hub: Hub, record: dict[str, Any], start: int, remaining_seconds: Ca
     """Queue the run's messages from ``start`` to the end of their wave; or, the run stopped, record
     every one from ``start`` on skipped. Returns how many were handled."""
     run_id = str(record["run_id"])
-    messages = target_messages(record, hub.store.plan_targets(run_id, int(record["plan_buckets"])))
+    messages = TargetMessages(record, hub.store.plan_targets(run_id, int(record["plan_buckets"])))
     if not record.get("stopped"):
         return _enqueue(hub, run_id, messages, start, rollout.part_end(record, start, len(messages)), remaining_seconds)
     handled = rollout.skip_part(hub, record, messages, start, remaining_seconds)
