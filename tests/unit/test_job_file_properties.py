@@ -118,3 +118,34 @@ def test_any_service_concurrency_is_accepted_as_known_services_and_counts_or_ref
         accepted = parsed.jobs["j"].service_concurrency
         assert accepted == caps
         assert all(s in known_services() and type(n) is int and 1 <= n <= 256 for s, n in accepted.items())
+
+
+class _PurePythonUniqueKeys(yaml.SafeLoader):
+    """The reference: PyYAML's pure-Python safe loader, refusing duplicate keys as the job-file loader does."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        with contextlib.suppress(TypeError):
+            if len(set(keys)) != len(keys):
+                raise yaml.constructor.ConstructorError(None, None, "duplicate key", node.start_mark)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+
+@BUDGET
+@given(data=JOB_FILES | DATA, duplicate=st.booleans())
+def test_the_libyaml_loader_reads_what_the_pure_python_loader_reads(data: Any, duplicate: bool) -> None:
+    from rolechain.jobs import _unique_key_loader
+
+    text = yaml.safe_dump(data)
+    if duplicate and isinstance(data, dict) and data:
+        text += text.splitlines()[0] + "\n"  # the first top-level key given twice
+    try:
+        expected: Any = yaml.load(text, Loader=_PurePythonUniqueKeys)
+    except yaml.YAMLError:
+        expected = "refused"
+    try:
+        got: Any = yaml.load(text, Loader=_unique_key_loader())
+    except yaml.YAMLError:
+        got = "refused"
+    assert got == expected or (got != got and expected != expected)  # NaN is never equal to itself
