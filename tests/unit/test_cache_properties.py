@@ -10,6 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rolechain import CredentialCache
 
+
+class Maker:
+    """A cache's ``make``: records the node it makes."""
+
+    def __init__(self) -> None:
+        self.made: list[Any] = []
+
+    def __call__(self) -> Any:
+        self.made.append(object())
+        return self.made[-1]
+
+
 USES = st.lists(st.tuples(st.integers(min_value=0, max_value=7), st.floats(min_value=0, max_value=50)), max_size=60)
 
 
@@ -28,8 +40,9 @@ def test_the_cache_is_an_lru_with_an_idle_limit(
     evictions = 0
     for key, wait in uses:
         now[0] += wait
-        made: list[Any] = []
-        node = cache.node(key, lambda: made.append(object()) or made[-1])
+        maker = Maker()
+        node = cache.node(key, maker)
+        made = maker.made
         entry = model.pop(key, None)
         hit = entry is not None and now[0] - entry[1] < max_idle
         assert (not made) == hit  # a fresh entry is reused, a stale or missing one made anew
