@@ -624,6 +624,24 @@ def test_workers_count_each_target_once_and_the_last_one_sends_the_one_completio
     assert hub.changing_calls("TagResources") == tagged
 
 
+def test_completion_reads_only_the_markers_counts_a_page_at_a_time(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rolechain.hub import store
+
+    monkeypatch.setattr(store, "DONE_PAGE", 2)
+    run_id, messages = queued_tag_owner_run(hub)
+    worker = hub.load("worker")
+    hub.emulator.clear_requests()
+    assert worker.lambda_handler(sqs_event(messages), FakeContext("worker")) == {"batchItemFailures": []}
+    (event,) = completion_events(hub)
+    assert event["run_id"] == run_id and event["summary"] == {"ok": 5, "failed": 0, "skipped": 0, "dry_run": 0}
+    queries = hub.emulator.calls(service="dynamodb", action="Query")
+    counting = [q.body for q in queries if "counted" in q.body.get("FilterExpression", "")]
+    assert len(counting) >= 3  # 5 markers, 2 a page: the completing worker never holds the whole run
+    assert all(c["Limit"] == 2 and "count_ok" in c["ExpressionAttributeNames"].values() for c in counting)
+    counts = {f"count_{status}" for status in event["summary"]}
+    assert all(set(c["ExpressionAttributeNames"].values()) <= counts for c in counting)
+
+
 def test_concurrent_workers_send_exactly_one_completion_event(hub: Hub) -> None:
     import threading
 

@@ -24,6 +24,7 @@ from rolechain.runner import Status, TargetResult
 
 MAX_RESULT_BYTES = 300_000  # DynamoDB items stop at 400 KB
 PLAN_BUCKET = 100  # accounts per item of a queued run's plan (about 2 KB: one read unit)
+DONE_PAGE = 1000  # markers a page when completion counts them (a page of their counts, not a 1 MB page)
 # what a run's progress is read as: its counters and the state of its guardrails
 PROGRESS_FIELDS = (
     "target_count", "targets_done", "count_failed", "wave_ends", "wave", "waves",
@@ -287,12 +288,17 @@ class RunStore:
     def done_targets(self, run_id: str) -> tuple[int, dict[str, int]]:
         """How many targets of the run are done and counted (their markers, read consistently; a claim
         whose attempt is still running, or stopped before counting, is not done) and their results'
-        summary: the facts completion is decided on, whatever the counters say."""
+        summary: the facts completion is decided on, whatever the counters say. Only the counts are read,
+        :data:`DONE_PAGE` markers a page: what the completing worker holds does not grow with the run."""
         done, summary = 0, {str(s): 0 for s in Status}
+        names = {f"#c_{s}": f"count_{s}" for s in summary}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :done)",
             "FilterExpression": "counted = :yes",
+            "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": names,
+            "Limit": DONE_PAGE,
             "ExpressionAttributeValues": {
                 ":pk": {"S": f"run#{run_id}"},
                 ":done": {"S": "done#"},
