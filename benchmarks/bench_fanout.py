@@ -4,7 +4,8 @@ The scheduler handler runs in a process of its own (INLINE_TARGET_LIMIT 0: every
 several worker processes drain the emulated SQS queue as the Lambda event source would (receive 10,
 call the worker handler, delete what it did not hand back). The emulator (moto behind rolechain's
 IAM-enforcing front) runs in this process. Reported per N: wall time of the scheduler and of the whole
-run, peak RSS of the scheduler and of the largest worker, AWS calls by kind against their floor, targets
+run, peak RSS of the scheduler and of the largest worker (and that worker's peak when it had done half
+its targets: flat memory means the second half adds nothing), AWS calls by kind against their floor, targets
 lost (N minus the targets counted on the run: must be 0) and completion events (must be 1). Then
 Organizations resolution at --org accounts in 50 nested OUs (calls and time).
 
@@ -52,6 +53,7 @@ def child_worker() -> None:
     dynamodb = boto3.client("dynamodb")
     queue, table, run_id = os.environ["TARGET_QUEUE_URL"], os.environ["RUNS_TABLE"], os.environ["BENCH_RUN_ID"]
     processed, idle = 0, 0
+    peaks: list[tuple[int, float]] = []  # (targets processed, peak RSS so far): flat once its caches are full
     while True:
         got = sqs.receive_message(
             QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["ApproximateReceiveCount"]
@@ -72,7 +74,9 @@ def child_worker() -> None:
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
             sqs.delete_message_batch(QueueUrl=queue, Entries=entries)
         processed += len(got)
-    print(json.dumps({"processed": processed, "rss": _peak_rss()}))
+        peaks.append((processed, _peak_rss()))
+    half = next((rss for done, rss in peaks if done >= processed / 2), 0.0)
+    print(json.dumps({"processed": processed, "rss": _peak_rss(), "rss_half": half}))
 
 
 def _peak_rss() -> float:
@@ -160,7 +164,8 @@ def fan_out(emulator: Any, size: int, workers: int) -> dict[str, Any]:
     env["BENCH_RUN_ID"] = run["run_id"]
     children = [_spawn("worker", env) for _ in range(workers)]
     reaped = [_reap(child) for child in children]
-    worker_rss = max(r[1] for r in reaped)
+    largest = max(reaped, key=lambda r: r[1])
+    worker_rss = largest[1]
     total_s = time.monotonic() - started
     emulator_cpu = _own_cpu() - emulator_cpu
 
@@ -182,6 +187,8 @@ def fan_out(emulator: Any, size: int, workers: int) -> dict[str, Any]:
         "total_s": total_s,
         "scheduler_rss": scheduler_rss,
         "worker_rss": worker_rss,
+        "worker_rss_half": largest[0]["rss_half"],
+        "worker_targets": largest[0]["processed"],
         "client_cpu": scheduler_cpu + sum(r[2] for r in reaped),
         "emulator_cpu": emulator_cpu,
         "calls": calls,
@@ -275,14 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     iam = "trust only (--no-iam)" if args.no_iam else "trust and IAM policies"
     print(f"queued path, {args.workers} worker processes (python {sys.version.split()[0]}), emulator enforces {iam}\n")
     print(
-        "| targets | scheduler s | total s | scheduler RSS MB | worker RSS MB | hub CPU s | emulator CPU s "
-        "| lost | completion events |"
+        "| targets | scheduler s | total s | scheduler RSS MB | worker RSS MB (at half its targets) "
+        "| targets of that worker | hub CPU s | emulator CPU s | lost | completion events |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['size']:,} | {r['scheduler_s']:.1f} | {r['total_s']:.1f} | {r['scheduler_rss']:.0f} "
-            f"| {r['worker_rss']:.0f} | {r['client_cpu']:.1f} | {r['emulator_cpu']:.1f} | {r['lost']} | {r['events']} |"
+            f"| {r['worker_rss']:.0f} ({r['worker_rss_half']:.0f}) | {r['worker_targets']:,} "
+            f"| {r['client_cpu']:.1f} | {r['emulator_cpu']:.1f} | {r['lost']} | {r['events']} |"
         )
     print("\nAWS calls by kind (floor in brackets)\n")
     kinds = [*floors(1), "PutItem", "BatchWriteItem", "UpdateItem", "GetItem", "DeleteMessageBatch"]
@@ -315,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         axis.legend()
         memory.plot(sizes, [r["scheduler_rss"] for r in rows], marker="s", label="scheduler")
         memory.plot(sizes, [r["worker_rss"] for r in rows], marker="o", label="largest worker")
+        half = [r["worker_rss_half"] for r in rows]
+        memory.plot(sizes, half, marker="o", linestyle="--", label="it, at half its targets")
         memory.set_xscale("log")
         memory.set_ylim(bottom=0)
         memory.set_xlabel("targets")
