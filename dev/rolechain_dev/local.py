@@ -753,7 +753,9 @@ class SamLocal:
         local.write_text(json.dumps(template, indent=1))
         return local
 
-    def _base_args(self) -> list[str]:
+    def command_args(self) -> list[str]:
+        """What every ``sam local`` command of this build takes: the env file, the gateway host, and the
+        template (with :attr:`prebuilt_layer`, the one without the layer and the layer's own image)."""
         self.stage_job_file()
         args = ["--env-vars", str(self.env_file), "--add-host", "host.docker.internal:host-gateway"]
         if self.prebuilt_layer:
@@ -790,7 +792,7 @@ class SamLocal:
         event_file = self._workdir / f"event-{uuid.uuid4().hex[:8]}.json"
         event_file.write_text(json.dumps(event))
         result = subprocess.run(
-            [self.sam, "local", "invoke", FUNCTIONS[function], "--event", str(event_file), *self._base_args()],
+            [self.sam, "local", "invoke", FUNCTIONS[function], "--event", str(event_file), *self.command_args()],
             cwd=self.root,
             env=self.process_env(),
             capture_output=True,

@@ -63,7 +63,7 @@ def server(stack: Stack, tmp_path: Path) -> Iterator[Any]:
                 "127.0.0.1",
                 "--warm-containers",
                 "LAZY",
-                *stack.sam._base_args(),
+                *stack.sam.command_args(),
             ],
             cwd=ROOT,
             env=stack.sam.process_env(),
