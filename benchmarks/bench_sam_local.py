@@ -169,9 +169,12 @@ class Lines:
         self._thread.join(timeout)
 
 
-def sam_args(local: SamLocal) -> list[str]:
+def sam_args(local: SamLocal, *, prebuilt: bool = False) -> list[str]:
     """What SamLocal passes to every `sam local` command (env file with the hub's variables, the
-    gateway host, the built template), and --skip-pull-image."""
+    gateway host, the built template), and --skip-pull-image. ``prebuilt``: SamLocal's own arguments, the
+    dev loop's (the layer baked once into an image of its own, a template without it)."""
+    if prebuilt:
+        return local.command_args()
     args = ["--env-vars", str(local.env_file), "--add-host", "host.docker.internal:host-gateway"]
     args += ["--template", str(local.build_path / "template.yaml")]
     if os.environ.get("ROLECHAIN_SAM_SKIP_PULL") == "1":
@@ -384,11 +387,14 @@ class Cold:
     payload: Any
 
 
-def cold_invoke(local: SamLocal, function: str, event: dict[str, Any], workdir: Path) -> Cold:
+def cold_invoke(
+    local: SamLocal, function: str, event: dict[str, Any], workdir: Path, *, prebuilt: bool = False
+) -> Cold:
     assert local.sam is not None
     event_file = workdir / f"event-{function}.json"
     event_file.write_text(json.dumps(event))
-    args = [local.sam, "local", "invoke", FUNCTIONS[function], "--event", str(event_file), *sam_args(local)]
+    args = [local.sam, "local", "invoke", FUNCTIONS[function], "--event", str(event_file)]
+    args += sam_args(local, prebuilt=prebuilt)
     env = {**local.process_env(), "PYTHONUNBUFFERED": "1"}
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -572,6 +578,7 @@ def print_report(
     warm: Warm,
     args: argparse.Namespace,
     load: tuple[float, float],
+    loop: tuple[dict[str, Cold | str], float],
 ) -> None:
     functions = probe["functions"]
 
@@ -594,17 +601,26 @@ def print_report(
         f"{'function':12} {'wall s':>7} {'SAM CLI s':>9} {'image s':>8} {'container s':>11} "
         f"{'Init ms*':>8} {'Duration ms':>11} {'est. ms':>8}"
     )
-    for function, c in cold.items():
-        if isinstance(c, str):
-            print(f"{function:12} failed: {c}")
-            continue
-        init = f"{c.init_ms:.2f}" if c.init_ms is not None else "-"
-        duration = c.duration_ms if c.duration_ms is not None else float("nan")
-        estimate = runtime_ms + least(function, "source", "import") + least(function, "source", "first")
-        print(
-            f"{function:12} {c.wall:>7.1f} {c.sam_start:>9.1f} {c.image:>8.1f} {c.container:>11.1f} "
-            f"{init:>8} {duration:>11.0f} {estimate:>8.0f}"
-        )
+
+    def cold_rows(results: dict[str, Cold | str]) -> None:
+        for function, c in results.items():
+            if isinstance(c, str):
+                print(f"{function:12} failed: {c}")
+                continue
+            init = f"{c.init_ms:.2f}" if c.init_ms is not None else "-"
+            duration = c.duration_ms if c.duration_ms is not None else float("nan")
+            estimate = runtime_ms + least(function, "source", "import") + least(function, "source", "first")
+            print(
+                f"{function:12} {c.wall:>7.1f} {c.sam_start:>9.1f} {c.image:>8.1f} {c.container:>11.1f} "
+                f"{init:>8} {duration:>11.0f} {estimate:>8.0f}"
+            )
+
+    cold_rows(cold)
+    print(
+        f"\nTHE DEV LOOP: the same through SamLocal (the layer baked into an image of its own once per content, "
+        f"{loop[1]:.1f} s here, then --invoke-image and a template without the layer: SAM builds no image)"
+    )
+    cold_rows(loop[0])
 
     print(
         f"\nWARM: `sam local start-lambda --warm-containers {args.warm_containers}` "
@@ -736,13 +752,19 @@ def main() -> int:
             imports = measure_in_container(args.build_dir, hub, port, seed.region, args.repeats)
 
             cold: dict[str, Cold | str] = {}
-            for function in FUNCTIONS:
-                log(f"cold sam local invoke {function}")
-                try:
-                    cold[function] = cold_invoke(local, function, load_event(function), workdir)
-                except (RuntimeError, OSError) as exc:  # report it in the table, measure the others
-                    log(str(exc))
-                    cold[function] = str(exc).splitlines()[0][:300]
+            loop: dict[str, Cold | str] = {}
+            started = time.perf_counter()
+            local.layer_image()  # the dev loop's image: built once per layer content, before any timing
+            image_s = time.perf_counter() - started
+            for results, prebuilt in ((cold, False), (loop, True)):
+                for function in FUNCTIONS:
+                    log(f"cold sam local invoke {function}" + (" (prebuilt layer image)" if prebuilt else ""))
+                    try:
+                        event = fresh_event(function) if prebuilt else load_event(function)
+                        results[function] = cold_invoke(local, function, event, workdir, prebuilt=prebuilt)
+                    except (RuntimeError, OSError) as exc:  # report it in the table, measure the others
+                        log(str(exc))
+                        results[function] = str(exc).splitlines()[0][:300]
 
             log(f"sam local start-lambda --warm-containers {args.warm_containers}")
             warm = warm_invocations(local, args.warm_containers, args.warm, workdir)
@@ -757,7 +779,7 @@ def main() -> int:
         if local is not None:  # SamLocal's temporary directory (its env file holds R1's session keys)
             shutil.rmtree(local.env_file.parent, ignore_errors=True)
 
-    print_report(build_s, sizes, imports, cold, warm, args, (load_start, os.getloadavg()[0]))
+    print_report(build_s, sizes, imports, cold, warm, args, (load_start, os.getloadavg()[0]), (loop, image_s))
     print(f"\n(whole benchmark: {time.perf_counter() - total:.0f} s; start-lambda's log: {workdir}/start-lambda.log)")
     return 0
 
