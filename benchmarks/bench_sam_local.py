@@ -743,7 +743,9 @@ def main() -> int:
             seed = emulator.seed(targets=5, buckets_per_account=3, target_policy=target_role_policy())
             hub = create_hub_resources(emulator, seed)
             port = int(seed.endpoint_url.rsplit(":", 1)[1])
-            local = SamLocal(emulator_port=port, hub=hub, region=seed.region, sam=sam, build_dir=args.build_dir)
+            local = SamLocal(
+                emulator_port=port, hub=hub, region=seed.region, host_address=gateway, sam=sam, build_dir=args.build_dir
+            )
             local.stage_job_file()  # the in-container measurement reads the demo's job file too
             # the worker fixture's run, recorded as the scheduler would (the worker refuses messages of no run)
             record_queued_run(emulator, seed, hub.table, "queuedrun0001")

@@ -207,7 +207,9 @@ def lambda_story(
     sam: local.SamLocal | None = None
     if readiness.problem is None:
         port = int(seed.endpoint_url.rsplit(":", 1)[1])
-        runner = sam = local.SamLocal(emulator_port=port, hub=hub, region=seed.region, sam=readiness.sam)
+        runner = sam = local.SamLocal(
+            emulator_port=port, hub=hub, region=seed.region, host_address=readiness.host_address, sam=readiness.sam
+        )
         _say("the hub's Lambda functions through `sam build` + `sam local invoke`, with R1's credentials")
         print(f"(the emulator listens on {readiness.host_address}, the containers' host.docker.internal)")
         print("building the application (sam build --cached --parallel)...", flush=True)

@@ -668,13 +668,14 @@ class Invocation:
 class SamLocal:
     """``sam build`` and ``sam local invoke`` of this project's template, pointed at the emulator.
 
-    ``host_address`` is the address the emulator listens on as the containers see it (they reach the
-    host as ``host.docker.internal``).
+    ``host_address`` is the address the emulator listens on (the host's docker0 address, which the
+    containers reach as ``host.docker.internal``); None: :func:`container_host_address`.
     """
 
     emulator_port: int
     hub: HubResources
     region: str
+    host_address: str | None = None
     root: Path = field(default_factory=project_root)
     sam: str | None = None
     build_dir: Path | None = None
@@ -773,6 +774,10 @@ class SamLocal:
             env.pop(key, None)
         env.update(self.hub.credential_env())
         env["AWS_DEFAULT_REGION"] = env["AWS_REGION"] = self.region
+        # Before every invoke SAM asks STS for the account (AWS::AccountId): the emulator answers, instead
+        # of the real STS, which is never sent R1's keys and offline cost 10 s of timeouts per invoke.
+        # SAM does not pass endpoint variables into the containers.
+        env["AWS_ENDPOINT_URL_STS"] = f"http://{self.host_address or container_host_address()}:{self.emulator_port}"
         return env
 
     def build(self, timeout: float = 600) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from rolechain import CACHE
@@ -108,6 +109,7 @@ def stack(emulator: Emulator, built: str, sam: str) -> Iterator[Stack]:
     seed = emulator.seed(targets=5, buckets_per_account=3, target_policy=target_role_policy())
     hub = create_hub_resources(emulator, seed)
     port = int(seed.endpoint_url.rsplit(":", 1)[1])
-    local = SamLocal(emulator_port=port, hub=hub, region=seed.region, sam=sam, build_dir=Path(built))
+    host = urlsplit(seed.endpoint_url).hostname
+    local = SamLocal(emulator_port=port, hub=hub, region=seed.region, host_address=host, sam=sam, build_dir=Path(built))
     with local:
         yield Stack(emulator, seed, hub, local)

@@ -77,3 +77,22 @@ def test_readiness_names_missing_sam(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert local.sam_local_readiness(root=tmp_path).problem == (
         "SAM CLI is not installed (`make sam` installs it into .venv-sam)"
     )
+
+
+def test_sam_asks_the_emulator_for_the_account_never_the_real_sts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SAM calls sts:GetCallerIdentity before every invoke: with R1's emulated keys it must reach the
+    # emulator (offline the real endpoint cost 10 s of timeouts per invoke), and no other endpoint leaks in
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://example.invalid")
+    monkeypatch.setenv("AWS_PROFILE", "someone")
+    keys = {"AccessKeyId": "ASIAEMULATED", "SecretAccessKey": "s", "SessionToken": "t"}
+    hub = local.HubResources("runs", "q", "dlq", keys, "/opt/jobs.yaml")
+    sam = local.SamLocal(emulator_port=4566, hub=hub, region="eu-west-1", host_address="172.17.0.1", sam="/bin/true")
+    try:
+        env = sam.process_env()
+    finally:
+        sam.close()
+    assert env["AWS_ENDPOINT_URL_STS"] == "http://172.17.0.1:4566"
+    assert "AWS_ENDPOINT_URL" not in env and "AWS_PROFILE" not in env
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_REGION"]) == ("ASIAEMULATED", "eu-west-1")
