@@ -46,7 +46,7 @@ from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import botocore.session
@@ -95,6 +95,22 @@ class Identity:
         return {"arn": self.arn, "account": self.account, "user_id": self.user_id}
 
 
+_Core = TypeVar("_Core", bound=botocore.session.Session)
+
+
+def _new_core(session_class: type[_Core], template: botocore.session.Session, profile: str | None) -> _Core:
+    """A botocore session sharing ``template``'s event handlers (a copy) and loader, STS endpoints
+    regional."""
+    core = session_class(
+        event_hooks=copy.copy(template._original_handler),  # type: ignore[attr-defined]
+        include_builtin_handlers=False,
+        profile=profile,
+    )
+    core.register_component("data_loader", template.get_component("data_loader"))
+    core.set_config_variable("sts_regional_endpoints", "regional")
+    return core
+
+
 class SessionFactory:
     """Builds boto3 sessions that share one loader and one pre-registered event emitter.
 
@@ -115,14 +131,7 @@ class SessionFactory:
             return self._template
 
     def session(self, credentials: Credentials, region: str, profile: str | None = None) -> boto3.Session:
-        template = self._get_template()
-        core = botocore.session.Session(
-            event_hooks=copy.copy(template._original_handler),  # type: ignore[attr-defined]
-            include_builtin_handlers=False,
-            profile=profile,
-        )
-        core.register_component("data_loader", template.get_component("data_loader"))
-        core.set_config_variable("sts_regional_endpoints", "regional")
+        core = _new_core(botocore.session.Session, self._get_template(), profile)
         # botocore has no public setter for refreshable credentials on a session.
         core._credentials = credentials  # type: ignore[attr-defined]
         return self._boto3_session(core, region)
@@ -151,14 +160,7 @@ class SessionFactory:
             makers = self._local.makers = {}
         maker = makers.get((region, profile))
         if maker is None:
-            template = self._get_template()
-            core = _ClientMaker(
-                event_hooks=copy.copy(template._original_handler),  # type: ignore[attr-defined]
-                include_builtin_handlers=False,
-                profile=profile,
-            )
-            core.register_component("data_loader", template.get_component("data_loader"))
-            core.set_config_variable("sts_regional_endpoints", "regional")
+            core = _new_core(_ClientMaker, self._get_template(), profile)
             maker = makers[(region, profile)] = (core, self._boto3_session(core, region))
         core, session = maker
         core.client_credentials = credentials
