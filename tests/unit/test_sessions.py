@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -355,6 +356,29 @@ def test_a_service_with_endpoint_discovery_keeps_a_client_per_target(sessions: C
     assert sessions.prototype("timestream-write", "eu-west-1") is None
     assert not isinstance(client, rolechain.sessions._TargetClient)
     assert sessions.client(Chain.build([HUB, target(2)]), "timestream-write") is not client
+
+
+def test_the_prototype_loads_the_paginator_models_before_any_clone_paginates(
+    sessions: ChainSessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # botocore's loader caches without a lock: 20 threads whose first clones paginate at once would each
+    # list botocore's data directories. The prototype loads them once, before it has a clone.
+    asked: list[tuple[str, str]] = []
+    loader = rolechain.sessions._FACTORY._get_template().get_component("data_loader")
+    load = loader.load_service_model
+
+    def recording(service: str, type_name: str, api_version: str | None = None) -> Any:
+        asked.append((service, type_name))
+        return load(service, type_name, api_version)
+
+    monkeypatch.setattr(loader, "load_service_model", recording)
+    prototype = sessions.prototype("s3", "eu-west-1")
+    assert prototype is not None
+    assert ("s3", "paginators-1") in asked
+    asked.clear()
+    clones = [sessions.client(Chain.build([HUB, target(n)]), "s3") for n in (1, 2)]
+    assert [clone.get_paginator("list_objects_v2") for clone in clones]
+    assert ("s3", "paginators-1") not in asked
 
 
 def test_the_shared_connection_pool_serves_a_runs_every_thread(sessions: ChainSessions) -> None:

@@ -496,6 +496,18 @@ def make_prototype(client: Any, *, adaptive: bool = False) -> _TargetClient | No
     return prototype
 
 
+def _load_page_config(prototype: _TargetClient) -> None:
+    """Load the service's paginator models into the prototype's cache, which its clones share.
+
+    Why: a client loads them on its first ``get_paginator``, and botocore's loader caches without a lock:
+    when 20 threads' first clones paginate at once, each of them lists botocore's data directories (400
+    services) to find the file. That was ~1 s of a CLI run's CPU, whatever its size.
+    """
+    operations = prototype.meta.method_to_api_mapping
+    if operations:
+        prototype.can_paginate(next(iter(operations)))
+
+
 class _Node:
     """Credentials at one point of a chain (the base, or after a hop), with its own clients."""
 
@@ -849,7 +861,10 @@ class ChainSessions:
                 client = _FACTORY.client(
                     _TARGET_CREDENTIALS, service, region, self.profile, endpoint_url=self.endpoint_url, config=config
                 )
-                self._prototypes[key] = make_prototype(client, adaptive=self.adaptive_retries)
+                prototype = make_prototype(client, adaptive=self.adaptive_retries)
+                if prototype is not None:
+                    _load_page_config(prototype)
+                self._prototypes[key] = prototype
             return self._prototypes[key]
 
     def _base_key(self) -> Hashable:
