@@ -381,6 +381,34 @@ def test_the_prototype_loads_the_paginator_models_before_any_clone_paginates(
     assert ("s3", "paginators-1") not in asked
 
 
+def test_timestamps_in_iso_8601_utc_parse_to_the_instant_botocore_reads() -> None:
+    from botocore.utils import parse_timestamp
+
+    for value in (
+        "2026-12-03T14:05:06Z",
+        "2026-12-03T14:05:06.123Z",
+        "2026-12-03T14:05:06.123456Z",
+        "2026-12-03T14:05:06.1234567Z",  # more than microseconds: both truncate
+        "2026-12-03T14:05:06+00:00",
+    ):
+        fast = rolechain.sessions.fast_timestamp(value)
+        assert fast == parse_timestamp(value), value
+        assert fast.tzinfo is UTC and fast.isoformat() == parse_timestamp(value).isoformat()
+    # every other form is botocore's own answer
+    for other in ("Thu, 03 Dec 2026 14:05:06 GMT", "1764770706", 1764770706.5, "2026-12-03T16:05:06+02:00"):
+        assert rolechain.sessions.fast_timestamp(other) == parse_timestamp(other), other
+    with pytest.raises(ValueError, match="Invalid timestamp"):
+        rolechain.sessions.fast_timestamp("2026-12-03Z")  # neither reads it: botocore's error
+
+
+def test_a_targets_response_timestamps_come_from_the_fast_parser(sessions: ChainSessions) -> None:
+    chain = Chain.build([HUB, target(1)])
+    for name, client in (("target-bucket", sessions.client(chain, "s3")), ("base-bucket", sessions.client(None, "s3"))):
+        client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        created = client.list_buckets()["Buckets"]
+        assert created and all(bucket["CreationDate"].tzinfo is UTC for bucket in created)
+
+
 def test_the_shared_connection_pool_serves_a_runs_every_thread(sessions: ChainSessions) -> None:
     prototype = sessions.prototype("s3", "eu-west-1")
     assert prototype is not None

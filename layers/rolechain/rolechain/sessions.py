@@ -55,7 +55,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.retries import adaptive, standard
-from botocore.utils import S3ExpressIdentityCache
+from botocore.utils import S3ExpressIdentityCache, parse_timestamp
 
 from rolechain.chain import Chain, Hop
 from rolechain.diagnose import classify_assume_role_error
@@ -95,12 +95,33 @@ class Identity:
         return {"arn": self.arn, "account": self.account, "user_id": self.user_id}
 
 
+def fast_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser, with a fast path for the form AWS sends most: ISO 8601 in UTC.
+
+    Why: botocore parses every timestamp of a response with dateutil (~0.3 ms each); ListBuckets has one
+    per bucket, which made timestamps ~15% of an inventory's client CPU. ``datetime.fromisoformat`` reads
+    the same instant about 50x faster. Its tzinfo is ``datetime.UTC`` (dateutil's is ``tzutc()``, or
+    ``tzlocal()`` on a host whose zone is UTC): equal, and the same in ``isoformat()``. Anything else
+    (RFC 822 dates, epoch seconds, other offsets) goes to botocore's parser unchanged.
+    """
+    if isinstance(value, str) and (value.endswith("Z") or value.endswith("+00:00")):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.utcoffset() == timedelta(0):
+                return parsed.replace(tzinfo=UTC)
+    result: datetime = parse_timestamp(value)
+    return result
+
+
 _Core = TypeVar("_Core", bound=botocore.session.Session)
 
 
 def _new_core(session_class: type[_Core], template: botocore.session.Session, profile: str | None) -> _Core:
     """A botocore session sharing ``template``'s event handlers (a copy) and loader, STS endpoints
-    regional."""
+    regional, parsing timestamps with :func:`fast_timestamp`."""
     core = session_class(
         event_hooks=copy.copy(template._original_handler),  # type: ignore[attr-defined]
         include_builtin_handlers=False,
@@ -108,6 +129,7 @@ def _new_core(session_class: type[_Core], template: botocore.session.Session, pr
     )
     core.register_component("data_loader", template.get_component("data_loader"))
     core.set_config_variable("sts_regional_endpoints", "regional")
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=fast_timestamp)
     return core
 
 
