@@ -310,3 +310,14 @@ def test_a_deferred_model_is_built_by_its_first_use_and_validates_as_before() ->
     result = run_in_fresh_python("api", FIRST_USE)
 
     assert result == {"before": False, "after": True, "accounts": ["200000000001"], "refused": [["accounts", 0]]}
+
+
+def test_the_clis_import_leaves_the_doctors_for_the_doctor_command() -> None:
+    # `rolechain run` is what an operator starts most: it never needs the doctors nor the template reader
+    code = "import json, sys, rolechain.cli; print(json.dumps(sorted(sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "rolechain")}
+    loaded = set(
+        json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True).stdout)
+    )
+    assert "rolechain.cli" in loaded and "rolechain.planning" in loaded
+    assert not loaded & {"rolechain.doctor", "rolechain.static_doctor", "rolechain.templates", "yaml"}

@@ -17,14 +17,13 @@ from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 from pydantic import ValidationError
 
 import rolechain
-from rolechain import doctor, static_doctor
 from rolechain.actions import REGISTRY, target_role_policy
 from rolechain.actions.plugins import load_plugins
 from rolechain.chain import Chain, config_error, default_session_name, new_run_id, source_identity_of
@@ -44,8 +43,10 @@ from rolechain.runner import RunReport, TargetResult, run_plan
 from rolechain.schedules_cli import schedules_parser
 from rolechain.sessions import ChainSessions, Identity
 from rolechain.targets import Excluded, resolve_accounts
-from rolechain.templates import parse_parameters
 from rolechain.types import ALL_REGIONS, DEFAULT_ROLE_NAME, SESSION_NAME_RE, TOKEN_CODE_RE, check
+
+if TYPE_CHECKING:  # the doctors load when a doctor command runs: `rolechain run` never needs them
+    from rolechain import doctor
 
 # render_csv, render_report and render_table live in rolechain.render; other commands (and the demo) use them
 # from here too.
@@ -251,6 +252,8 @@ def _verdict(value: bool | None) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from rolechain import doctor
+
     if args.templates:
         return cmd_doctor_templates(args, out, err)
     if args.operator is not None or args.parameter:
@@ -301,6 +304,8 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _org_reader(sessions: ChainSessions, args: argparse.Namespace, session_name: str) -> doctor.OrgReader:
+    from rolechain import doctor
+
     if args.org_via is None:
         return doctor.OrgReader(sessions)
     via = Chain.build([check("role_arn", args.org_via, "--org-via")], session_name=session_name)
@@ -319,6 +324,9 @@ def _write_fix(out: TextIO, where: str, fix: doctor.Fix | None) -> None:
 
 def cmd_doctor_templates(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``doctor --templates``: the chain's conditions decided from the templates, without AWS."""
+    from rolechain import static_doctor
+    from rolechain.templates import parse_parameters
+
     live = (
         ("JOB", args.job),
         ("--config", args.config),
@@ -362,6 +370,8 @@ def cmd_doctor_templates(args: argparse.Namespace, out: TextIO, err: TextIO) -> 
 
 
 def _doctor_job(args: argparse.Namespace, out: TextIO) -> int:
+    from rolechain import doctor
+
     if not (args.job and args.config):
         raise ConfigError("doctor", "give JOB with --config FILE (or --via ROLE_ARN ... without a job)")
     if args.external_id is not None:
