@@ -58,9 +58,11 @@ LAYER = "RolechainLayer"
 CONTAINER_LABEL = "rolechain.bench-cold-start"
 BASELINE = "boto3"
 # Stand-ins for what the template's !Ref / !GetAtt resolve to in a deployed stack.
-RESOURCE_VALUES = {
+RESOURCE_VALUES = {  # what a !Ref or !GetAtt of a resource of template.yaml gives a deployed function
     "RunsTable": "rolechain-RunsTable-0123456789AB",
     "TargetQueue": "https://sqs.us-east-1.amazonaws.com/111111111111/rolechain-TargetQueue-0123456789AB",
+    "ResultsBucket": "rolechain-resultsbucket-0123456789ab",
+    "PageTokenKey.Arn": "arn:aws:kms:us-east-1:111111111111:key/00000000-0000-4000-8000-000000000000",
 }
 CHILD = (
     "import time; _t, _c = time.perf_counter(), time.process_time(); import {module}; "
@@ -184,10 +186,16 @@ def template_env() -> dict[str, str]:
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     env = {}
     for name, value in variables.items():
-        if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in RESOURCE_VALUES:
-            env[name] = RESOURCE_VALUES[value["Ref"]]
+        if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template["Resources"]:
+            reference = value["Ref"]
+        elif isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
+            reference = ".".join(value["Fn::GetAtt"])
         else:
             env[name] = str(resolve_default(value, template))
+            continue
+        if reference not in RESOURCE_VALUES:
+            raise SystemExit(f"template.yaml: {name} refers to {reference}; give it a stand-in in RESOURCE_VALUES")
+        env[name] = RESOURCE_VALUES[reference]
     return env
 
 
@@ -234,7 +242,11 @@ def run_host(spec: dict[str, Any], variants: dict[str, Path]) -> dict[str, Any]:
         label: {"layer": str(d / LAYER), "functions": {f: str(d / FUNCTIONS[f]) for f in spec["functions"]}}
         for label, d in variants.items()
     }
-    return probe({**spec, "python": find_python313(), "variants": paths})
+    # The interpreter itself, not a pyenv shim: the probe runs it with a bare environment (no PYENV_VERSION).
+    found = subprocess.run(
+        [find_python313(), "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, check=True
+    )
+    return probe({**spec, "python": found.stdout.strip(), "variants": paths})
 
 
 def run_container(spec: dict[str, Any], variants: dict[str, Path]) -> dict[str, Any]:
