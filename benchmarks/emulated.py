@@ -136,7 +136,10 @@ def cli_invocation(
         str(workers),
         *output,
     ]
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN")}
+    # PYTHONDONTWRITEBYTECODE off: a CLI installed by pip has its modules compiled; the editable
+    # install's first run compiles and keeps them (in __pycache__, ignored by git), as pip would have.
+    dropped = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(
         AWS_ACCESS_KEY_ID=seed.user_access_key_id,
         AWS_SECRET_ACCESS_KEY=seed.user_secret_access_key,
