@@ -332,6 +332,23 @@ def test_request_bodies_reach_moto_intact(emulator: Emulator, seed: Seed) -> Non
     assert actions == ["PutObject", "GetObject"]
 
 
+def test_the_timestamps_moto_writes_back_are_the_instants_it_keeps(emulator: Emulator, seed: Seed) -> None:
+    # moto's serialiser reads them with a fast path (ISO 8601 in UTC) and botocore's parser for the rest
+    from botocore.utils import parse_to_aware_datetime
+    from moto.core import serialize
+    from moto.s3.models import s3_backends
+
+    fast = serialize.parse_to_aware_datetime  # type: ignore[attr-defined]
+    assert getattr(fast, "rolechain_fast", False)
+    for value in ("2026-12-03T14:05:06.000Z", "2026-12-03T14:05:06Z", "2026-12-03T16:05:06+02:00", 1764770706):
+        assert fast(value) == parse_to_aware_datetime(value), value
+    account = seed.targets[0].account_id
+    listed = emulator.admin_session(account).client("s3").list_buckets()["Buckets"]
+    kept = {name: bucket.creation_date for name, bucket in s3_backends[account]["aws"].buckets.items()}
+    # ListBuckets gives the instant to the second (moto writes ".000Z")
+    assert listed and all(b["CreationDate"] == kept[b["Name"]].replace(microsecond=0) for b in listed)
+
+
 # ---- isolation, faults, latency, reset ----------------------------------------------------------
 
 
