@@ -189,7 +189,8 @@ def template_env() -> dict[str, str]:
         if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template["Resources"]:
             reference = value["Ref"]
         elif isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
-            reference = ".".join(value["Fn::GetAtt"])
+            attribute = value["Fn::GetAtt"]  # [Resource, Attribute], or "Resource.Attribute" in long form
+            reference = attribute if isinstance(attribute, str) else ".".join(attribute)
         else:
             env[name] = str(resolve_default(value, template))
             continue
