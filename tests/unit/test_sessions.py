@@ -16,6 +16,8 @@ import rolechain.sessions
 from botocore.config import Config
 from botocore.exceptions import NoCredentialsError
 from botocore.stub import Stubber
+from hypothesis import given
+from hypothesis import strategies as st
 from moto import mock_aws
 from rolechain import AssumeRoleError, Chain, ChainSessions, CredentialCache
 from rolechain.jobs import MAX_CONCURRENCY
@@ -438,3 +440,21 @@ def test_a_service_slot_taken_again_by_the_same_thread_does_not_wait_for_itself(
     # a service that is not capped never waits
     with limits.slot("200000000001", "ec2"), limits.slot("200000000001", "ec2"):
         pass
+
+
+@given(
+    moment=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 31)),
+    form=st.sampled_from(
+        ["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "millis", "%Y-%m-%dT%H:%M:%S+00:00", "%Y%m%dT%H%M%SZ"]
+    ),
+)
+def test_any_utc_instant_in_the_forms_aws_writes_parses_as_botocore_reads_it(moment: datetime, form: str) -> None:
+    from botocore.utils import parse_timestamp
+
+    if form == "millis":  # what most services write: milliseconds, always three digits
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    else:
+        text = moment.strftime(form)
+    fast = rolechain.sessions.fast_timestamp(text)
+    assert fast == parse_timestamp(text)
+    assert fast.tzinfo is UTC
