@@ -4,7 +4,9 @@ moto runs in-process here (no network); the credential cache counts the AssumeRo
 """
 
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -360,27 +362,37 @@ def test_a_service_with_endpoint_discovery_keeps_a_client_per_target(sessions: C
     assert sessions.client(Chain.build([HUB, target(2)]), "timestream-write") is not client
 
 
-def test_the_prototype_loads_the_paginator_models_before_any_clone_paginates(
+def test_the_paginator_models_load_once_when_the_first_clones_paginate_at_once(
     sessions: ChainSessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # botocore's loader caches without a lock: 20 threads whose first clones paginate at once would each
-    # list botocore's data directories. The prototype loads them once, before it has a clone.
+    # list botocore's data directories (slow here too: the recorder sleeps). The first load is serialised,
+    # the clones share its result, and making the prototype loads nothing a run may never use.
     asked: list[tuple[str, str]] = []
     loader = rolechain.sessions._FACTORY._get_template().get_component("data_loader")
     load = loader.load_service_model
 
     def recording(service: str, type_name: str, api_version: str | None = None) -> Any:
         asked.append((service, type_name))
+        if type_name == "paginators-1":
+            time.sleep(0.05)
         return load(service, type_name, api_version)
 
     monkeypatch.setattr(loader, "load_service_model", recording)
-    prototype = sessions.prototype("s3", "eu-west-1")
-    assert prototype is not None
-    assert ("s3", "paginators-1") in asked
-    asked.clear()
-    clones = [sessions.client(Chain.build([HUB, target(n)]), "s3") for n in (1, 2)]
-    assert [clone.get_paginator("list_objects_v2") for clone in clones]
+    assert sessions.prototype("s3", "eu-west-1") is not None
     assert ("s3", "paginators-1") not in asked
+    clones = [sessions.client(Chain.build([HUB, target(n)]), "s3") for n in range(1, 21)]
+    start = threading.Barrier(len(clones))
+
+    def paginate(clone: Any) -> Any:
+        start.wait()
+        return clone.get_paginator("list_objects_v2")
+
+    with ThreadPoolExecutor(len(clones)) as pool:
+        paginators = list(pool.map(paginate, clones))
+    assert asked.count(("s3", "paginators-1")) == 1
+    assert all(p._model.name == "ListObjectsV2" for p in paginators)
+    assert clones[0].can_paginate("list_objects_v2") and not clones[0].can_paginate("put_object")
 
 
 def test_timestamps_in_iso_8601_utc_parse_to_the_instant_botocore_reads() -> None:

@@ -363,6 +363,7 @@ class _TargetClient(_AccountClient):
     rolechain_rate: tuple[Callable[..., Any], Callable[..., Any]] | None = None
     rolechain_adaptive = False  # whether clones get a rate limiter
     rolechain_express_cache: S3ExpressIdentityCache | None = None
+    _cache: dict[str, Any]  # botocore's per-client cache (paginator models), shared with the clones
 
     def _make_api_call(self, operation_name: str, api_params: dict[str, Any]) -> Any:
         if self.rolechain_credentials is None:
@@ -391,6 +392,16 @@ class _TargetClient(_AccountClient):
         finally:
             _CURRENT_TARGET.reset(token)
 
+    def can_paginate(self, operation_name: str) -> bool:
+        """botocore's, with its first call serialised: it loads the service's paginator models into
+        ``_cache``, which the clones share, and botocore's loader caches without a lock. Unserialised, the
+        first clones of 20 threads paginating at once each listed botocore's data directories (~400
+        services) to find them: ~1 s of a CLI run's CPU. A run that never paginates never loads them."""
+        if "page_config" not in self._cache:
+            with _PAGE_CONFIG_LOCK:
+                return bool(super().can_paginate(operation_name))
+        return bool(super().can_paginate(operation_name))
+
     def clone(self, credentials: Credentials, account: str) -> _TargetClient:
         """A client like this prototype that signs with ``credentials`` for ``account``: a shallow copy."""
         clone = object.__new__(type(self))
@@ -405,6 +416,7 @@ class _TargetClient(_AccountClient):
 
 _TARGET_CLASSES: dict[type, type] = {}
 _TARGET_CLASSES_LOCK = threading.Lock()
+_PAGE_CONFIG_LOCK = threading.Lock()  # the first load of a service's paginator models (``can_paginate``)
 
 
 def _service_event(client: Any) -> str:
@@ -516,18 +528,6 @@ def make_prototype(client: Any, *, adaptive: bool = False) -> _TargetClient | No
         events.register_last("before-sign.s3", _own_express_cache)
     prototype: _TargetClient = client
     return prototype
-
-
-def _load_page_config(prototype: _TargetClient) -> None:
-    """Load the service's paginator models into the prototype's cache, which its clones share.
-
-    Why: a client loads them on its first ``get_paginator``, and botocore's loader caches without a lock:
-    when 20 threads' first clones paginate at once, each of them lists botocore's data directories (400
-    services) to find the file. That was ~1 s of a CLI run's CPU, whatever its size.
-    """
-    operations = prototype.meta.method_to_api_mapping
-    if operations:
-        prototype.can_paginate(next(iter(operations)))
 
 
 class _Node:
@@ -883,10 +883,7 @@ class ChainSessions:
                 client = _FACTORY.client(
                     _TARGET_CREDENTIALS, service, region, self.profile, endpoint_url=self.endpoint_url, config=config
                 )
-                prototype = make_prototype(client, adaptive=self.adaptive_retries)
-                if prototype is not None:
-                    _load_page_config(prototype)
-                self._prototypes[key] = prototype
+                self._prototypes[key] = make_prototype(client, adaptive=self.adaptive_retries)
             return self._prototypes[key]
 
     def _base_key(self) -> Hashable:
