@@ -5,7 +5,9 @@ For each function (scheduler, worker, remediation, api) a fresh interpreter impo
 folder on ``sys.path``; nothing compiled is written: /opt and /var/task are read-only in Lambda), with the
 environment the template gives it (``Globals.Environment`` with the parameters' defaults, resource names
 standing in for ``!Ref``s, plus what Lambda itself sets: function name, region, ``LAMBDA_TASK_ROOT``...).
-A fresh interpreter doing only ``import boto3`` from the same ``sys.path`` is the reference. All runs are
+A fresh interpreter doing only ``import boto3`` from the same ``sys.path`` is the reference. Floors are the
+second: handlers of the same libraries with none of rolechain (``cold_start_floor/``), so the table shows
+what rolechain's own code adds above what its stack costs. All runs are
 interleaved (one round = every subject once, in a shuffled order) and the table gives medians of the
 rounds and the ratio to boto3 of the same layer variant, so machine load hits both alike.
 
@@ -57,6 +59,11 @@ IMAGE = "public.ecr.aws/lambda/python:3.13-x86_64"
 LAYER = "RolechainLayer"
 CONTAINER_LABEL = "rolechain.bench-cold-start"
 BASELINE = "boto3"
+# Floors: handlers of the same libraries with none of rolechain (benchmarks/cold_start_floor/), what a
+# handler's import cannot go below on this stack; each function's import is also given as a ratio to its own.
+FLOORS = {"floor-lean": "floor_lean", "floor": "floor_pydantic", "floor-api": "floor_api"}
+FLOOR_OF = {"api": "floor-api"}  # the others': "floor"
+FLOOR_DIR = "cold_start_floor"
 # Stand-ins for what the template's !Ref / !GetAtt resolve to in a deployed stack.
 RESOURCE_VALUES = {  # what a !Ref or !GetAtt of a resource of template.yaml gives a deployed function
     "RunsTable": "rolechain-RunsTable-0123456789AB",
@@ -140,15 +147,21 @@ def probe(spec: dict[str, Any]) -> dict[str, Any]:
     subjects: list[tuple[str, str, str]] = []  # (subject, variant, tracing)
     for variant in spec["variants"]:
         subjects.append((BASELINE, variant, "-"))
+        subjects += [(floor, variant, "-") for floor in FLOORS]
         subjects += [(f, variant, t) for f in spec["functions"] for t in spec["tracing"]]
 
     def one(subject: str, variant: str, tracing: str, importtime: bool = False) -> dict[str, Any]:
         layer, functions = spec["variants"][variant]["layer"], spec["variants"][variant]["functions"]
-        function = subject if subject != BASELINE else spec["functions"][0]
-        fn_dir = functions[function] if subject != BASELINE else "/tmp"
+        function = subject if subject in functions else spec["functions"][0]
         env = lambda_env(base, function, functions[function], layer, tracing == "on")
-        env["PYTHONPATH"] = env["PYTHONPATH"] if subject != BASELINE else os.pathsep.join([f"{layer}/python"])
-        return run_child(python, "boto3" if subject == BASELINE else "app", fn_dir, env, importtime)
+        if subject == BASELINE:
+            fn_dir, module, env["PYTHONPATH"] = "/tmp", "boto3", f"{layer}/python"
+        elif subject in FLOORS:
+            fn_dir, module = str(Path(__file__).resolve().parent / FLOOR_DIR), FLOORS[subject]
+            env["LAMBDA_TASK_ROOT"], env["PYTHONPATH"] = fn_dir, os.pathsep.join([fn_dir, f"{layer}/python"])
+        else:
+            fn_dir, module = functions[function], "app"
+        return run_child(python, module, fn_dir, env, importtime)
 
     startup = []
     runs: dict[str, list[dict[str, Any]]] = {"|".join(s): [] for s in subjects}
@@ -247,7 +260,11 @@ def run_host(spec: dict[str, Any], variants: dict[str, Path]) -> dict[str, Any]:
     found = subprocess.run(
         [find_python313(), "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, check=True
     )
-    return probe({**spec, "python": found.stdout.strip(), "variants": paths})
+    python = found.stdout.strip()
+    # The floors' bytecode, as the layer has its own (the container reads it too: the same Python 3.13).
+    floors = Path(__file__).resolve().parent / FLOOR_DIR
+    subprocess.run([python, "-m", "compileall", "-q", str(floors)], check=True)
+    return probe({**spec, "python": python, "variants": paths})
 
 
 def run_container(spec: dict[str, Any], variants: dict[str, Path]) -> dict[str, Any]:
@@ -304,15 +321,17 @@ def print_report(where: str, out: dict[str, Any], spec: dict[str, Any]) -> None:
     )
     keys = ("wall", "cpu", "import", "import_cpu")
     header = "".join(f" {name:>9} {'x boto3':>7}" for name in ("wall ms", "CPU ms", "import ms", "imp CPU"))
-    print(f"{'subject':12} {'build':10} {'tracing':7}{header} {'modules':>7}")
+    print(f"{'subject':12} {'build':10} {'tracing':7}{header} {'modules':>7} {'imp x floor':>11}")
     for variant in spec["variants"]:
         base = runs[f"{BASELINE}|{variant}|-"]
         reference = {key: med(base, key) for key in keys}
-        rows = [("import boto3", "-", base)]
+        rows = [("import boto3", "-", base)] + [(floor, "-", runs[f"{floor}|{variant}|-"]) for floor in FLOORS]
         rows += [(f, t, runs[f"{f}|{variant}|{t}"]) for f in spec["functions"] for t in spec["tracing"]]
         for subject, tracing, row in rows:
             cells = "".join(f" {med(row, key):>9.0f} {med(row, key) / reference[key]:>7.2f}" for key in keys)
-            print(f"{subject:12} {variant:10} {tracing:7}{cells} {med(row, 'modules'):>7.0f}")
+            floor = FLOOR_OF.get(subject, "floor") if subject in spec["functions"] else None
+            versus = f"{med(row, 'import') / med(runs[f'{floor}|{variant}|-'], 'import'):>11.2f}" if floor else ""
+            print(f"{subject:12} {variant:10} {tracing:7}{cells} {med(row, 'modules'):>7.0f} {versus}")
     for function, by_tracing in out.get("importtime", {}).items():
         for tracing, text in by_tracing.items():
             packages, modules = importtime_table(text)
@@ -360,7 +379,11 @@ def main() -> int:
         f"\ncold start: handler import against `import boto3`; {os.cpu_count()} CPUs, load average {load:.1f} at "
         f"the start, {os.getloadavg()[0]:.1f} at the end. wall / CPU = the whole fresh process's wall-clock "
         "and CPU (user + system) time, interpreter start included; import / imp CPU = `import app` alone, timed "
-        "inside it; x boto3 = divided by the same column of `import boto3` from the same build in the same rounds"
+        "inside it; x boto3 = divided by the same column of `import boto3` from the same build in the same rounds; "
+        "imp x floor = import divided by its floor's (floor-api for the API, floor for the others). Floors "
+        "(benchmarks/cold_start_floor/) use the same libraries with none of rolechain: floor-lean boto3 with a "
+        "session and Powertools' Logger and Metrics; floor that plus pydantic (a validated settings model, a "
+        "deferred event model); floor-api that plus Powertools' REST resolver with OpenAPI validation"
     )
     for where, out in results.items():
         print_report(where, out, {**spec, "variants": variants})
