@@ -312,6 +312,18 @@ def test_a_malformed_answer_says_what_is_wrong(status: int, body: Any, said: str
     assert said in str(caught.value)
 
 
+@pytest.mark.parametrize("status", [202, 204])
+def test_a_read_answered_with_another_success_than_200_is_refused_naming_it(status: int) -> None:
+    # what a proxy or a wrong URL may answer: never read as a run with results (found by hypothesis:
+    # a 202 whose results were malformed was reported as the API's 200)
+    run = {"run_id": "r1", "status": "completed", "results": [{}], "next_token": None}
+    for read in (lambda api: api.get_run("r1"), lambda api: list(api.list_runs())):
+        api, _ = client(answers((status, {**run, "runs": [run]})), retry=RetryPolicy(attempts=1))
+        with pytest.raises(ApiError) as caught:
+            read(api)
+        assert caught.value.status == status and f"the answer is {status}, not the 200" in str(caught.value)
+
+
 def test_a_run_id_is_checked_before_any_request() -> None:
     transport = answers()
     api, _ = client(transport)

@@ -265,6 +265,7 @@ class ApiClient:
             page_size = min(self.page_size, limit - given) if limit is not None else self.page_size
             query = {"job": job, "status": status, "limit": page_size, "next_token": token}
             code, answer = self.request("GET", "/runs", query=query)
+            _read(code, "/runs")
             runs = _list_of(answer, "runs", "GET /runs", code)
             for run in runs:
                 yield run
@@ -282,6 +283,7 @@ class ApiClient:
         while True:
             query = {"status": status, "limit": self.results_page_size, "next_token": token}
             code, answer = self.request("GET", path, query=query)
+            _read(code, path)
             _list_of(answer, "results", f"GET {path}", code, required=False)
             yield answer
             token = _token(answer, f"GET {path}", code, previous=token)
@@ -325,6 +327,12 @@ class ApiClient:
                     "GET", f"/runs/{run_id}", None, f"the run is still {first.get('status')} after {timeout_seconds:g}s"
                 )
             self.sleep(interval_seconds)
+
+
+def _read(status: int, path: str) -> None:
+    """A page the API read answers 200; a GET answered otherwise (202, 204...) is not one of its pages."""
+    if status != 200:
+        raise ApiError("GET", path, status, f"the answer is {status}, not the 200 of a page of the API")
 
 
 def _joined(pages: Iterator[dict[str, Any]]) -> dict[str, Any]:
