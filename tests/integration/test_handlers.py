@@ -664,6 +664,87 @@ def test_concurrent_workers_send_exactly_one_completion_event(hub: Hub) -> None:
     assert run_record(hub, run_id)["targets_done"] == "5"
 
 
+def test_a_message_delivered_twice_at_once_runs_its_target_once(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A standard queue may deliver one message twice at the same time, to two containers: while one runs
+    # the target, the other is answered as a failure without running it, and its redelivery (after the
+    # visibility timeout) finds the target done.
+    import threading
+    import time
+
+    from rolechain.hub import lambda_support
+    from rolechain.hub import worker as hub_worker
+
+    run_id, messages = queued_tag_owner_run(hub)
+    containers = [hub.load("worker"), hub.load("worker")]
+    # each container has its own batch processor (threads of one process stand in for the two containers)
+    monkeypatch.setattr(lambda_support, "_sqs_batch_processor", lambda_support._sqs_batch_processor.__wrapped__)
+    ran: list[str] = []
+    run_plan = hub_worker.run_plan
+
+    def slow_run_plan(*args: Any, **kwargs: Any) -> Any:
+        ran.append(args[1].targets[0].account)
+        time.sleep(0.5)  # the other delivery arrives while this one runs
+        return run_plan(*args, **kwargs)
+
+    monkeypatch.setattr(hub_worker, "run_plan", slow_run_plan)
+    message = messages[0]
+    barrier = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def deliver(worker: ModuleType) -> None:
+        barrier.wait()
+        answers.append(worker.lambda_handler(sqs_event([message]), FakeContext("worker")))
+
+    tagged = hub.changing_calls("TagResources")
+    threads = [threading.Thread(target=deliver, args=(worker,)) for worker in containers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ran) == 1
+    answers.sort(key=lambda answer: len(answer["batchItemFailures"]))
+    assert answers == [{"batchItemFailures": []}, {"batchItemFailures": [{"itemIdentifier": message["id"]}]}]
+    assert hub.changing_calls("TagResources") == tagged + 1
+    redelivered = {**message, "receive_count": 2}
+    for worker in containers:  # whichever container SQS delivers it to again: the target is done
+        assert worker.lambda_handler(sqs_event([redelivered]), FakeContext("worker")) == {"batchItemFailures": []}
+    assert len(ran) == 1 and hub.changing_calls("TagResources") == tagged + 1
+    assert run_record(hub, run_id)["targets_done"] == "1"
+
+
+def test_a_delivery_that_died_running_a_target_leaves_it_to_the_next_delivery(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lock on a target lasts as long as the invocation holding it may run: a worker killed mid-target
+    # (its timeout, say: no exception handler runs) blocks the target no longer than that.
+    import time
+
+    from rolechain.hub import worker as hub_worker
+
+    class Killed(BaseException):
+        pass
+
+    run_id, messages = queued_tag_owner_run(hub)
+    worker = hub.load("worker")
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(hub_worker, "run_plan", killed)
+        with pytest.raises(Killed):
+            worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker", remaining_ms=200))
+    redelivered = {**messages[0], "receive_count": 2}
+    # still within the dead invocation's time: the lock holds
+    answer = worker.lambda_handler(sqs_event([redelivered]), FakeContext("worker"))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": messages[0]["id"]}]}
+    time.sleep(0.3)  # past it: the next delivery runs the target
+    tagged = hub.changing_calls("TagResources")
+    assert worker.lambda_handler(sqs_event([redelivered]), FakeContext("worker")) == {"batchItemFailures": []}
+    assert hub.changing_calls("TagResources") == tagged + 1
+    assert run_record(hub, run_id)["targets_done"] == "1"
+
+
 def test_a_refused_completion_event_is_sent_by_the_retry(hub: Hub) -> None:
     run_id, messages = queued_tag_owner_run(hub)
     worker = hub.load("worker")
