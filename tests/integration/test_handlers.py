@@ -683,7 +683,7 @@ def test_a_message_delivered_twice_at_once_runs_its_target_once(hub: Hub, monkey
 
     def slow_run_plan(*args: Any, **kwargs: Any) -> Any:
         ran.append(args[1].targets[0].account)
-        time.sleep(0.5)  # the other delivery arrives while this one runs
+        time.sleep(1.0)  # the other delivery arrives while this one runs
         return run_plan(*args, **kwargs)
 
     monkeypatch.setattr(hub_worker, "run_plan", slow_run_plan)
@@ -730,15 +730,17 @@ def test_a_delivery_that_died_running_a_target_leaves_it_to_the_next_delivery(
     def killed(*args: Any, **kwargs: Any) -> Any:
         raise Killed
 
+    started = time.monotonic()
     with monkeypatch.context() as patch:
         patch.setattr(hub_worker, "run_plan", killed)
         with pytest.raises(Killed):
-            worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker", remaining_ms=200))
+            worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker", remaining_ms=3000))
     redelivered = {**messages[0], "receive_count": 2}
     # still within the dead invocation's time: the lock holds
     answer = worker.lambda_handler(sqs_event([redelivered]), FakeContext("worker"))
+    assert time.monotonic() - started < 3, "too slow to see the lock held"
     assert answer == {"batchItemFailures": [{"itemIdentifier": messages[0]["id"]}]}
-    time.sleep(0.3)  # past it: the next delivery runs the target
+    time.sleep(max(0.0, 3.2 - (time.monotonic() - started)))  # past it: the next delivery runs the target
     tagged = hub.changing_calls("TagResources")
     assert worker.lambda_handler(sqs_event([redelivered]), FakeContext("worker")) == {"batchItemFailures": []}
     assert hub.changing_calls("TagResources") == tagged + 1
