@@ -747,6 +747,46 @@ def test_a_delivery_that_died_running_a_target_leaves_it_to_the_next_delivery(
     assert run_record(hub, run_id)["targets_done"] == "1"
 
 
+def test_the_run_completes_when_the_last_count_lands_before_another_workers_marker(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Worker A counts the 4th of 5 targets and stalls before its marker says so; worker B counts the 5th,
+    # marks it and finds A's marker uncounted. A must look again after its marker: it ends the run.
+    import threading
+
+    from rolechain.hub import lambda_support
+
+    run_id, messages = queued_tag_owner_run(hub)
+    first, a, b = hub.load("worker"), hub.load("worker"), hub.load("worker")
+    monkeypatch.setattr(lambda_support, "_sqs_batch_processor", lambda_support._sqs_batch_processor.__wrapped__)
+    assert first.lambda_handler(sqs_event(messages[:3]), FakeContext("worker")) == {"batchItemFailures": []}
+    client = a.HUB.store._client
+    update_item = client.update_item
+    counted, b_done = threading.Event(), threading.Event()
+
+    def stalling(**kwargs: Any) -> Any:
+        if kwargs.get("UpdateExpression", "").startswith("SET counted"):
+            counted.set()  # A's count is in: B runs now
+            assert b_done.wait(30)
+        return update_item(**kwargs)
+
+    monkeypatch.setattr(client, "update_item", stalling)
+    answers: list[Any] = []
+    worker_a = threading.Thread(
+        target=lambda: answers.append(a.lambda_handler(sqs_event([messages[3]]), FakeContext("worker")))
+    )
+    worker_a.start()
+    assert counted.wait(30)
+    assert b.lambda_handler(sqs_event([messages[4]]), FakeContext("worker")) == {"batchItemFailures": []}
+    assert completion_events(hub) == []  # B saw A's marker uncounted
+    b_done.set()
+    worker_a.join(30)
+    assert answers == [{"batchItemFailures": []}]
+    assert [e["run_id"] for e in completion_events(hub)] == [run_id]
+    record = run_record(hub, run_id)
+    assert record["targets_done"] == "5" and "completed_at" in record
+
+
 def test_a_refused_completion_event_is_sent_by_the_retry(hub: Hub) -> None:
     run_id, messages = queued_tag_owner_run(hub)
     worker = hub.load("worker")

@@ -53,7 +53,7 @@ def process_target(
         result = rollout.skipped(message, str(record["stopped"]))
         archive = _archiver(hub, record, message, [result])
         counters = hub.store.record_target(message.run_id, message.account, message.region, [result], archive=archive)
-        hub.complete_if_done(message.run_id, remaining_seconds, _progress(record, counters))
+        hub.complete_if_done(message.run_id, remaining_seconds, _progress(hub, message.run_id, record, counters))
         return result
     try:
         plan = plan_message(hub, message, record, planned)
@@ -76,7 +76,7 @@ def process_target(
             counters = hub.store.record_target(
                 message.run_id, message.account, message.region, [result], archive=archive
             )
-            hub.complete_if_done(message.run_id, remaining_seconds, _progress(record, counters))
+            hub.complete_if_done(message.run_id, remaining_seconds, _progress(hub, message.run_id, record, counters))
         else:
             hub.store.put_results(message.run_id, [result])
         return result
@@ -87,7 +87,7 @@ def process_target(
         raise TransientTargetError(result)
     archive = _archiver(hub, record, message, results)
     counters = hub.store.record_target(message.run_id, message.account, message.region, results, archive=archive)
-    hub.complete_if_done(message.run_id, remaining_seconds, _progress(record, counters))
+    hub.complete_if_done(message.run_id, remaining_seconds, _progress(hub, message.run_id, record, counters))
     return result
 
 
@@ -105,12 +105,21 @@ def _archiver(
     return archive
 
 
-def _progress(record: dict[str, Any] | None, counters: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The run's progress once a target was counted: its counters as the count left them, the rest as
-    the record said before the target ran (the wave and whether the run stopped can only have moved on
-    since; the store's conditional updates decide on those). None: read it afresh."""
+def _progress(
+    hub: Hub, run_id: str, record: dict[str, Any] | None, counters: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The run's progress once a target was counted and its marker says so. None: read it afresh.
+
+    Where this count reached the run's target count, the counters as it left them, the rest as the record
+    said before the target ran (the wave and whether the run stopped can only have moved on since; the
+    store's conditional updates decide on those). Otherwise read again, after the marker: another worker's
+    count may have reached the end (of the run, or of a wave) between this one's count and its marker,
+    and seen this marker still uncounted. The last worker to look after its marker sees every count and
+    every marker, so one of them always ends the run (or the wave)."""
     if record is None or counters is None:
         return None
+    if int(counters.get("targets_done", 0)) < int(record.get("target_count", 0)):
+        return hub.store.progress(run_id)
     return {**{k: record[k] for k in PROGRESS_FIELDS if k in record}, **counters}
 
 
