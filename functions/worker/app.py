@@ -3,8 +3,10 @@
 SQS delivers at least once, and a standard queue may deliver one message twice at the same time. A target
 runs under Powertools' idempotency, keyed by (run, account, region) in the runs table: while one delivery
 runs it, another is answered as a failure without running (SQS delivers it again after the visibility
-timeout, when the first has recorded the target), and the lock ends with the invocation that holds it, so a
-delivery that died leaves the target to the next one. A delivery that raised (a retry) leaves no record.
+timeout, when the first has recorded the target). The lock expires at the deadline of the invocation holding
+it, so a delivery that died leaves the target to the next one: the queue's visibility timeout (6x the
+function's timeout, which a template test checks) brings the message back after that deadline. A delivery
+that raised (a retry) leaves no record.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rolechain.hub import TargetMessage
 from rolechain.hub.lambda_support import (
@@ -52,28 +57,36 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> dict[str
         return {"enqueued": HUB.continue_queueing(part, remaining_seconds(lambda_context))}
     message = TargetMessage.model_validate_json(record.body)
     logger.append_keys(run_id=message.run_id, account=message.account, region=message.region)
+    receive_count = int(record.attributes.approximate_receive_count)
+    remaining = remaining_seconds(lambda_context)
     try:
-        return run_target(
-            message=message,
-            receive_count=int(record.attributes.approximate_receive_count),
-            remaining=remaining_seconds(lambda_context),
-        )
+        return run_locked(message=message, receive_count=receive_count, remaining=remaining)
     except IdempotencyAlreadyInProgressError:
         logger.warning("delivered twice at once: another delivery is running this target; SQS delivers it again")
         raise
+    except IdempotencyPersistenceLayerError:
+        if receive_count < HUB.settings.max_receive_count:
+            raise  # the table refused the lock (throttled, say): SQS delivers the message again
+        # its last delivery: a result recorded rather than the target lost to the DLQ (a target counted
+        # before, by a delivery whose lock this one could not see, is still not run again: its marker says so)
+        logger.warning("the lock on this target could not be kept on its last delivery: run without it")
+        return run_target(message, receive_count, remaining)
 
 
-@idempotent_function(
-    data_keyword_argument="message",
-    config=IDEMPOTENCY,
-    persistence_store=idempotency_store(HUB),
-    key_prefix="rolechain.worker.target",  # the same in every container and release, whatever the module's name
-)
 def run_target(message: TargetMessage, receive_count: int, remaining: Callable[[], float]) -> dict[str, Any]:
     """The target run and recorded; what the idempotency record keeps is its outcome, not its output."""
     result = HUB.process_target(message, receive_count=receive_count, remaining_seconds=remaining)
     metrics.add_metric(name=f"Targets_{result.status}", unit="Count", value=1)
     return {"account": result.account, "region": result.region, "action": result.action, "status": str(result.status)}
+
+
+run_locked = idempotent_function(
+    run_target,
+    data_keyword_argument="message",
+    config=IDEMPOTENCY,
+    persistence_store=idempotency_store(HUB),
+    key_prefix="rolechain.worker.target",  # the same in every container and release, whatever the module's name
+)
 
 
 def _kind(body: str) -> object:
@@ -88,5 +101,5 @@ def _kind(body: str) -> object:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    IDEMPOTENCY.register_lambda_context(context)  # a target's lock ends with this invocation at the latest
+    IDEMPOTENCY.register_lambda_context(context)  # a target's lock expires at this invocation's deadline
     return process_sqs_batch(event, record_handler, context)

@@ -669,7 +669,6 @@ def test_a_message_delivered_twice_at_once_runs_its_target_once(hub: Hub, monkey
     # the target, the other is answered as a failure without running it, and its redelivery (after the
     # visibility timeout) finds the target done.
     import threading
-    import time
 
     from rolechain.hub import lambda_support
     from rolechain.hub import worker as hub_worker
@@ -680,10 +679,11 @@ def test_a_message_delivered_twice_at_once_runs_its_target_once(hub: Hub, monkey
     monkeypatch.setattr(lambda_support, "_sqs_batch_processor", lambda_support._sqs_batch_processor.__wrapped__)
     ran: list[str] = []
     run_plan = hub_worker.run_plan
+    answered = threading.Event()
 
     def slow_run_plan(*args: Any, **kwargs: Any) -> Any:
         ran.append(args[1].targets[0].account)
-        time.sleep(1.0)  # the other delivery arrives while this one runs
+        answered.wait(10)  # runs on once the other delivery was answered (without the lock: it runs too)
         return run_plan(*args, **kwargs)
 
     monkeypatch.setattr(hub_worker, "run_plan", slow_run_plan)
@@ -694,6 +694,7 @@ def test_a_message_delivered_twice_at_once_runs_its_target_once(hub: Hub, monkey
     def deliver(worker: ModuleType) -> None:
         barrier.wait()
         answers.append(worker.lambda_handler(sqs_event([message]), FakeContext("worker")))
+        answered.set()
 
     tagged = hub.changing_calls("TagResources")
     threads = [threading.Thread(target=deliver, args=(worker,)) for worker in containers]
@@ -712,11 +713,23 @@ def test_a_message_delivered_twice_at_once_runs_its_target_once(hub: Hub, monkey
     assert run_record(hub, run_id)["targets_done"] == "1"
 
 
+def target_locks(hub: Hub) -> list[dict[str, Any]]:
+    """The worker's idempotency records (its locks on targets) in the runs table."""
+    dynamodb = hub.admin(hub.seed.hub_account).client("dynamodb")
+    items = dynamodb.query(
+        TableName=hub.resources.table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "idempotency#rolechain-test"}},
+        ConsistentRead=True,
+    )["Items"]
+    return [item for item in items if item["sk"]["S"].startswith("rolechain.worker.target#")]
+
+
 def test_a_delivery_that_died_running_a_target_leaves_it_to_the_next_delivery(
     hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The lock on a target lasts as long as the invocation holding it may run: a worker killed mid-target
-    # (its timeout, say: no exception handler runs) blocks the target no longer than that.
+    # (its timeout, say: no exception handler runs) blocks the target until that invocation's deadline.
     import time
 
     from rolechain.hub import worker as hub_worker
@@ -730,21 +743,76 @@ def test_a_delivery_that_died_running_a_target_leaves_it_to_the_next_delivery(
     def killed(*args: Any, **kwargs: Any) -> Any:
         raise Killed
 
-    started = time.monotonic()
     with monkeypatch.context() as patch:
         patch.setattr(hub_worker, "run_plan", killed)
+        before = time.time()
         with pytest.raises(Killed):
-            worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker", remaining_ms=3000))
+            worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker", remaining_ms=60_000))
+    (lock,) = target_locks(hub)
+    deadline_ms = int(lock["in_progress_expiration"]["N"])
+    assert lock["status"]["S"] == "INPROGRESS" and before * 1000 + 60_000 <= deadline_ms <= time.time() * 1000 + 60_000
+    assert set(lock) == {"pk", "sk", "status", "ttl", "in_progress_expiration"}  # no message, no output
     redelivered = {**messages[0], "receive_count": 2}
-    # still within the dead invocation's time: the lock holds
+    # before the dead invocation's deadline: the lock holds
     answer = worker.lambda_handler(sqs_event([redelivered]), FakeContext("worker"))
-    assert time.monotonic() - started < 3, "too slow to see the lock held"
     assert answer == {"batchItemFailures": [{"itemIdentifier": messages[0]["id"]}]}
-    time.sleep(max(0.0, 3.2 - (time.monotonic() - started)))  # past it: the next delivery runs the target
+    # past it (set by hand rather than waited for): the next delivery runs the target
+    hub.admin(hub.seed.hub_account).client("dynamodb").update_item(
+        TableName=hub.resources.table,
+        Key={"pk": lock["pk"], "sk": lock["sk"]},
+        UpdateExpression="SET in_progress_expiration = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time() * 1000) - 1)}},
+    )
     tagged = hub.changing_calls("TagResources")
     assert worker.lambda_handler(sqs_event([redelivered]), FakeContext("worker")) == {"batchItemFailures": []}
     assert hub.changing_calls("TagResources") == tagged + 1
     assert run_record(hub, run_id)["targets_done"] == "1"
+    (done,) = target_locks(hub)
+    assert done["status"]["S"] == "COMPLETED"
+
+
+def test_after_its_lock_expired_a_target_is_still_not_run_again(hub: Hub) -> None:
+    # the lock is kept an hour; after that (or on a redrive from the DLQ) the run's own markers say done
+    run_id, messages = queued_tag_owner_run(hub)
+    worker = hub.load("worker")
+    assert worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker")) == {"batchItemFailures": []}
+    dynamodb = hub.admin(hub.seed.hub_account).client("dynamodb")
+    for lock in target_locks(hub):  # as DynamoDB's TTL would delete it
+        dynamodb.delete_item(TableName=hub.resources.table, Key={"pk": lock["pk"], "sk": lock["sk"]})
+    tagged = hub.changing_calls("TagResources")
+    redelivered = {**messages[0], "receive_count": 2}
+    assert worker.lambda_handler(sqs_event([redelivered]), FakeContext("worker")) == {"batchItemFailures": []}
+    assert hub.changing_calls("TagResources") == tagged
+    assert run_record(hub, run_id)["targets_done"] == "1"
+
+
+def test_a_lock_the_table_refuses_is_retried_and_the_last_delivery_runs_without_it(hub: Hub) -> None:
+    # DynamoDB throttling the lock's put (every retry of it): SQS delivers the message again; on its last
+    # delivery the target runs anyway and is recorded, instead of going to the DLQ unrecorded
+    run_id, messages = queued_tag_owner_run(hub)
+    worker = hub.load("worker")
+
+    def throttle_locks() -> None:
+        hub.emulator.inject_fault(
+            "PutItem",
+            "ProvisionedThroughputExceededException",
+            "The level of configured provisioned throughput for the table was exceeded",
+            times=10,
+            match=lambda request: "rolechain.worker.target#" in json.dumps(request.body),
+        )
+
+    tagged = hub.changing_calls("TagResources")
+    throttle_locks()
+    answer = worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker"))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": messages[0]["id"]}]}
+    assert hub.changing_calls("TagResources") == tagged and "targets_done" not in run_record(hub, run_id)
+    hub.emulator.clear_faults()
+    throttle_locks()
+    last = {**messages[0], "receive_count": 3}  # MAX_RECEIVE_COUNT
+    assert worker.lambda_handler(sqs_event([last]), FakeContext("worker")) == {"batchItemFailures": []}
+    assert hub.changing_calls("TagResources") == tagged + 1
+    assert run_record(hub, run_id)["targets_done"] == "1" and target_locks(hub) == []
+    hub.emulator.clear_faults()
 
 
 def test_the_run_completes_when_the_last_count_lands_before_another_workers_marker(
