@@ -304,7 +304,9 @@ class ApiClient:
         return status, run
 
     def get(self, path: str, query: Mapping[str, str | int | None] | None = None) -> dict[str, Any]:
-        return self.request("GET", path, query=query)[1]
+        code, answer = self.request("GET", path, query=query)
+        _read(code, path)
+        return answer
 
     def wait(
         self,
