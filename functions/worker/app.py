@@ -43,6 +43,8 @@ metrics = Metrics()
 HUB = build_hub(os.environ)
 # The lock on a target while a delivery runs it; once done, a later delivery reads the run's own markers
 # (``done already``), so the record need not outlive the queue's retention of a duplicate by much.
+# What Powertools says when the table refused the in-progress record: nothing of the target ran yet.
+LOCK_NOT_TAKEN = "Failed to save in progress record to idempotency store"
 IDEMPOTENCY = IdempotencyConfig(
     event_key_jmespath="[run_id, account, region]", raise_on_no_idempotency_key=True, expires_after_seconds=3600
 )
@@ -64,12 +66,12 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> dict[str
     except IdempotencyAlreadyInProgressError:
         logger.warning("delivered twice at once: another delivery is running this target; SQS delivers it again")
         raise
-    except IdempotencyPersistenceLayerError:
-        if receive_count < HUB.settings.max_receive_count:
-            raise  # the table refused the lock (throttled, say): SQS delivers the message again
-        # its last delivery: a result recorded rather than the target lost to the DLQ (a target counted
-        # before, by a delivery whose lock this one could not see, is still not run again: its marker says so)
-        logger.warning("the lock on this target could not be kept on its last delivery: run without it")
+    except IdempotencyPersistenceLayerError as exc:
+        if receive_count < HUB.settings.max_receive_count or exc.message != LOCK_NOT_TAKEN:
+            raise  # the table refused the lock (throttled, say), or a write after the run: SQS delivers it again
+        # the lock was never taken, on the message's last delivery: a result recorded rather than the target
+        # lost to the DLQ (a target counted before is still not run again: its marker says so)
+        logger.warning("the lock on this target could not be taken on its last delivery: run without it", exc_info=True)
         return run_target(message, receive_count, remaining)
 
 

@@ -777,8 +777,11 @@ def test_after_its_lock_expired_a_target_is_still_not_run_again(hub: Hub) -> Non
     worker = hub.load("worker")
     assert worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker")) == {"batchItemFailures": []}
     dynamodb = hub.admin(hub.seed.hub_account).client("dynamodb")
-    for lock in target_locks(hub):  # as DynamoDB's TTL would delete it
+    locks = target_locks(hub)
+    assert len(locks) == 1
+    for lock in locks:  # as DynamoDB's TTL would delete it
         dynamodb.delete_item(TableName=hub.resources.table, Key={"pk": lock["pk"], "sk": lock["sk"]})
+    assert target_locks(hub) == []
     tagged = hub.changing_calls("TagResources")
     redelivered = {**messages[0], "receive_count": 2}
     assert worker.lambda_handler(sqs_event([redelivered]), FakeContext("worker")) == {"batchItemFailures": []}
@@ -802,6 +805,20 @@ def test_a_lock_the_table_refuses_is_retried_and_the_last_delivery_runs_without_
         )
 
     tagged = hub.changing_calls("TagResources")
+    try:
+        refused_then_last(hub, worker, run_id, messages, throttle_locks, tagged)
+    finally:
+        hub.emulator.clear_faults()
+
+
+def refused_then_last(
+    hub: Hub,
+    worker: ModuleType,
+    run_id: str,
+    messages: list[dict[str, Any]],
+    throttle_locks: Callable[[], None],
+    tagged: int,
+) -> None:
     throttle_locks()
     answer = worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker"))
     assert answer == {"batchItemFailures": [{"itemIdentifier": messages[0]["id"]}]}
@@ -812,7 +829,6 @@ def test_a_lock_the_table_refuses_is_retried_and_the_last_delivery_runs_without_
     assert worker.lambda_handler(sqs_event([last]), FakeContext("worker")) == {"batchItemFailures": []}
     assert hub.changing_calls("TagResources") == tagged + 1
     assert run_record(hub, run_id)["targets_done"] == "1" and target_locks(hub) == []
-    hub.emulator.clear_faults()
 
 
 def test_the_run_completes_when_the_last_count_lands_before_another_workers_marker(
