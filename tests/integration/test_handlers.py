@@ -1044,6 +1044,36 @@ def test_a_worker_whose_bucket_write_fails_leaves_the_target_for_the_next_delive
     assert len(bucket_objects(hub)) == 5 and run_record(hub, run_id)["targets_done"] == "5"
 
 
+def test_a_refused_redelivery_finishes_the_count_of_an_attempt_that_died_before_counting(hub: Hub) -> None:
+    # an attempt stored its result and died before its count; the next delivery is refused (the job
+    # changed, or a replayed message): it must not rewrite the result, nor leave the run unable to end
+    run_id, messages = queued_tag_owner_run(hub)
+    worker = hub.load("worker")
+    hub.emulator.inject_fault(
+        "UpdateItem",
+        "ValidationException",
+        "the attempt dies here",
+        match=lambda request: "ADD targets_done" in str(request.body.get("UpdateExpression", "")),
+    )
+    answer = worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker"))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": messages[0]["id"]}]}
+    hub.emulator.clear_faults()
+    body = json.loads(messages[0]["body"])
+    assert stored_results(hub, run_id) == {f"target#{body['account']}#{body['region']}": "ok"}
+    assert "targets_done" not in run_record(hub, run_id)
+    refused = {
+        **messages[0],
+        "body": json.dumps({**body, "params": {"tags": {"owner": "mallory"}}}),
+        "receive_count": 2,
+    }
+    assert worker.lambda_handler(sqs_event([refused]), FakeContext("worker")) == {"batchItemFailures": []}
+    assert stored_results(hub, run_id) == {f"target#{body['account']}#{body['region']}": "ok"}  # not rewritten
+    record = run_record(hub, run_id)
+    assert (record["targets_done"], record["count_ok"]) == ("1", "1")
+    assert worker.lambda_handler(sqs_event(messages), FakeContext("worker")) == {"batchItemFailures": []}
+    assert run_record(hub, run_id)["targets_done"] == "5" and len(completion_events(hub)) == 1
+
+
 def test_an_output_over_300_kb_is_kept_whole_in_the_bucket_and_pointed_to_by_the_item(hub: Hub) -> None:
     from rolechain.actions import REGISTRY, ActionContext, Params, register
 

@@ -223,6 +223,26 @@ class RunStore:
         )
         return progress
 
+    def finish_claim(self, run_id: str, account: str, region: str) -> dict[str, Any] | None:
+        """Count a target an earlier attempt claimed and stored the results of but died before counting,
+        with the counts its marker kept at the claim: what that attempt's own count would have added.
+        Returns the run's counters as counting left them (None: no such claim, or counted already)."""
+        key = {"pk": {"S": f"run#{run_id}"}, "sk": {"S": f"done#{account}#{region}"}}
+        marker = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        if marker is None or marker.get("counted", {}).get("BOOL", True):
+            return None
+        counts = {str(s): int(marker.get(f"count_{s}", {}).get("N", "0")) for s in Status}
+        counted = self._client.update_item(**self._count_update(run_id, counts, targets=1), ReturnValues="UPDATED_NEW")
+        self._client.update_item(
+            TableName=self._table, Key=key, UpdateExpression="SET counted = :yes",
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
+        )  # fmt: skip
+        attributes = counted.get("Attributes", {})
+        progress: dict[str, Any] = _plain(
+            {k: self._deserializer.deserialize(v) for k, v in attributes.items() if k in PROGRESS_FIELDS}
+        )
+        return progress
+
     def record_inline(
         self,
         run_id: str,

@@ -69,7 +69,17 @@ def process_target(
         # recorded for a run that exists, never over a real result of the same target (a forged or
         # replayed message must not rewrite what happened), and counted only for a target of the run
         # itself (so its run still completes; another target must not move the run's counts)
-        if isinstance(exc, UnknownRun) or hub.store.has_result(message.run_id, message.account, message.region):
+        if isinstance(exc, UnknownRun):
+            return result
+        if hub.store.has_result(message.run_id, message.account, message.region):
+            if claimed and record is not None and _in_run(record, message, planned):
+                # an earlier attempt stored its results and died before counting them: its count is
+                # finished (with what it stored), or the run would never end
+                counters = hub.store.finish_claim(message.run_id, message.account, message.region)
+                if counters is not None:
+                    hub.complete_if_done(
+                        message.run_id, remaining_seconds, _progress(hub, message.run_id, record, counters)
+                    )
             return result
         if record is not None and _in_run(record, message, planned):
             archive = _archiver(hub, record, message, [result])
