@@ -41,10 +41,10 @@ logger = Logger()
 tracer = LazyTracer()
 metrics = Metrics()
 HUB = build_hub(os.environ)
-# The lock on a target while a delivery runs it; once done, a later delivery reads the run's own markers
-# (``done already``), so the record need not outlive the queue's retention of a duplicate by much.
 # What Powertools says when the table refused the in-progress record: nothing of the target ran yet.
 LOCK_NOT_TAKEN = "Failed to save in progress record to idempotency store"
+# The lock on a target while a delivery runs it; once done, a later delivery reads the run's own markers
+# (``done already``), so the record need not outlive the queue's retention of a duplicate by much.
 IDEMPOTENCY = IdempotencyConfig(
     event_key_jmespath="[run_id, account, region]", raise_on_no_idempotency_key=True, expires_after_seconds=3600
 )

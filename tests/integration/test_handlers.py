@@ -664,19 +664,25 @@ def test_concurrent_workers_send_exactly_one_completion_event(hub: Hub) -> None:
     assert run_record(hub, run_id)["targets_done"] == "5"
 
 
+def own_batch_processors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each call of a worker handler gets its own batch processor, as each container has: threads of one
+    process stand in for containers running at once (the handlers share ``lambda_support``'s)."""
+    from rolechain.hub import lambda_support
+
+    monkeypatch.setattr(lambda_support, "_sqs_batch_processor", lambda_support._sqs_batch_processor.__wrapped__)
+
+
 def test_a_message_delivered_twice_at_once_runs_its_target_once(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     # A standard queue may deliver one message twice at the same time, to two containers: while one runs
     # the target, the other is answered as a failure without running it, and its redelivery (after the
     # visibility timeout) finds the target done.
     import threading
 
-    from rolechain.hub import lambda_support
     from rolechain.hub import worker as hub_worker
 
     run_id, messages = queued_tag_owner_run(hub)
     containers = [hub.load("worker"), hub.load("worker")]
-    # each container has its own batch processor (threads of one process stand in for the two containers)
-    monkeypatch.setattr(lambda_support, "_sqs_batch_processor", lambda_support._sqs_batch_processor.__wrapped__)
+    own_batch_processors(monkeypatch)
     ran: list[str] = []
     run_plan = hub_worker.run_plan
     answered = threading.Event()
@@ -778,10 +784,8 @@ def test_after_its_lock_expired_a_target_is_still_not_run_again(hub: Hub) -> Non
     worker = hub.load("worker")
     assert worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker")) == {"batchItemFailures": []}
     dynamodb = hub.admin(hub.seed.hub_account).client("dynamodb")
-    locks = target_locks(hub)
-    assert len(locks) == 1
-    for lock in locks:  # as DynamoDB's TTL would delete it
-        dynamodb.delete_item(TableName=hub.resources.table, Key={"pk": lock["pk"], "sk": lock["sk"]})
+    (lock,) = target_locks(hub)  # deleted as DynamoDB's TTL would
+    dynamodb.delete_item(TableName=hub.resources.table, Key={"pk": lock["pk"], "sk": lock["sk"]})
     assert target_locks(hub) == []
     tagged = hub.changing_calls("TagResources")
     redelivered = {**messages[0], "receive_count": 2}
@@ -805,21 +809,7 @@ def test_a_lock_the_table_refuses_is_retried_and_the_last_delivery_runs_without_
             match=lambda request: "rolechain.worker.target#" in json.dumps(request.body),
         )
 
-    tagged = hub.changing_calls("TagResources")
-    try:
-        refused_then_last(hub, worker, run_id, messages, throttle_locks, tagged)
-    finally:
-        hub.emulator.clear_faults()
-
-
-def refused_then_last(
-    hub: Hub,
-    worker: ModuleType,
-    run_id: str,
-    messages: list[dict[str, Any]],
-    throttle_locks: Callable[[], None],
-    tagged: int,
-) -> None:
+    tagged = hub.changing_calls("TagResources")  # (every test's landscape starts with no fault left)
     throttle_locks()
     answer = worker.lambda_handler(sqs_event(messages[:1]), FakeContext("worker"))
     assert answer == {"batchItemFailures": [{"itemIdentifier": messages[0]["id"]}]}
@@ -839,11 +829,9 @@ def test_the_run_completes_when_the_last_count_lands_before_another_workers_mark
     # marks it and finds A's marker uncounted. A must look again after its marker: it ends the run.
     import threading
 
-    from rolechain.hub import lambda_support
-
     run_id, messages = queued_tag_owner_run(hub)
     first, a, b = hub.load("worker"), hub.load("worker"), hub.load("worker")
-    monkeypatch.setattr(lambda_support, "_sqs_batch_processor", lambda_support._sqs_batch_processor.__wrapped__)
+    own_batch_processors(monkeypatch)
     assert first.lambda_handler(sqs_event(messages[:3]), FakeContext("worker")) == {"batchItemFailures": []}
     client = a.HUB.store._client
     update_item = client.update_item

@@ -199,44 +199,45 @@ class RunStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            key = {"pk": {"S": f"run#{run_id}"}, "sk": {"S": f"done#{account}#{region}"}}
-            existing = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
+            existing = self._marker(run_id, account, region) or {}
             if existing.get("counted", {}).get("BOOL", True):
                 return None  # counted before: a message delivered again
         uri = archive() if archive is not None else None
         self.put_results(run_id, results, {(r.account, r.region): uri for r in results} if uri else None)
-        counted = self._client.update_item(**self._count_update(run_id, counts, targets=1), ReturnValues="UPDATED_NEW")
         # counted, with the counts of these results (a delivery finishing an earlier attempt's claim has
         # results of its own)
-        names = {f"#c_{k}": f"count_{k}" for k in counts}
-        values: dict[str, Any] = {":yes": {"BOOL": True}, **{f":c_{k}": {"N": str(v)} for k, v in counts.items()}}
-        self._client.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": f"done#{account}#{region}"}},
-            UpdateExpression="SET counted = :yes, " + ", ".join(f"#c_{k} = :c_{k}" for k in counts),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-        attributes = counted.get("Attributes", {})
-        progress: dict[str, Any] = _plain(
-            {k: self._deserializer.deserialize(v) for k, v in attributes.items() if k in PROGRESS_FIELDS}
-        )
-        return progress
+        return self._count(run_id, account, region, counts)
 
     def finish_claim(self, run_id: str, account: str, region: str) -> dict[str, Any] | None:
         """Count a target an earlier attempt claimed and stored the results of but died before counting,
         with the counts its marker kept at the claim: what that attempt's own count would have added.
         Returns the run's counters as counting left them (None: no such claim, or counted already)."""
-        key = {"pk": {"S": f"run#{run_id}"}, "sk": {"S": f"done#{account}#{region}"}}
-        marker = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        marker = self._marker(run_id, account, region)
         if marker is None or marker.get("counted", {}).get("BOOL", True):
             return None
         counts = {str(s): int(marker.get(f"count_{s}", {}).get("N", "0")) for s in Status}
+        return self._count(run_id, account, region, counts)
+
+    def _marker(self, run_id: str, account: str, region: str) -> dict[str, Any] | None:
+        """The target's marker item as stored (read consistently), or None when no attempt claimed it."""
+        key = self._key(run_id, f"done#{account}#{region}")
+        response = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    def _count(self, run_id: str, account: str, region: str, counts: Mapping[str, int]) -> dict[str, Any]:
+        """The run's counters grown by ``counts`` (one target), then the target's marker set counted with
+        them; returns the counters as that count left them."""
         counted = self._client.update_item(**self._count_update(run_id, counts, targets=1), ReturnValues="UPDATED_NEW")
+        names = {f"#c_{k}": f"count_{k}" for k in counts}
+        values: dict[str, Any] = {":yes": {"BOOL": True}, **{f":c_{k}": {"N": str(v)} for k, v in counts.items()}}
         self._client.update_item(
-            TableName=self._table, Key=key, UpdateExpression="SET counted = :yes",
-            ExpressionAttributeValues={":yes": {"BOOL": True}},
-        )  # fmt: skip
+            TableName=self._table,
+            Key=self._key(run_id, f"done#{account}#{region}"),
+            UpdateExpression="SET counted = :yes, " + ", ".join(f"#c_{k} = :c_{k}" for k in counts),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
         attributes = counted.get("Attributes", {})
         progress: dict[str, Any] = _plain(
             {k: self._deserializer.deserialize(v) for k, v in attributes.items() if k in PROGRESS_FIELDS}
